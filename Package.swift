@@ -1,0 +1,73 @@
+// swift-tools-version: 6.0
+// CordQ: quantitative MRI of the spinal cord. Layout and allowed imports follow DESIGN.md.
+import PackageDescription
+
+/// Step modules that only need the core (and the C math shims).
+func step(_ name: String, _ extra: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: ["CordCore"] + extra)
+}
+
+let package = Package(
+    name: "CordQ",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cordq", targets: ["cordq"]),
+        .library(name: "CordQ", targets: ["CordPipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // MARK: - C shims over Debian's libraries
+        // nifticlib has no pkg-config file and its header includes <znzlib.h> from a
+        // directory that is not on the search path: a C target's include/ fixes both.
+        .target(
+            name: "CNIfTI",
+            linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"),
+                             .linkedLibrary("z"), .linkedLibrary("m")]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3",
+                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CGSL", pkgConfig: "gsl",
+                       providers: [.apt(["libgsl-dev"])]),
+        .systemLibrary(name: "CLAPACK", pkgConfig: "lapacke",
+                       providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
+
+        // MARK: - Foundation
+        .target(name: "CordCore",
+                dependencies: ["CLAPACK", .product(name: "Numerics", package: "swift-numerics")]),
+        .target(name: "CordIO", dependencies: ["CordCore", "CNIfTI"]),
+        .target(name: "CordAtlas", dependencies: ["CordCore"]),
+        .target(name: "CordPhantom", dependencies: ["CordCore", "CordAtlas"]),
+
+        // MARK: - Processing steps
+        step("CordRecon", ["CFFTW"]),
+        step("CordDenoise", ["CLAPACK"]),
+        step("CordMultiband"),
+        step("CordDiffusion", ["CLAPACK"]),
+        step("CordMyelin"),
+        step("CordSegmentation"),
+        .target(name: "CordRegistration", dependencies: ["CordCore", "CordAtlas", "CordSegmentation"]),
+        .target(name: "CordMetrics", dependencies: ["CordCore", "CordAtlas"]),
+        .target(name: "CordNormative", dependencies: ["CordCore", "CordMetrics"]),
+        .target(name: "CordBiomarkers",
+                dependencies: ["CordCore", "CordMetrics", "CordNormative", "CordSegmentation"]),
+        .target(name: "CordPipeline",
+                dependencies: ["CordCore", "CordIO", "CordAtlas", "CordPhantom", "CordRecon",
+                               "CordDenoise", "CordMultiband", "CordDiffusion", "CordMyelin",
+                               "CordSegmentation", "CordRegistration", "CordMetrics",
+                               "CordNormative", "CordBiomarkers"]),
+
+        // MARK: - Command line
+        .target(name: "CordCLI",
+                dependencies: ["CordPipeline", "CordCore", "CordIO",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
+
+        // MARK: - Tests
+        .testTarget(name: "CordCoreTests", dependencies: ["CordCore"]),
+        .testTarget(name: "CordIOTests", dependencies: ["CordIO", "CordCore"]),
+        .testTarget(name: "CordPhantomTests", dependencies: ["CordPhantom", "CordCore"]),
+        .testTarget(name: "CordCLITests", dependencies: ["CordCLI", "CordPipeline", "CordIO", "CordCore"]),
+    ]
+)

@@ -1,0 +1,6 @@
+// Umbrella header for Debian's nifticlib (NIfTI-1 and NIfTI-2 through nifti2_io) and zlib.
+#ifndef CNIFTI_H
+#define CNIFTI_H
+#include <nifti/nifti2_io.h>
+#include <zlib.h>
+#endif

@@ -1,0 +1,108 @@
+// Whole-file reads (plain or gzip) and atomic writes.
+import CNIfTI
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Low-level file access shared by every reader and writer in CordIO.
+enum FileAccess {
+    /// Reads a file completely, decompressing it when it is gzip (zlib reads plain files
+    /// transparently). `limit` stops early (for header-only reads).
+    static func readAll(_ path: String, limit: Int? = nil) throws -> [UInt8] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw CordIOError.notFound(path: path) }
+        if isDir.boolValue { throw CordIOError.unreadable(path: path, reason: "it is a directory") }
+        guard let gz = gzopen(path, "rb") else {
+            throw CordIOError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { gzclose(gz) }
+        gzbuffer(gz, 1 << 17)
+        var out: [UInt8] = []
+        let chunk = 1 << 20
+        while true {
+            let want = limit.map { min(chunk, $0 - out.count) } ?? chunk
+            if want <= 0 { break }
+            let start = out.count
+            out.append(contentsOf: repeatElement(0, count: want))
+            let got = out.withUnsafeMutableBytes { gzread(gz, $0.baseAddress! + start, UInt32(want)) }
+            if got < 0 {
+                var code: Int32 = 0
+                let msg = String(cString: gzerror(gz, &code))
+                throw CordIOError.corrupt(path: path, reason: "decompression failed: \(msg)")
+            }
+            out.removeLast(want - Int(got))
+            if Int(got) < want {
+                var code: Int32 = 0
+                let msg = String(cString: gzerror(gz, &code))
+                // Z_BUF_ERROR here means the gzip stream ended early: a truncated .gz file.
+                if code != Z_OK && code != Z_STREAM_END {
+                    throw CordIOError.corrupt(path: path, reason: code == Z_BUF_ERROR
+                        ? "the compressed stream ends early (truncated .gz)" : "decompression failed: \(msg)")
+                }
+                break
+            }
+        }
+        return out
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same folder, renamed over
+    /// the destination only when everything was written. gzip-compresses when `path` ends in
+    /// `.gz`. On failure the temporary file is removed and the destination is untouched.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw CordIOError.writeFailed(path: path, reason: "folder \(dir) does not exist")
+        }
+        let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let compressed = path.hasSuffix(".gz")
+        guard let gz = gzopen(tmp, compressed ? "wb6" : "wbT") else {
+            throw CordIOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+        }
+        var ok = true
+        var offset = 0
+        bytes.withUnsafeBytes { raw in
+            while ok && offset < raw.count {
+                let n = min(1 << 24, raw.count - offset)
+                let w = gzwrite(gz, raw.baseAddress! + offset, UInt32(n))
+                if w != Int32(n) { ok = false }
+                offset += n
+            }
+        }
+        if gzclose(gz) != Z_OK { ok = false }
+        guard ok, rename(tmp, path) == 0 else {
+            let reason = ok ? String(cString: strerror(errno)) : "write error (disk full?)"
+            unlink(tmp)
+            throw CordIOError.writeFailed(path: path, reason: reason)
+        }
+    }
+
+    /// Writes text atomically (UTF-8).
+    static func writeAtomically(text: String, to path: String) throws {
+        try writeAtomically(Array(text.utf8), to: path)
+    }
+
+    /// Reads a text file (UTF-8, optionally gzip).
+    static func readText(_ path: String) throws -> String {
+        let bytes = try readAll(path)
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            throw CordIOError.invalidContent(path: path, reason: "is not UTF-8 text")
+        }
+        return s
+    }
+}
+
+/// Public entry points for plain text and folders, so other modules never touch files.
+public enum TextFile {
+    public static func read(_ path: String) throws -> String { try FileAccess.readText(path) }
+    public static func write(_ text: String, to path: String) throws { try FileAccess.writeAtomically(text: text, to: path) }
+    public static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+    /// Creates a folder and its parents.
+    public static func makeDirectory(_ path: String) throws {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw CordIOError.writeFailed(path: path, reason: "cannot create folder: \(error.localizedDescription)")
+        }
+    }
+}

@@ -65,9 +65,10 @@ let package = Package(
         .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
 
         // MARK: - Tests
-        .testTarget(name: "CordCoreTests", dependencies: ["CordCore"]),
-        .testTarget(name: "CordIOTests", dependencies: ["CordIO", "CordCore"]),
-        .testTarget(name: "CordPhantomTests", dependencies: ["CordPhantom", "CordCore"]),
-        .testTarget(name: "CordCLITests", dependencies: ["CordCLI", "CordPipeline", "CordIO", "CordCore"]),
+        .target(name: "CordTestSupport", path: "Tests/CordTestSupport"),
+        .testTarget(name: "CordCoreTests", dependencies: ["CordTestSupport", "CordCore"]),
+        .testTarget(name: "CordIOTests", dependencies: ["CordTestSupport", "CordIO", "CordCore"]),
+        .testTarget(name: "CordPhantomTests", dependencies: ["CordTestSupport", "CordPhantom", "CordCore"]),
+        .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore"]),
     ]
 )

@@ -1,1 +1,3 @@
-print("cordq")
+import CordCLI
+
+CordQCommand.main()

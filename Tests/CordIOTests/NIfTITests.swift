@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CordTestSupport
 @testable import CordCore
 @testable import CordIO
 

@@ -1,10 +1,9 @@
 import Foundation
-import Testing
 
 /// Test scaffolding: temporary folders and the shared real-data folder.
-enum Support {
+public enum Support {
     /// Package root, found from this file's location.
-    static let packageRoot: String = {
+    public static let packageRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
         while url.path != "/" {
             url.deleteLastPathComponent()
@@ -13,15 +12,15 @@ enum Support {
         return FileManager.default.currentDirectoryPath
     }()
     /// `../shared/data` beside the package (the project's real test scans), or `CORDQ_SHARED_DATA`.
-    static let sharedData: String = ProcessInfo.processInfo.environment["CORDQ_SHARED_DATA"]
+    public static let sharedData: String = ProcessInfo.processInfo.environment["CORDQ_SHARED_DATA"]
         ?? URL(fileURLWithPath: packageRoot + "/../shared/data").standardizedFileURL.path
-    static var hasSharedData: Bool { FileManager.default.fileExists(atPath: sharedData + "/README.md") }
+    public static var hasSharedData: Bool { FileManager.default.fileExists(atPath: sharedData + "/README.md") }
 
-    static func temporaryDirectory() throws -> String {
+    public static func temporaryDirectory() throws -> String {
         let p = NSTemporaryDirectory() + "cordq-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
         return p
     }
-    static func remove(_ p: String) { try? FileManager.default.removeItem(atPath: p) }
-    static func files(in dir: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() }
+    public static func remove(_ p: String) { try? FileManager.default.removeItem(atPath: p) }
+    public static func files(in dir: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() }
 }

@@ -1,0 +1,132 @@
+// `cordq phantom`: the digital cord phantom written as a BIDS subject with its ground truth.
+import CordCore
+import CordIO
+import CordPhantom
+
+/// What to write for a phantom subject.
+public struct PhantomExportOptions: Sendable {
+    /// BIDS subject label (without `sub-`).
+    public var subject = "phantom01"
+    public var parameters = PhantomParameters()
+    /// Which acquisitions to simulate: sagittal T2w (`acq-sag`) and/or axial T2w (`acq-ax`).
+    public var acquisitions: [PhantomAcquisition] = [.sagittalT2w, .axialT2w]
+    public init() {}
+}
+
+/// A simulated series: its BIDS name, grid and sidecar values.
+public enum PhantomAcquisition: String, Sendable, CaseIterable {
+    case sagittalT2w = "sag", axialT2w = "ax"
+
+    var grid: Grid {
+        switch self {
+        case .sagittalT2w: PhantomGrid.sagittal(inPlane: 0.8, sliceThickness: 0.8)
+        case .axialT2w: PhantomGrid.axial(inPlane: 0.5, sliceThickness: 3)
+        }
+    }
+    /// Sidecar of a 3D T2w turbo spin echo (sagittal) or 2D TSE (axial) at 3 T.
+    var sidecar: [String: JSONValue] {
+        var s: [String: JSONValue] = [
+            "Manufacturer": .string("CordQ"), "ManufacturersModelName": .string("digital phantom"),
+            "MagneticFieldStrength": .number(3), "EchoTime": .number(0.12),
+            "ConversionSoftware": .string("cordq phantom"), "ConversionSoftwareVersion": .string(CordQVersion.string),
+        ]
+        switch self {
+        case .sagittalT2w:
+            s["MRAcquisitionType"] = .string("3D"); s["RepetitionTime"] = .number(1.5); s["FlipAngle"] = .number(120)
+            s["ScanningSequence"] = .string("SE"); s["SeriesDescription"] = .string("T2w sagittal (phantom)")
+            s["SliceThickness"] = .number(0.8)
+        case .axialT2w:
+            s["MRAcquisitionType"] = .string("2D"); s["RepetitionTime"] = .number(4.0); s["FlipAngle"] = .number(90)
+            s["ScanningSequence"] = .string("SE"); s["SeriesDescription"] = .string("T2w axial (phantom)")
+            s["SliceThickness"] = .number(3)
+        }
+        return s
+    }
+}
+
+/// What was written, for the command's report.
+public struct PhantomExportSummary: Sendable {
+    public var root: String
+    public var images: [String]
+    public var truthFiles: [String]
+    public var truth: [PhantomTruth]
+}
+
+/// Writes phantom subjects as BIDS datasets.
+public enum PhantomExport {
+    /// Simulates the requested acquisitions and writes `outDir` (which must be new or empty):
+    /// `sub-<label>/anat/*_T2w.nii.gz` with sidecars, `participants.tsv`,
+    /// `dataset_description.json`, and `derivatives/truth/` with masks, label maps (with
+    /// their BIDS `dseg.tsv` look-up tables), the cord partial-volume map, the noise-free
+    /// image, the centerline and the ground-truth parameters. All or nothing: the dataset
+    /// is staged and moved into place at the end.
+    public static func write(to outDir: String, options: PhantomExportOptions) throws -> PhantomExportSummary {
+        try options.parameters.validate()
+        guard options.subject.allSatisfy({ $0.isLetter || $0.isNumber }), !options.subject.isEmpty else {
+            throw CordError.invalidValue(what: "subject label \"\(options.subject)\"", detail: "BIDS labels are letters and digits only")
+        }
+        let out = try OutputFolder(outDir)
+        let sub = "sub-" + options.subject
+        var images: [String] = [], truthFiles: [String] = [], truths: [PhantomTruth] = []
+        try JSONFile.write(datasetDescription(derivative: false), to: out.path("dataset_description.json"))
+        try JSONFile.write(datasetDescription(derivative: true), to: out.path("derivatives/truth/dataset_description.json"))
+        try TSVTable(columns: ["participant_id", "species", "description"],
+                     rows: [[sub, "digital phantom", "CordQ cervical cord phantom C1-T1"]]).write(to: out.path("participants.tsv"))
+        for acq in options.acquisitions {
+            let phantom = try PhantomSubject(options.parameters, on: acq.grid)
+            let stem = "\(sub)_acq-\(acq.rawValue)"
+            let anat = "\(sub)/anat/\(stem)_T2w"
+            try NIfTIFile.write(phantom.t2w, to: out.path(anat + ".nii.gz"), description: "cordq phantom T2w")
+            try JSONFile.write(acq.sidecar, to: out.path(anat + ".json"))
+            images.append(anat + ".nii.gz")
+            let t = "derivatives/truth/\(sub)/anat/\(stem)"
+            var written: [String] = []
+            func mask(_ m: Mask, _ label: String) throws {
+                try NIfTIFile.write(m, to: out.path("\(t)_label-\(label)_mask.nii.gz"), datatype: .uint8)
+                written.append("\(t)_label-\(label)_mask.nii.gz")
+            }
+            func dseg(_ l: LabelMap, _ desc: String) throws {
+                try NIfTIFile.write(l.volume, to: out.path("\(t)_desc-\(desc)_dseg.nii.gz"), datatype: .int16)
+                let rows = l.names.keys.sorted().map { [String($0), l.names[$0] ?? ""] }
+                try TSVTable(columns: ["index", "name"], rows: rows).write(to: out.path("\(t)_desc-\(desc)_dseg.tsv"))
+                written += ["\(t)_desc-\(desc)_dseg.nii.gz", "\(t)_desc-\(desc)_dseg.tsv"]
+            }
+            try mask(phantom.cordMask, "cord")
+            try mask(phantom.gmMask, "GM")
+            try mask(phantom.csfMask, "CSF")
+            try dseg(phantom.tissueLabels, "tissues")
+            try dseg(phantom.levels, "levels")
+            try dseg(phantom.discs, "discs")
+            try NIfTIFile.write(phantom.cordFraction, to: out.path("\(t)_label-cord_probseg.nii.gz"))
+            try NIfTIFile.write(phantom.t2wNoiseFree, to: out.path("\(t)_desc-noisefree_T2w.nii.gz"))
+            written += ["\(t)_label-cord_probseg.nii.gz", "\(t)_desc-noisefree_T2w.nii.gz"]
+            try centerlineTable(phantom.centerline).write(to: out.path("\(t)_desc-centerline.tsv"))
+            try JSONFile.write(phantom.truth, to: out.path("\(t)_desc-truth_parameters.json"))
+            written += ["\(t)_desc-centerline.tsv", "\(t)_desc-truth_parameters.json"]
+            truthFiles += written
+            truths.append(phantom.truth)
+        }
+        try out.commit()
+        return PhantomExportSummary(root: out.destination, images: images, truthFiles: truthFiles, truth: truths)
+    }
+
+    static func datasetDescription(derivative: Bool) -> [String: JSONValue] {
+        var d: [String: JSONValue] = [
+            "Name": .string(derivative ? "CordQ phantom ground truth" : "CordQ digital cervical cord phantom"),
+            "BIDSVersion": .string("1.9.0"),
+            "DatasetType": .string(derivative ? "derivative" : "raw"),
+            "GeneratedBy": .array([.object(["Name": .string("cordq"), "Version": .string(CordQVersion.string)])]),
+        ]
+        if !derivative { d["License"] = .string("CC0") }
+        return d
+    }
+
+    static func centerlineTable(_ c: PhantomCenterline) -> TSVTable {
+        var t = TSVTable(columns: ["arc_length_mm", "x_mm", "y_mm", "z_mm", "level"])
+        for p in c.points {
+            t.append([formatFixed(p.arcLength, 2), formatFixed(p.world.x, 3), formatFixed(p.world.y, 3),
+                      formatFixed(p.world.z, 3), p.level?.name ?? ""])
+        }
+        return t
+    }
+}

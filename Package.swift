@@ -35,7 +35,7 @@ let package = Package(
 
         // MARK: - Foundation
         .target(name: "CordCore",
-                dependencies: ["CLAPACK", .product(name: "Numerics", package: "swift-numerics")]),
+                dependencies: ["CLAPACK", "CFFTW", "CGSL", .product(name: "Numerics", package: "swift-numerics")]),
         .target(name: "CordIO", dependencies: ["CordCore", "CNIfTI"]),
         .target(name: "CordAtlas", dependencies: ["CordCore"]),
         .target(name: "CordPhantom", dependencies: ["CordCore", "CordAtlas"]),

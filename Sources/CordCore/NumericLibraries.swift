@@ -1,0 +1,110 @@
+// One-time set-up of the C numerical libraries, and thin wrappers the step modules share:
+// LAPACK's symmetric eigensolver, FFTW transforms, GSL special functions.
+@preconcurrency import CFFTW
+@preconcurrency import CGSL
+import CLAPACK
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-wide configuration of FFTW, GSL and OpenBLAS (see BUILD-NOTES): FFTW's planner
+/// made thread-safe, GSL's abort-on-error handler off (return codes are checked instead),
+/// OpenBLAS single-threaded because CordQ parallelises over voxels itself.
+public enum NumericLibraries {
+    private static let configured: Bool = {
+        fftw_make_planner_thread_safe()
+        fftwf_make_planner_thread_safe()
+        gsl_set_error_handler_off()
+        openblas_set_num_threads(1)
+        return true
+    }()
+    /// Idempotent; every wrapper below calls it.
+    public static func configure() { _ = configured }
+}
+
+// MARK: - Symmetric eigendecomposition (LAPACK dsyevd)
+
+/// Eigendecomposition of real symmetric n×n matrices with LAPACK `dsyevd`, reusing its
+/// workspace across calls (one instance per worker; not shared between threads).
+public final class SymmetricEigenSolver {
+    public let n: Int
+    private var work: [Double]
+    private var iwork: [Int32]
+    /// Eigenvalues of the last call, ascending.
+    public private(set) var values: [Double]
+
+    public init(size n: Int) {
+        NumericLibraries.configure()
+        self.n = n
+        values = [Double](repeating: 0, count: n)
+        // Query the optimal workspace once.
+        var a = [Double](repeating: 0, count: max(n * n, 1)), w = [Double](repeating: 0, count: max(n, 1))
+        var lwork = 0.0, liwork: Int32 = 0
+        _ = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "L")),
+                                Int32(n), &a, Int32(max(n, 1)), &w, &lwork, -1, &liwork, -1)
+        work = [Double](repeating: 0, count: max(Int(lwork), 1 + 6 * n + 2 * n * n))
+        iwork = [Int32](repeating: 0, count: max(Int(liwork), 3 + 5 * n))
+    }
+
+    /// Replaces `matrix` (n×n, column-major; only the lower triangle is read) by its
+    /// eigenvectors as columns, ordered like `values` (ascending). Returns false when LAPACK
+    /// reports a failure (non-convergence).
+    @discardableResult
+    public func decompose(_ matrix: UnsafeMutablePointer<Double>) -> Bool {
+        let info = values.withUnsafeMutableBufferPointer { w in
+            LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "L")),
+                                Int32(n), matrix, Int32(n), w.baseAddress, &work, Int32(work.count),
+                                &iwork, Int32(iwork.count))
+        }
+        return info == 0
+    }
+}
+
+// MARK: - FFT (FFTW, double precision)
+
+/// Multi-dimensional complex FFTs through FFTW. Plans are made with FFTW_ESTIMATE (no
+/// timing runs, input untouched) under FFTW's thread-safe planner.
+public enum FourierTransform {
+    /// In-place unnormalised DFT of `data` laid out with the first dimension fastest
+    /// (CordQ's order). The inverse is scaled by 1/N so forward then inverse is the identity.
+    public static func transform(_ data: inout [Complex<Double>], shape: [Int], inverse: Bool = false) throws {
+        NumericLibraries.configure()
+        let total = shape.reduce(1, *)
+        guard total == data.count, !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else {
+            throw CordError.countMismatch(what: "FFT input", expected: total, found: data.count, detail: "shape \(shape)")
+        }
+        // FFTW wants the slowest dimension first.
+        let dims = shape.reversed().map { Int32($0) }
+        let sign: Int32 = inverse ? FFTW_BACKWARD : FFTW_FORWARD
+        try data.withUnsafeMutableBytes { raw in
+            let p = raw.baseAddress!.assumingMemoryBound(to: fftw_complex.self)
+            guard let plan = fftw_plan_dft(Int32(dims.count), dims, p, p, sign, UInt32(FFTW_ESTIMATE)) else {
+                throw CordError.invalidValue(what: "FFT", detail: "FFTW could not plan a transform of shape \(shape)")
+            }
+            fftw_execute(plan)
+            fftw_destroy_plan(plan)
+        }
+        if inverse {
+            let s = 1 / Double(total)
+            for i in data.indices { data[i] = Complex(data[i].real * s, data[i].imaginary * s) }
+        }
+    }
+}
+
+// MARK: - Special functions (GSL)
+
+public enum SpecialFunctions {
+    /// e^(−|x|)·I₀(x), the exponentially scaled modified Bessel function of order 0
+    /// (Rician likelihoods and bias correction, where I₀ alone overflows).
+    public static func besselI0Scaled(_ x: Double) -> Double {
+        NumericLibraries.configure()
+        var r = gsl_sf_result()
+        return gsl_sf_bessel_I0_scaled_e(x, &r) == GSL_SUCCESS ? r.val : .nan
+    }
+    /// e^(−|x|)·I₁(x).
+    public static func besselI1Scaled(_ x: Double) -> Double {
+        NumericLibraries.configure()
+        var r = gsl_sf_result()
+        return gsl_sf_bessel_I1_scaled_e(x, &r) == GSL_SUCCESS ? r.val : .nan
+    }
+}

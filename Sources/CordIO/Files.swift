@@ -24,7 +24,7 @@ enum FileAccess {
             let want = limit.map { min(chunk, $0 - out.count) } ?? chunk
             if want <= 0 { break }
             let start = out.count
-            out.append(contentsOf: repeatElement(0, count: want))
+            out.append(contentsOf: [UInt8](repeating: 0, count: want))
             let got = out.withUnsafeMutableBytes { gzread(gz, $0.baseAddress! + start, UInt32(want)) }
             if got < 0 {
                 var code: Int32 = 0

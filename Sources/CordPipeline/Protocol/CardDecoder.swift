@@ -18,8 +18,8 @@ extension ProtocolCard {
         return try withExtendedLifetime(parser) {
             let reader = CardReader(path: path, renamedKeys: renamed)
             guard let root else { throw reader.error(nil, "", "the card is empty") }
-            var card = try CardDecoding(reader: reader).card(root)
-            try CardValidation(reader: reader, card: card).validate(expectedName: cardStem(path))
+            var card = try CardDecoding(reader: reader, expectedName: cardStem(path)).card(root)
+            try CardValidation(reader: reader, card: card).validate()
             card.warnings = CardValidation.warnings(card)
             return card
         }
@@ -90,6 +90,8 @@ extension ProtocolCard {
 /// Decodes the node tree into the model, checking keys, types and per-value rules.
 struct CardDecoding {
     let reader: CardReader
+    /// The file name stem `name` must equal.
+    let expectedName: String
     static let idPattern = "^[a-z0-9][a-z0-9-]*$"
     static let idHelp = "lower-case letters, digits and '-' (starting with a letter or digit)"
 
@@ -98,8 +100,11 @@ struct CardDecoding {
             ["format", "name", "title", "description", "references", "manufacturer", "field_t", "time_budget_min", "series", "maps"])
         let what = "the card"
         guard let format = try top.number("format", expected: "a whole number") else { throw top.missing("format", what: what) }
-        guard format == format.rounded() else { throw top.fail("format", "'format' must be a whole number; found \(formatCardNumber(format))") }
+        guard format == 1 else { throw top.fail("format", "'format' is \(formatCardNumber(format)); this CordQ reads card format 1") }
         let name = try top.requiredString("name", what: what, pattern: "^[a-z0-9-]+$", patternHelp: "lower-case letters, digits and '-'")
+        guard name == expectedName else {
+            throw top.fail("name", "'name' is '\(name)' but the file is \(expectedName).yaml; they must be equal")
+        }
         let title = try top.requiredString("title", what: what)
         var references: [String] = []
         for n in try top.list("references", expected: "a list of strings") ?? [] {
@@ -115,6 +120,19 @@ struct CardDecoding {
         guard let seriesNodes = try top.list("series", expected: "a list of series") else { throw top.missing("series", what: what) }
         guard !seriesNodes.isEmpty else { throw top.fail("series", "'series' must list at least one series") }
         let series = try seriesNodes.enumerated().map { try self.series($1, number: $0 + 1) }
+        if let budget {
+            var total = 0.0
+            for s in series {
+                guard let d = s.duration else {
+                    throw reader.error(line: s.location.line, column: s.location.column, "duration_s",
+                                       "series '\(s.id)' has no 'duration_s', which 'time_budget_min' (\(formatCardNumber(budget)) min) needs for every series")
+                }
+                total += d.value
+            }
+            if total > 60 * budget + 1e-9 {
+                throw top.fail("time_budget_min", "the series durations add up to \(formatCardNumber(total)) s, more than 'time_budget_min' \(formatCardNumber(budget)) min (\(formatCardNumber(60 * budget)) s)")
+            }
+        }
         let maps = try (top.list("maps", expected: "a list of maps") ?? []).enumerated().map { try map($1, number: $0 + 1) }
         return ProtocolCard(path: reader.path, format: Int(format), name: name, title: title, description: try top.string("description"),
                             references: references, manufacturer: try top.string("manufacturer"), field: field,

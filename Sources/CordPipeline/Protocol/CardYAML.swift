@@ -55,7 +55,17 @@ enum CardScalar: Equatable {
         self = .string(t)
     }
 
-    static func matches(_ s: String, _ pattern: String) -> Bool { s.range(of: pattern, options: .regularExpression) != nil }
+    /// Compiled patterns, shared (NSRegularExpression matching is thread-safe).
+    nonisolated(unsafe) private static var compiled: [String: NSRegularExpression] = [:]
+    private static let lock = NSLock()
+    static func matches(_ s: String, _ pattern: String) -> Bool {
+        lock.lock()
+        let re = compiled[pattern] ?? (try? NSRegularExpression(pattern: pattern))
+        if let re { compiled[pattern] = re }
+        lock.unlock()
+        guard let re else { return false }
+        return re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+    }
 
     /// "the string \"nine\"", "the number 3", … for messages.
     var found: String {

@@ -183,7 +183,7 @@ public enum ProtocolCheck {
         }
         if !stray.isEmpty {
             let list = stray.prefix(8).map { "b \(formatCardNumber(g.bValues[$0])) (volume \($0))" }.joined(separator: ", ") + (stray.count > 8 ? ", …" : "")
-            f.append(Finding(key: "diffusion b-values", found: "\(stray.count) volume\(stray.count == 1 ? "" : "s") fit no shell: \(list)",
+            f.append(Finding(key: "diffusion b-values", found: "\(stray.count) volume\(stray.count == 1 ? " fits" : "s fit") no shell: \(list)",
                              expected: "every b within a shell: \(shellsText)", outcome: .deviation, source: ".bval"))
         }
         for (s, shell) in d.shells.enumerated() {

@@ -116,3 +116,24 @@ import Testing
         #expect(r.blockers == ["manufacturer is Siemens, the card expects GE"])
     }
 }
+
+@Suite struct CardInferenceTests {
+    @Test func theClinicalCardIsInferredForTheSyntheticSubject() throws {
+        let root = try Support.temporaryDirectory(); defer { Support.remove(root) }
+        let sub = try SyntheticSubject().write(in: root)
+        let inf = try ProtocolLibrary(folders: [Support.packageRoot + "/protocols"]).infer(subject: sub)
+        #expect(inf.chosen?.card.name == "clinical-minimal")
+        #expect(inf.ranking.count == 6 && inf.ranking.first?.name == "clinical-minimal")
+        // Siemens sidecars: the GE and Philips cards are dropped, not merely ranked lower.
+        #expect(inf.ranking.filter { $0.note.hasPrefix("dropped") }.map(\.name).sorted() == ["spine-generic-ge", "spine-generic-philips"])
+    }
+
+    @Test(.enabled(if: Support.hasSharedData, "../shared/data is absent: spine-generic inference skipped"))
+    func theVendorCardBeatsTheSharedCardOnATie() throws {
+        let inf = try ProtocolLibrary(folders: [Support.packageRoot + "/protocols"])
+            .infer(subject: Support.sharedData + "/spine-generic-sidecars/sub-amu01")
+        #expect(inf.chosen?.card.name == "spine-generic-siemens")
+        #expect(inf.ranking.prefix(2).map(\.name) == ["spine-generic-siemens", "spine-generic"])
+        #expect(inf.ranking.prefix(2).map(\.matched) == [8, 8])
+    }
+}

@@ -103,3 +103,49 @@ public struct ProtocolLookupError: Error, Sendable, CustomStringConvertible {
             + ". Give a path to a .yaml file, or set CORDQ_PROTOCOLS to the folder of your cards."
     }
 }
+
+/// The card chosen for a subject when none is given (README §9), with the runners-up for
+/// the provenance.
+public struct CardInference: Sendable {
+    /// The winning card's report; nil when no card lets processing go ahead.
+    public var chosen: ProtocolReport?
+    /// Every card checked, best first: name, whether it can proceed, matched series, and why
+    /// it was dropped or ranked lower.
+    public var ranking: [(name: String, canProceed: Bool, matched: Int, note: String)]
+}
+
+extension ProtocolLibrary {
+    /// Checks the subject against every card: cards whose `manufacturer` contradicts the
+    /// sidecars are dropped; of the others, the one with no blocking problem and the most
+    /// matched series wins, a vendor card beating a vendor-neutral one on a tie.
+    public func infer(subject: String) throws -> CardInference {
+        let evidence = try BIDSSubject.acquisitions(subject).map(AcquisitionEvidence.init)
+        var reports: [ProtocolReport] = []
+        var ranking: [(name: String, canProceed: Bool, matched: Int, note: String)] = []
+        for e in try entries() {
+            guard let card = try? ProtocolCard.load(e.path) else {
+                ranking.append((e.name, false, 0, "invalid card")); continue
+            }
+            let r = ProtocolCheck.run(acquisitions: evidence, subjectPath: subject, card: card)
+            let matched = r.series.filter { $0.status == .matched }.count
+            if r.scanner.contains(where: { $0.key == "manufacturer" && $0.outcome == .deviation }) {
+                ranking.append((card.name, false, matched, "dropped: manufacturer contradicts the sidecars"))
+            } else {
+                reports.append(r)
+            }
+        }
+        func better(_ a: ProtocolReport, _ b: ProtocolReport) -> Bool {
+            let ma = a.series.filter { $0.status == .matched }.count, mb = b.series.filter { $0.status == .matched }.count
+            if a.canProceed != b.canProceed { return a.canProceed }
+            if ma != mb { return ma > mb }
+            if (a.card.manufacturer != nil) != (b.card.manufacturer != nil) { return a.card.manufacturer != nil }
+            return a.card.name < b.card.name
+        }
+        reports.sort(by: better)
+        let ranked = reports.map { r in
+            (r.card.name, r.canProceed, r.series.filter { $0.status == .matched }.count,
+             r.canProceed ? "can proceed" : "blocked: " + r.blockers.joined(separator: "; "))
+        }
+        return CardInference(chosen: reports.first.flatMap { $0.canProceed ? $0 : nil }, ranking: ranked + ranking)
+    }
+}

@@ -17,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        // Protocol cards (YAML) are decoded with Yams' Node API, which keeps line/column marks.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // MARK: - C shims over Debian's libraries
@@ -56,7 +58,8 @@ let package = Package(
                 dependencies: ["CordCore", "CordIO", "CordAtlas", "CordPhantom", "CordRecon",
                                "CordDenoise", "CordMultiband", "CordDiffusion", "CordMyelin",
                                "CordSegmentation", "CordRegistration", "CordMetrics",
-                               "CordNormative", "CordBiomarkers"]),
+                               "CordNormative", "CordBiomarkers",
+                               .product(name: "Yams", package: "Yams")]),
 
         // MARK: - Command line
         .target(name: "CordCLI",
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "CordIOTests", dependencies: ["CordTestSupport", "CordIO", "CordCore"]),
         .testTarget(name: "CordPhantomTests", dependencies: ["CordTestSupport", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
+        .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom"]),
     ]
 )

@@ -16,7 +16,11 @@ public struct CordQCommand: ParsableCommand {
         j from posterior to anterior, k from inferior to superior).
         """,
         version: CordQVersion.string,
-        subcommands: [InfoCommand.self, PhantomCommand.self]
+        subcommands: [
+            InfoCommand.self,
+            PhantomCommand.self,
+            ProtocolCommand.self,
+        ]
     )
     public init() {}
 }

@@ -24,7 +24,7 @@ enum FileAccess {
             let want = limit.map { min(chunk, $0 - out.count) } ?? chunk
             if want <= 0 { break }
             let start = out.count
-            out.append(contentsOf: repeatElement(0, count: want))
+            out.append(contentsOf: [UInt8](repeating: 0, count: want))
             let got = out.withUnsafeMutableBytes { gzread(gz, $0.baseAddress! + start, UInt32(want)) }
             if got < 0 {
                 var code: Int32 = 0
@@ -99,6 +99,20 @@ public enum TextFile {
     public static func read(_ path: String) throws -> String { try FileAccess.readText(path) }
     public static func write(_ text: String, to path: String) throws { try FileAccess.writeAtomically(text: text, to: path) }
     public static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+    public static func isDirectory(_ path: String) -> Bool {
+        var d: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue
+    }
+    /// Names of the entries of a folder, sorted; an error naming the folder when it cannot be listed.
+    public static func listDirectory(_ path: String) throws -> [String] {
+        do { return try FileManager.default.contentsOfDirectory(atPath: path).sorted() } catch {
+            throw isDirectory(path) ? CordIOError.unreadable(path: path, reason: "cannot list the folder") : CordIOError.notFound(path: path)
+        }
+    }
+    /// The absolute path of the running executable with symbolic links resolved (nil when unknown).
+    public static var executablePath: String? {
+        Bundle.main.executableURL?.resolvingSymlinksInPath().path
+    }
     /// Creates a folder and its parents.
     public static func makeDirectory(_ path: String) throws {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {

@@ -20,9 +20,15 @@ public enum GradientFiles {
         return candidates.first { FileManager.default.fileExists(atPath: $0.0) && FileManager.default.fileExists(atPath: $0.1) }
     }
 
-    /// Reads a b-value file and a b-vector file (3 rows × N, or N rows × 3) for an image on
-    /// `grid` (its own stored voxel order) with `frames` volumes.
-    public static func read(bval: String, bvec: String, grid: Grid, frames: Int, image: String) throws -> GradientTable {
+    /// b-values (s/mm²) and b-vectors exactly as a bval/bvec pair holds them: FSL's voxel
+    /// frame, not normalised, one per volume. No image is needed (sidecar-only datasets).
+    public struct RawGradients: Sendable, Equatable {
+        public var bValues: [Double]
+        public var vectors: [SIMD3<Double>]
+    }
+
+    /// Reads a b-value file and a b-vector file (3 rows × N, or N rows × 3) as written.
+    public static func readRaw(bval: String, bvec: String) throws -> RawGradients {
         let bvals = try numbers(bval)
         let flatB = bvals.flatMap { $0 }
         guard bvals.count == 1 || bvals.allSatisfy({ $0.count == 1 }) else {
@@ -33,7 +39,7 @@ public enum GradientFiles {
         }
         let rows = try numbers(bvec)
         let n = flatB.count
-        var dirs: [SIMD3<Double>]
+        let dirs: [SIMD3<Double>]
         if rows.count == 3 && rows.allSatisfy({ $0.count == n }) {
             dirs = (0..<n).map { SIMD3(rows[0][$0], rows[1][$0], rows[2][$0]) }
         } else if rows.count == n && rows.allSatisfy({ $0.count == 3 }) {
@@ -42,6 +48,16 @@ public enum GradientFiles {
             let shape = "\(rows.count) rows of \(Set(rows.map(\.count)).sorted().map(String.init).joined(separator: "/")) numbers"
             throw CordIOError.invalidContent(path: bvec, reason: "has \(shape); with \(n) b-values in \(bval) it should have 3 rows of \(n) or \(n) rows of 3")
         }
+        return RawGradients(bValues: flatB, vectors: dirs)
+    }
+
+    /// Reads a b-value file and a b-vector file (3 rows × N, or N rows × 3) for an image on
+    /// `grid` (its own stored voxel order) with `frames` volumes.
+    public static func read(bval: String, bvec: String, grid: Grid, frames: Int, image: String) throws -> GradientTable {
+        let raw = try readRaw(bval: bval, bvec: bvec)
+        let flatB = raw.bValues
+        let n = flatB.count
+        var dirs = raw.vectors
         guard n == frames else {
             throw CordIOError.invalidContent(path: image, reason: "has \(frames) volume\(frames == 1 ? "" : "s") but \(bval) lists \(n) b-value\(n == 1 ? "" : "s")")
         }

@@ -20,6 +20,7 @@ public struct CordQCommand: ParsableCommand {
             InfoCommand.self,
             PhantomCommand.self,
             ProtocolCommand.self,
+            MTCommand.self,
         ]
     )
     public init() {}

@@ -99,6 +99,10 @@ public enum TextFile {
     public static func read(_ path: String) throws -> String { try FileAccess.readText(path) }
     public static func write(_ text: String, to path: String) throws { try FileAccess.writeAtomically(text: text, to: path) }
     public static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+    /// Absolute path with symbolic links and `.`/`..` resolved (for "is this an input?" checks).
+    public static func canonicalPath(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
     public static func isDirectory(_ path: String) -> Bool {
         var d: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue

@@ -108,3 +108,41 @@ public enum SpecialFunctions {
         return gsl_sf_bessel_I1_scaled_e(x, &r) == GSL_SUCCESS ? r.val : .nan
     }
 }
+
+// MARK: - Hermitian eigendecomposition (LAPACK zheevd)
+
+/// Eigendecomposition of complex Hermitian n×n matrices with LAPACK `zheevd`, reusing its
+/// workspace (one instance per worker).
+public final class HermitianEigenSolver {
+    public let n: Int
+    private var work: [Complex<Double>]
+    private var rwork: [Double]
+    private var iwork: [Int32]
+    /// Eigenvalues of the last call, ascending (real).
+    public private(set) var values: [Double]
+
+    public init(size n: Int) {
+        NumericLibraries.configure()
+        self.n = n
+        values = [Double](repeating: 0, count: n)
+        // Workspace sizes from LAPACK's documentation for JOBZ = 'V'.
+        work = [Complex<Double>](repeating: .zero, count: max(1, 2 * n + n * n))
+        rwork = [Double](repeating: 0, count: max(1, 1 + 5 * n + 2 * n * n))
+        iwork = [Int32](repeating: 0, count: max(1, 3 + 5 * n))
+    }
+
+    /// Replaces `matrix` (n×n, column-major, interleaved real/imaginary; lower triangle read)
+    /// by its eigenvectors as columns, ascending like `values`. False when LAPACK fails.
+    @discardableResult
+    public func decompose(_ matrix: UnsafeMutablePointer<Complex<Double>>) -> Bool {
+        let (lw, lr, li) = (Int32(work.count), Int32(rwork.count), Int32(iwork.count))
+        let info = values.withUnsafeMutableBufferPointer { w in
+            work.withUnsafeMutableBufferPointer { wk in
+                LAPACKE_zheevd_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "L")), Int32(n),
+                                    OpaquePointer(matrix), Int32(n), w.baseAddress,
+                                    OpaquePointer(wk.baseAddress), lw, &rwork, lr, &iwork, li)
+            }
+        }
+        return info == 0
+    }
+}

@@ -131,14 +131,17 @@ final class PatchAccumulator: @unchecked Sendable {
     deinit { for b in sums { b.deallocate() }; for b in weights + sigma2 + ranks { b.deallocate() } }
 
     /// Adds a reconstructed patch (M×N column-major, columns in `voxels` order).
-    func add(patch: [Double], voxels v: [Int], duplicate: [Bool], centreColumn: Int, decision: MPDecision, m: Int, worker: Int) {
+    /// `m` values per column are accumulated; `weightFrames` (M of the Casorati matrix) sets the
+    /// patch weight 1/(1 + M − P) (it differs from `m` for interleaved complex columns).
+    func add(patch: [Double], voxels v: [Int], duplicate: [Bool], centreColumn: Int, decision: MPDecision, m: Int,
+             weightFrames: Int? = nil, worker: Int) {
         if !overlapping {
             let vox = v[centreColumn]
             for t in 0..<m { sums[0][vox * m + t] = Float(patch[centreColumn * m + t]) }
             weights[0][vox] = 1; sigma2[0][vox] = decision.sigma2; ranks[0][vox] = Double(decision.rank)
             return
         }
-        let wgt = 1 / (1 + Double(m - decision.rank))
+        let wgt = 1 / (1 + Double((weightFrames ?? m) - decision.rank))
         let s = sums[worker], w = weights[worker], s2 = sigma2[worker], rk = ranks[worker]
         for (j, vox) in v.enumerated() {
             // A mirrored window can hold a voxel twice; count it once.

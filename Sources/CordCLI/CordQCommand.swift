@@ -21,6 +21,7 @@ public struct CordQCommand: ParsableCommand {
             PhantomCommand.self,
             ProtocolCommand.self,
             MTCommand.self,
+            DenoiseCommand.self,
         ]
     )
     public init() {}

@@ -60,6 +60,57 @@ public final class SymmetricEigenSolver {
     }
 }
 
+/// All eigenvalues of a real symmetric matrix but eigenvectors for only the k largest, with
+/// one Householder tridiagonalisation (`dsytrd`): eigenvalues by `dsterf`, the selected
+/// eigenvalues by bisection (`dstebz`), their tridiagonal eigenvectors by inverse iteration
+/// (`dstein`) and the back-transformation (`dormtr`). Much cheaper than a full `dsyevd` when
+/// k ≪ n, as in MP-PCA where the noise components are discarded. One instance per worker.
+public final class TopEigenSolver {
+    public let n: Int
+    /// All eigenvalues of the last call, ascending.
+    public private(set) var values: [Double]
+    private var d: [Double], e: [Double], dCopy: [Double], eCopy: [Double], tau: [Double]
+    private var work: [Double], iwork: [Int32], w: [Double], iblock: [Int32], isplit: [Int32], ifail: [Int32]
+
+    public init(size n: Int) {
+        NumericLibraries.configure()
+        self.n = n
+        values = [Double](repeating: 0, count: n)
+        d = values; dCopy = values; w = values
+        e = [Double](repeating: 0, count: max(n - 1, 1)); eCopy = e; tau = e
+        var a = [Double](repeating: 0, count: max(n * n, 1)), q = 0.0
+        _ = LAPACKE_dsytrd_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), &a, Int32(max(n, 1)), &d, &e, &tau, &q, -1)
+        work = [Double](repeating: 0, count: max(Int(q), 5 * n, n * 64, 1))
+        iwork = [Int32](repeating: 0, count: max(3 * n, 1))
+        iblock = [Int32](repeating: 0, count: max(n, 1)); isplit = iblock; ifail = iblock
+    }
+
+    /// Step 1: reduces `a` (n×n column-major, lower triangle read; overwritten) and computes
+    /// all eigenvalues into `values`. False when LAPACK fails.
+    public func eigenvalues(_ a: UnsafeMutablePointer<Double>) -> Bool {
+        let lw = Int32(work.count)
+        guard LAPACKE_dsytrd_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), a, Int32(n), &d, &e, &tau, &work, lw) == 0 else { return false }
+        for i in 0..<n { dCopy[i] = d[i] }
+        for i in 0..<(n - 1) { eCopy[i] = e[i] }
+        guard LAPACKE_dsterf_work(Int32(n), &dCopy, &eCopy) == 0 else { return false }
+        for i in 0..<n { values[i] = dCopy[i] }
+        return true
+    }
+
+    /// Step 2 (after `eigenvalues` on the same `a`): eigenvectors of the k largest eigenvalues
+    /// into `vectors` (n×k column-major, ascending order like `values`).
+    public func topVectors(_ a: UnsafeMutablePointer<Double>, count k: Int, into vectors: UnsafeMutablePointer<Double>) -> Bool {
+        guard k > 0 else { return true }
+        var m: Int32 = 0, nsplit: Int32 = 0
+        guard LAPACKE_dstebz_work(CChar(UInt8(ascii: "I")), CChar(UInt8(ascii: "B")), Int32(n), 0, 0, Int32(n - k + 1), Int32(n),
+                                  0, d, e, &m, &nsplit, &w, &iblock, &isplit, &work, &iwork) == 0, Int(m) == k else { return false }
+        guard LAPACKE_dstein_work(LAPACK_COL_MAJOR, Int32(n), d, e, m, w, iblock, isplit, vectors, Int32(n), &work, &iwork, &ifail) == 0 else { return false }
+        let lw = Int32(work.count)
+        return LAPACKE_dormtr_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "N")),
+                                   Int32(n), m, a, Int32(n), tau, vectors, Int32(n), &work, lw) == 0
+    }
+}
+
 // MARK: - FFT (FFTW, double precision)
 
 /// Multi-dimensional complex FFTs through FFTW. Plans are made with FFTW_ESTIMATE (no

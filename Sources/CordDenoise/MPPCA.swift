@@ -85,7 +85,8 @@ public enum MPPCA {
 final class RealPatchScratch {
     let m: Int, n: Int, r: Int
     var x: [Double], gram: [Double], w: [Double], xhat: [Double]
-    let eigen: SymmetricEigenSolver
+    let eigen: TopEigenSolver
+    var vectors: [Double]
     var voxels: [Int]
     /// Columns that repeat an earlier column (mirrored windows at the edges).
     var duplicate: [Bool]
@@ -96,7 +97,8 @@ final class RealPatchScratch {
         gram = [Double](repeating: 0, count: r * r)
         w = [Double](repeating: 0, count: max(m, n) * r)
         xhat = [Double](repeating: 0, count: m * n)
-        eigen = SymmetricEigenSolver(size: r)
+        eigen = TopEigenSolver(size: r)
+        vectors = [Double](repeating: 0, count: r * r)
         voxels = [Int](repeating: 0, count: n)
         duplicate = [Bool](repeating: false, count: n)
     }
@@ -127,10 +129,15 @@ final class RealPatchScratch {
         } else {
             dsyrk_(&uplo, &transT, &inn, &im, &one, x, &im, &zero, &gram, &ir)
         }
-        let ok = gram.withUnsafeMutableBufferPointer { eigen.decompose($0.baseAddress!) }
-        let decision: MPDecision = ok
+        let ok = gram.withUnsafeMutableBufferPointer { eigen.eigenvalues($0.baseAddress!) }
+        var decision: MPDecision = ok
             ? eigen.values.withUnsafeBufferPointer { MarchenkoPastur.decide(eigenvalues: $0, m: m, n: n, estimator: estimator) }
             : MPDecision(rank: r, sigma2: 0)
+        if decision.rank > 0 && decision.rank < r {
+            let k = decision.rank
+            let got = gram.withUnsafeMutableBufferPointer { g in vectors.withUnsafeMutableBufferPointer { eigen.topVectors(g.baseAddress!, count: k, into: $0.baseAddress!) } }
+            if !got { decision = MPDecision(rank: r, sigma2: decision.sigma2) }  // keep the data rather than guess
+        }
         let p = decision.rank
         var ip = Int32(p)
         if p == 0 {
@@ -138,8 +145,8 @@ final class RealPatchScratch {
         } else if p >= r {
             for i in 0..<(m * n) { xhat[i] = x[i] }
         } else {
-            gram.withUnsafeBufferPointer { g in
-                let top = g.baseAddress! + (r - p) * r   // eigenvectors of the P largest eigenvalues
+            vectors.withUnsafeBufferPointer { g in
+                let top = g.baseAddress!   // eigenvectors of the P largest eigenvalues (r×P)
                 if m <= n {
                     // W = U_Pᵀ X (P×N), X̂ = U_P W.
                     dgemm_(&transT, &transN, &ip, &inn, &im, &one, top, &im, x, &im, &zero, &w, &ip)

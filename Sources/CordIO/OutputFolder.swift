@@ -64,3 +64,39 @@ public final class OutputFolder {
         finished = true
     }
 }
+
+/// Several output files written as a group: each is written to a hidden temporary name
+/// beside its destination and all are renamed into place by `commit()`; `discard()` (or a
+/// failure before commit) removes the temporaries and leaves every destination untouched.
+public final class OutputFiles {
+    private var staged: [(temp: String, final: String)] = []
+    private var finished = false
+    public init() {}
+    deinit { if !finished { discard() } }
+
+    /// A temporary path for `destination` (same folder, same extension).
+    public func stage(_ destination: String) throws -> String {
+        let url = URL(fileURLWithPath: destination)
+        let dir = url.deletingLastPathComponent().path
+        guard TextFile.isDirectory(dir) else {
+            throw CordIOError.writeFailed(path: destination, reason: "folder \(dir) does not exist")
+        }
+        let name = url.lastPathComponent
+        let ext = name.hasSuffix(".nii.gz") ? ".nii.gz" : (url.pathExtension.isEmpty ? "" : "." + url.pathExtension)
+        let temp = dir + "/." + name.dropLast(ext.count) + ".staged-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" + ext
+        staged.append((temp, url.path))
+        return temp
+    }
+    public func commit() throws {
+        for (t, f) in staged where rename(t, f) != 0 {
+            let reason = String(cString: strerror(errno))
+            discard()
+            throw CordIOError.writeFailed(path: f, reason: reason)
+        }
+        finished = true
+    }
+    public func discard() {
+        for (t, _) in staged { unlink(t) }
+        finished = true
+    }
+}

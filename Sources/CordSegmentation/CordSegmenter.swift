@@ -56,27 +56,45 @@ public enum CordSegmenter {
         var finite = true
         for v in stack.data where !v.isFinite { finite = false; break }
         guard finite else { throw SegmentationError.invalidInput("the image holds NaN or infinite values") }
+        if let p = options.contrast?.polarity { return try segment(image, stack, polarity: p, options: options) }
+        // Unknown polarity: segment both ways and keep the outline with the stronger edge.
+        var results: [(CordSegmentation, Double)] = []
+        var firstError: Error?
+        for p in CordPolarity.allCases {
+            do { results.append(try segmentScored(image, stack, polarity: p, options: options)) } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        guard let best = results.max(by: { $0.1 < $1.1 }) else { throw firstError ?? SegmentationError.noCordFound(detail: "no polarity worked") }
+        return best.0
+    }
+
+    static func segment(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                        options: CordSegmentationOptions) throws -> CordSegmentation {
+        try segmentScored(image, stack, polarity: polarity, options: options).0
+    }
+
+    /// One polarity: the segmentation and its quality (median edge significance).
+    static func segmentScored(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                              options: CordSegmentationOptions) throws -> (CordSegmentation, Double) {
         let stats = stack.intensityStatistics()
         let range = max(stats.high - stats.low, 1e-12)
         func toRPI(_ v: SIMD3<Double>) -> SIMD3<Double> { stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)) }
 
         // MARK: Centres
         var centres: [SIMD2<Double>?]
-        var polarity: CordPolarity
         if let given = options.centerline, !given.isEmpty {
             centres = Array(repeating: nil, count: stack.nz)
             for v in given.map(toRPI) {
                 let k = Int(v.z.rounded())
                 if k >= 0 && k < stack.nz { centres[k] = SIMD2(v.x, v.y) }
             }
-            polarity = options.contrast?.polarity ?? detectPolarity(stack, centres: centres, range: range)
         } else {
             let anchor = options.hint.map { h -> (k: Int, p: SIMD2<Double>) in
                 let v = toRPI(h.voxel)
                 return (min(max(Int(v.z.rounded()), 0), stack.nz - 1), SIMD2(v.x, v.y))
             }
-            let found = CenterlineDetector.detect(stack, polarity: options.contrast?.polarity, anchor: anchor)
-            polarity = found.polarity
+            let found = CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor)
             centres = found.centres
             let sig = found.significance.sorted()
             let median = sig[sig.count / 2]
@@ -114,13 +132,14 @@ public enum CordSegmenter {
         // MARK: Checks
         for k in first...last {
             guard let c = contours[k] else { continue }
-            if !c.insideImage {
+            if !c.insideImage && getenv("SEGDEBUG") == nil {
                 throw SegmentationError.centerlineLeavesImage(slice: k, detail: "the cord's outline reaches the edge of the slice")
             }
         }
         let edgeSig = contours.compactMap { $0?.edgeSignificance }.sorted()
-        if let m = edgeSig.isEmpty ? nil : edgeSig[edgeSig.count / 2], m < 2 {
-            throw SegmentationError.noCordFound(detail: "the outline's cord/CSF edge is only \(formatFixed(m, 1)) noise SDs strong")
+        let quality = edgeSig.isEmpty ? 0 : edgeSig[edgeSig.count / 2]
+        if quality < 2 {
+            throw SegmentationError.noCordFound(detail: "the outline's cord/CSF edge is only \(formatFixed(quality, 1)) noise SDs strong")
         }
 
         // MARK: Output
@@ -142,8 +161,9 @@ public enum CordSegmenter {
             let w = stack.grid.world(p.x, p.y, Double(k))
             world.append(w); voxels.append(image.grid.voxel(ofWorld: w))
         }
-        return CordSegmentation(soft: softVolume, binary: binary, centerlineVoxels: voxels, centerlineWorld: world,
-                                polarity: polarity, slices: first..<(last + 1))
+        let result = CordSegmentation(soft: softVolume, binary: binary, centerlineVoxels: voxels, centerlineWorld: world,
+                                      polarity: polarity, slices: first..<(last + 1))
+        return (result, quality)
     }
 
     // MARK: - Steps
@@ -165,19 +185,5 @@ public enum CordSegmenter {
             }
         }
         return out.array
-    }
-
-    /// Polarity from a known centerline: the cord's core against the ring around it.
-    static func detectPolarity(_ stack: AxialStack, centres: [SIMD2<Double>?], range: Float) -> CordPolarity {
-        var inner = 0.0, ring = 0.0
-        for (k, c) in centres.enumerated() {
-            guard let c else { continue }
-            for a in 0..<16 {
-                let t = 2 * Double.pi * Double(a) / 16
-                inner += Double(stack.sample(c.x + 2 * cos(t) / stack.dx, c.y + 1.5 * sin(t) / stack.dy, k))
-                ring += Double(stack.sample(c.x + 7.5 * cos(t) / stack.dx, c.y + 5 * sin(t) / stack.dy, k))
-            }
-        }
-        return ring >= inner ? .darkCord : .brightCord
     }
 }

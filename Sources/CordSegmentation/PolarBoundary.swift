@@ -60,6 +60,13 @@ struct PolarBoundaryFinder: Sendable {
     var smoothness = 0.15
     var maximumStep = 1.5
     var priorWeight = 0.0
+    /// Region term: pixels beyond the cord's own range on the side away from CSF (darker
+    /// than the core's 10th percentile on a dark-cord image, brighter than its 90th on a
+    /// bright-cord image) by more than `regionTolerance` (fraction of the intensity range)
+    /// cost `regionWeight` per mm inside the outline, which stops the outline where the cord
+    /// borders tissue instead of CSF (posterior to the cord on thick-slice MT scans).
+    var regionWeight: Float = 2
+    var regionTolerance: Float = 0.1
 
     func find(_ stack: AxialStack, slice k: Int, centre: SIMD2<Double>, sign: Float, range: Float,
               noise: Float, prior: [Double]?) -> StarContour {
@@ -93,11 +100,20 @@ struct PolarBoundaryFinder: Sendable {
         let nMin = max(1, Int((minimumRadius / delta).rounded()))
         let w = max(1, Int((maximumStep / delta).rounded(.up)))
         let mu = Float(smoothness * delta)  // per step of δ, in normalised edge units
-        // Unary terms in normalised units, with the prior.
+        // The core's reference intensity (10th/90th percentile within 2.5 mm).
+        var core: [Float] = []
+        let coreSamples = min(n, Int((2.5 / delta).rounded()))
+        for a in 0..<m { for s in 0..<coreSamples { core.append(sign * profile[a * count + s + h]) } }
+        core.sort()
+        let reference = core.isEmpty ? 0 : core[core.count / 10]
+        // Unary terms in normalised units: edge, minus the region cost inside, minus the prior.
         var unary = [Float](repeating: 0, count: m * n)
         for a in 0..<m {
+            var inside: Float = 0
             for s in 0..<n {
-                var u = s < nMin ? -1e3 : edge[a * n + s] / norm
+                let excess = (reference - sign * profile[a * count + s + h]) / range - regionTolerance
+                if excess > 0 { inside += regionWeight * Float(delta) * excess / regionTolerance }
+                var u = s < nMin ? -1e3 : edge[a * n + s] / norm - inside
                 if let p = prior, priorWeight > 0 { u -= Float(priorWeight * abs(Double(s) * delta - p[a])) }
                 unary[a * n + s] = u
             }

@@ -22,13 +22,13 @@ public enum CordPolarity: String, Sendable, Codable, CaseIterable {
 public enum SegmentationContrast: String, Sendable, Codable, CaseIterable {
     case t2, t1, t2s, dwi, mt
 
-    /// The polarity this contrast has; nil for MT, whose polarity depends on the image
-    /// (MT-on gradient echo: cord dark; MTR/MTsat maps: cord bright) and is detected.
-    public var polarity: CordPolarity? {
+    /// The polarity this contrast has. MT means the MT-on/MT-off gradient-echo images,
+    /// where CSF is bright as on T2*w (the Spinal Cord Toolbox runs PropSeg with `-c t2` on
+    /// its `mt1` test scan); for MTR or MTsat maps, where the cord is bright, use `t1`.
+    public var polarity: CordPolarity {
         switch self {
-        case .t2, .t2s: .darkCord
+        case .t2, .t2s, .mt: .darkCord
         case .t1, .dwi: .brightCord
-        case .mt: nil
         }
     }
     /// Whether grey and white matter differ enough on this contrast for `GreyMatterSegmenter`.

@@ -17,6 +17,9 @@ public struct CordSegmentationOptions: Sendable {
     public var centerline: [SIMD3<Double>]?
     /// Detection z-score below which a slice at either end is treated as having no cord.
     public var minimumSignificance = 6.0
+    /// Where the boundary sits between the cord's level (0) and the CSF's (1) along each ray
+    /// (see `PolarBoundaryFinder.boundaryLevel`).
+    public var boundaryLevel = 0.4
     public init() {}
 }
 
@@ -57,32 +60,56 @@ public enum CordSegmenter {
         for v in stack.data where !v.isFinite { finite = false; break }
         guard finite else { throw SegmentationError.invalidInput("the image holds NaN or infinite values") }
         if let p = options.contrast?.polarity { return try segment(image, stack, polarity: p, options: options) }
-        // Unknown polarity: segment both ways and keep the outline with the stronger edge.
-        var results: [(CordSegmentation, Double)] = []
+        // Unknown polarity: segment both ways. A dark cord sits inside a bright CSF sac (and a
+        // bright cord inside a dark one), so when one outline encloses the other's centre on
+        // most slices the inner one is the cord; otherwise the higher quality wins.
+        var results: [Attempt] = []
         var firstError: Error?
         for p in CordPolarity.allCases {
             do { results.append(try segmentScored(image, stack, polarity: p, options: options)) } catch {
                 if firstError == nil { firstError = error }
             }
         }
-        guard let best = results.max(by: { $0.1 < $1.1 }) else { throw firstError ?? SegmentationError.noCordFound(detail: "no polarity worked") }
-        return best.0
+        guard results.count == 2 else {
+            if let only = results.first { return only.segmentation }
+            throw firstError ?? SegmentationError.noCordFound(detail: "neither polarity gave a cord")
+        }
+        let (a, b) = (results[0], results[1])
+        var nested = 0, common = 0, areaA = 0.0, areaB = 0.0
+        for k in 0..<stack.nz {
+            guard let ca = a.contours[k], let cb = b.contours[k] else { continue }
+            common += 1
+            let pa = ca.polygon().area, pb = cb.polygon().area
+            areaA += pa; areaB += pb
+            let (outer, inner) = pa > pb ? (ca, cb) : (cb, ca)
+            if outer.contains(inner.centre + inner.polygon().centroid / SIMD2(stack.dx, stack.dy), dx: stack.dx, dy: stack.dy) { nested += 1 }
+        }
+        if common > 0 && 2 * nested > common { return (areaA < areaB ? a : b).segmentation }
+        return (a.quality >= b.quality ? a : b).segmentation
+    }
+
+    /// One polarity's result: the segmentation, its outlines per RPI slice and a quality.
+    struct Attempt {
+        var segmentation: CordSegmentation
+        var contours: [StarContour?]
+        var quality: Double
     }
 
     static func segment(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
                         options: CordSegmentationOptions) throws -> CordSegmentation {
-        try segmentScored(image, stack, polarity: polarity, options: options).0
+        try segmentScored(image, stack, polarity: polarity, options: options).segmentation
     }
 
-    /// One polarity: the segmentation and its quality (median edge significance).
+    /// One polarity: the segmentation, its outlines and its quality.
     static func segmentScored(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
-                              options: CordSegmentationOptions) throws -> (CordSegmentation, Double) {
+                              options: CordSegmentationOptions) throws -> Attempt {
         let stats = stack.intensityStatistics()
         let range = max(stats.high - stats.low, 1e-12)
         func toRPI(_ v: SIMD3<Double>) -> SIMD3<Double> { stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)) }
 
         // MARK: Centres
         var centres: [SIMD2<Double>?]
+        var detection = 1.0
         if let given = options.centerline, !given.isEmpty {
             centres = Array(repeating: nil, count: stack.nz)
             for v in given.map(toRPI) {
@@ -98,6 +125,7 @@ public enum CordSegmenter {
             centres = found.centres
             let sig = found.significance.sorted()
             let median = sig[sig.count / 2]
+            detection = median
             guard median >= options.minimumSignificance else {
                 throw SegmentationError.noCordFound(detail: "the best cord candidate scores \(formatFixed(median, 1)) noise SDs (at least \(formatFixed(options.minimumSignificance, 1)) needed)")
             }
@@ -114,6 +142,7 @@ public enum CordSegmenter {
         // MARK: Outlines, two passes
         let sign = polarity.sign
         var finder = PolarBoundaryFinder()
+        finder.boundaryLevel = options.boundaryLevel
         var smoothed = smoothCentres(centres, stack: stack, range: first...last)
         var contours = outlines(stack, smoothed, finder: finder, sign: sign, range: range, noise: stats.noise, priors: nil)
         let recentred: [SIMD2<Double>?] = contours.map { c in
@@ -132,15 +161,28 @@ public enum CordSegmenter {
         // MARK: Checks
         for k in first...last {
             guard let c = contours[k] else { continue }
-            if !c.insideImage && getenv("SEGDEBUG") == nil {
+            if !c.insideImage {
                 throw SegmentationError.centerlineLeavesImage(slice: k, detail: "the cord's outline reaches the edge of the slice")
             }
         }
         let edgeSig = contours.compactMap { $0?.edgeSignificance }.sorted()
-        let quality = edgeSig.isEmpty ? 0 : edgeSig[edgeSig.count / 2]
-        if quality < 2 {
-            throw SegmentationError.noCordFound(detail: "the outline's cord/CSF edge is only \(formatFixed(quality, 1)) noise SDs strong")
+        let strength = edgeSig.isEmpty ? 0 : edgeSig[edgeSig.count / 2]
+        if strength < 2 {
+            throw SegmentationError.noCordFound(detail: "the outline's cord/CSF edge is only \(formatFixed(strength, 1)) noise SDs strong")
         }
+        // Quality for choosing a polarity: the detection's median significance × the median
+        // contrast between a ring 0.75–2 mm outside each outline and the outline's inner part
+        // (signed by the polarity, over the image range) × the fraction of cord-like outlines
+        // (area 20–250 mm², smallest radius ≥ 1 mm: not a crescent of CSF).
+        var contrasts: [Double] = [], plausible = 0
+        for k in first...last {
+            guard let c = contours[k] else { continue }
+            contrasts.append(Double(sign * c.ringContrast(stack, slice: k) / range))
+            let area = c.polygon().area
+            if area >= 20 && area <= 250 && (c.radii.min() ?? 0) >= 1 { plausible += 1 }
+        }
+        contrasts.sort()
+        let quality = detection * contrasts[contrasts.count / 2] * Double(plausible) / Double(contrasts.count)
 
         // MARK: Output
         var soft = [Float](repeating: 0, count: stack.nx * stack.ny * stack.nz)
@@ -163,7 +205,7 @@ public enum CordSegmenter {
         }
         let result = CordSegmentation(soft: softVolume, binary: binary, centerlineVoxels: voxels, centerlineWorld: world,
                                       polarity: polarity, slices: first..<(last + 1))
-        return (result, quality)
+        return Attempt(segmentation: result, contours: contours, quality: quality)
     }
 
     // MARK: - Steps

@@ -37,4 +37,24 @@ extension StarContour {
             }
         }
     }
+
+    /// Mean intensity of a ring 0.75–2 mm outside the outline minus the mean over 30–80 %
+    /// of each radius (image units).
+    func ringContrast(_ stack: AxialStack, slice k: Int) -> Float {
+        var inside: Float = 0, ring: Float = 0
+        let m = radii.count
+        for a in 0..<m {
+            let t = 2 * Double.pi * Double(a) / Double(m)
+            let ux = cos(t) / stack.dx, uy = sin(t) / stack.dy
+            for f in [0.3, 0.55, 0.8] { inside += stack.sample(centre.x + f * radii[a] * ux, centre.y + f * radii[a] * uy, k) }
+            for d in [0.75, 1.375, 2.0] { ring += stack.sample(centre.x + (radii[a] + d) * ux, centre.y + (radii[a] + d) * uy, k) }
+        }
+        return (ring - inside) / Float(3 * m)
+    }
+
+    /// Whether the point p (continuous pixel coordinates) lies inside the outline.
+    func contains(_ p: SIMD2<Double>, dx: Double, dy: Double) -> Bool {
+        let x = (p.x - centre.x) * dx, y = (p.y - centre.y) * dy
+        return (x * x + y * y).squareRoot() <= radius(at: atan2(y, x))
+    }
 }

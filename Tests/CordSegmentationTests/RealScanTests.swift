@@ -18,6 +18,16 @@ struct RealScanSegmentationTests {
         try NIfTIFile.write(seg.soft, to: "/tmp/segviz/t2_soft.nii.gz")
         print("t2: Dice \(d), slices \(seg.slices), \(ContinuousClock.now - start), voxels \(seg.binary.count) vs \(refMask.count)")
         #expect(d >= 0.90)
+        let ours = try Morphometry.perSlice(seg.soft)
+        let reference = try Morphometry.perSlice(ref)
+        var worst = 0.0, errors: [Double] = []
+        for r in reference {
+            guard let o = ours.first(where: { $0.slice == r.slice }) else { continue }
+            let e = o.csa / r.csa - 1
+            errors.append(e); worst = max(worst, abs(e))
+        }
+        print("t2 CSA per slice: \(errors.count) slices, mean error \(errors.reduce(0, +) / Double(errors.count)), worst \(worst)")
+        print(errors.map { formatFixed($0 * 100, 1) }.joined(separator: " "))
     }
 
     @Test func mtScanAgainstReferenceSegmentation() throws {

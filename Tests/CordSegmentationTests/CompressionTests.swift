@@ -14,7 +14,7 @@ import Testing
         p.compression = CompressionParameters(level: .c5, fraction: fraction, length: 12)
         let s = Fixtures.make(p, Self.grid)
         let truth = try #require(s.truth.compression)
-        var o = CordSegmentationOptions(); o.contrast = .t2; o.boundaryLevel = 0.4
+        var o = CordSegmentationOptions(); o.contrast = .t2
         let seg = try CordSegmenter.segment(s.image(.t2w, snr: 20, seed: 5), options: o)
         let slices = try Morphometry.perSlice(seg.soft, levels: s.levels.volume)
         let r = try CompressionMetrics.measure(slices, level: 5)

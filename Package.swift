@@ -63,7 +63,7 @@ let package = Package(
 
         // MARK: - Command line
         .target(name: "CordCLI",
-                dependencies: ["CordPipeline", "CordCore", "CordIO",
+                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
 
@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore", "CordMyelin", "CordPhantom"]),
+        .testTarget(name: "CordSegmentationTests", dependencies: ["CordTestSupport", "CordSegmentation", "CordPhantom", "CordIO", "CordCore"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom"]),
     ]
 )

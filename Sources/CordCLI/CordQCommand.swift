@@ -22,6 +22,7 @@ public struct CordQCommand: ParsableCommand {
             ProtocolCommand.self,
             MTCommand.self,
             DenoiseCommand.self,
+            SegCommand.self,
         ]
     )
     public init() {}

@@ -1,0 +1,74 @@
+// More contrasts for the phantom: T1w-like, T2*w-like, MT-on-like and mean-DWI-like images
+// from the same tissue composition as the T2w image.
+import CordCore
+
+/// Tissue intensities of one simulated contrast (arbitrary units), applied through
+/// `TissueComposition.signal(perClass:)` so partial volume is the same as for T2w.
+///
+/// The values are relative signal levels chosen to look like the clinical images, not the
+/// output of a signal equation:
+/// - T1w (3D gradient echo, e.g. MPRAGE-like): cord bright, CSF dark, grey matter slightly
+///   darker than white matter, fat-rich vertebral marrow bright.
+/// - T2*w (multi-echo gradient echo, e.g. MEDIC): CSF bright, grey matter clearly brighter
+///   than white matter (the contrast grey-matter segmentation uses), bone dark.
+/// - MT-on (gradient echo with an MT pulse, as the Spinal Cord Toolbox's `mt1` test scan):
+///   CSF bright, white matter darkest, grey matter between.
+/// - Mean DWI (average of b ≈ 800 s/mm² volumes): CSF suppressed, cord bright, grey and
+///   white matter alike.
+public struct PhantomContrast: Codable, Sendable, Equatable {
+    public var name: String
+    public var csf: Double, whiteMatter: Double, greyMatter: Double
+    public var background: Double, vertebralBody: Double, disc: Double
+
+    public init(name: String, csf: Double, whiteMatter: Double, greyMatter: Double,
+                background: Double, vertebralBody: Double, disc: Double) {
+        self.name = name; self.csf = csf; self.whiteMatter = whiteMatter; self.greyMatter = greyMatter
+        self.background = background; self.vertebralBody = vertebralBody; self.disc = disc
+    }
+
+    /// The phantom's T2w contrast (`T2wContrast` defaults).
+    public static let t2w: PhantomContrast = {
+        let c = T2wContrast()
+        return PhantomContrast(name: "T2w", csf: c.csf, whiteMatter: c.whiteMatter, greyMatter: c.greyMatter,
+                               background: c.background, vertebralBody: c.vertebralBody, disc: c.disc)
+    }()
+    public static let t1w = PhantomContrast(name: "T1w", csf: 0.25, whiteMatter: 0.80, greyMatter: 0.70,
+                                            background: 0.45, vertebralBody: 0.65, disc: 0.40)
+    public static let t2starw = PhantomContrast(name: "T2starw", csf: 1.0, whiteMatter: 0.35, greyMatter: 0.60,
+                                                background: 0.15, vertebralBody: 0.10, disc: 0.40)
+    public static let mtOn = PhantomContrast(name: "MTon", csf: 1.0, whiteMatter: 0.40, greyMatter: 0.55,
+                                             background: 0.45, vertebralBody: 0.30, disc: 0.35)
+    public static let meanDWI = PhantomContrast(name: "meanDWI", csf: 0.10, whiteMatter: 0.50, greyMatter: 0.50,
+                                                background: 0.05, vertebralBody: 0.05, disc: 0.15)
+    /// Every contrast above, T2w first.
+    public static let all: [PhantomContrast] = [t2w, t1w, t2starw, mtOn, meanDWI]
+
+    /// Intensity of each tissue class, indexed by `TissueClass.rawValue`.
+    public var intensities: [Double] {
+        TissueClass.allCases.map { c -> Double in
+            switch c {
+            case .background: background
+            case .csf: csf
+            case .vertebralBody: vertebralBody
+            case .intervertebralDisc: disc
+            default: c.isGreyMatter ? greyMatter : whiteMatter
+            }
+        }
+    }
+}
+
+extension PhantomSubject {
+    /// The subject imaged with `contrast`, without noise.
+    public func noiseFreeImage(_ contrast: PhantomContrast) -> Volume<Float> {
+        composition.signal(perClass: contrast.intensities)
+    }
+
+    /// The subject imaged with `contrast` plus Rician noise of σ = white-matter signal / `snr`
+    /// per channel (the SNR definition of `PhantomParameters.snr`); nil `snr` gives the
+    /// noise-free image. The same seed gives the same noise for every contrast.
+    public func image(_ contrast: PhantomContrast, snr: Double?, seed: UInt64) -> Volume<Float> {
+        let clean = noiseFreeImage(contrast)
+        guard let snr, snr > 0 else { return clean }
+        return RicianNoise.apply(to: clean, sigma: contrast.whiteMatter / snr, seed: seed)
+    }
+}

@@ -1,0 +1,103 @@
+// `cordq seg …`: cord and grey-matter segmentation, morphometry and compression, with
+// files read and written through CordIO.
+import CordCore
+import CordIO
+import CordSegmentation
+
+/// What `SegmentationPipeline.segmentCord` wrote and how long the segmentation took.
+public struct CordSegmentationSummary: Sendable {
+    public var binaryPath: String, softPath: String
+    public var centerlinePath: String?
+    public var polarity: CordPolarity
+    public var slices: Range<Int>
+    public var voxels: Int
+    /// Volume of the soft segmentation (mm³).
+    public var volume: Double
+    /// Wall time of the segmentation itself (s), without file I/O.
+    public var seconds: Double
+}
+
+/// File-level entry points of the segmentation commands.
+public enum SegmentationPipeline {
+    /// Segments the cord in `imagePath`, writes the binary mask to `outputPath` (uint8, the
+    /// input's header kept), the partial-volume mask to `softPath` (default: OUT stem +
+    /// `_soft.nii.gz`) and, when asked, the centerline as a one-voxel-per-slice mask.
+    /// `hintPath`: an image whose non-zero voxels mark points in the cord; `centerlinePath`:
+    /// an image whose non-zero voxels are the centerline (centre of mass per slice).
+    /// Nothing is written when the segmentation fails.
+    public static func segmentCord(image imagePath: String, output outputPath: String, softPath: String? = nil,
+                                   contrast: SegmentationContrast? = nil, hintPath: String? = nil,
+                                   hintVoxel: SIMD3<Double>? = nil, centerlinePath: String? = nil,
+                                   centerlineOutput: String? = nil) throws -> CordSegmentationSummary {
+        let (image, header) = try NIfTIFile.read(imagePath)
+        var options = CordSegmentationOptions()
+        options.contrast = contrast
+        if let v = hintVoxel { options.hint = CenterlineHint(voxel: v) }
+        if let h = hintPath {
+            let points = try markedPoints(h, on: image.grid, what: "hint")
+            let mean = points.reduce(SIMD3<Double>.zero, +) / Double(points.count)
+            options.hint = CenterlineHint(voxel: mean)
+        }
+        if let c = centerlinePath { options.centerline = try markedPoints(c, on: image.grid, what: "centerline", perSlice: true) }
+        let start = ContinuousClock.now
+        let seg = try CordSegmenter.segment(image, options: options)
+        let elapsed = ContinuousClock.now - start
+        let soft = softPath ?? defaultSoftPath(outputPath)
+        try NIfTIFile.write(seg.binary, to: outputPath, datatype: .uint8, like: header, description: "cordq seg cord")
+        try NIfTIFile.write(seg.soft, to: soft, datatype: .float32, like: header, description: "cordq seg cord (partial volume)")
+        if let c = centerlineOutput {
+            var mask = Mask(grid: image.grid, frames: 1, repeating: 0)
+            for v in seg.centerlineVoxels {
+                let i = Int(v.x.rounded()), j = Int(v.y.rounded()), k = Int(v.z.rounded())
+                if image.grid.contains(i, j, k) { mask[i, j, k] = 1 }
+            }
+            try NIfTIFile.write(mask, to: c, datatype: .uint8, like: header, description: "cordq centerline")
+        }
+        let volume = seg.soft.data.reduce(0) { $0 + Double($1) } * image.grid.voxelVolume
+        return CordSegmentationSummary(binaryPath: outputPath, softPath: soft, centerlinePath: centerlineOutput,
+                                       polarity: seg.polarity, slices: seg.slices, voxels: seg.binary.count, volume: volume,
+                                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+
+    /// Segments grey matter inside `cordPath` (any cord segmentation on the image's grid)
+    /// and writes the binary mask to `outputPath` and the soft one beside it.
+    public static func segmentGreyMatter(image imagePath: String, cord cordPath: String, output outputPath: String,
+                                         contrast: SegmentationContrast) throws -> (binary: String, soft: String, voxels: Int) {
+        let (image, header) = try NIfTIFile.read(imagePath)
+        let (cord, _) = try NIfTIFile.read(cordPath)
+        try image.grid.requireCompatible(with: cord.grid, imagePath, cordPath)
+        let gm = try GreyMatterSegmenter.segment(image, cord: cord, contrast: contrast)
+        let binary = gm.map { $0 >= 0.5 ? UInt8(1) : 0 }
+        let soft = defaultSoftPath(outputPath)
+        try NIfTIFile.write(binary, to: outputPath, datatype: .uint8, like: header, description: "cordq seg gm")
+        try NIfTIFile.write(gm, to: soft, datatype: .float32, like: header, description: "cordq seg gm (partial volume)")
+        return (outputPath, soft, binary.count)
+    }
+
+    /// Writes a table atomically (TSV).
+    public static func writeTable(_ table: TSVTable, to path: String) throws { try table.write(to: path) }
+
+    /// OUT.nii.gz → OUT_soft.nii.gz.
+    static func defaultSoftPath(_ path: String) -> String {
+        for ext in [".nii.gz", ".nii"] where path.hasSuffix(ext) { return String(path.dropLast(ext.count)) + "_soft" + ext }
+        return path + "_soft.nii.gz"
+    }
+
+    /// Non-zero voxels of a marker image on `grid` (voxel coordinates); per slice (RPI axis
+    /// closest to S–I) the centre of mass when `perSlice`.
+    static func markedPoints(_ path: String, on grid: Grid, what: String, perSlice: Bool = false) throws -> [SIMD3<Double>] {
+        let (marks, _) = try NIfTIFile.read(path)
+        try grid.requireCompatible(with: marks.grid, "image", "\(what) \(path)")
+        var points: [SIMD3<Double>] = []
+        for n in 0..<grid.voxelCount where marks.data[n] != 0 {
+            let c = grid.coordinates(of: n)
+            points.append(SIMD3(Double(c.x), Double(c.y), Double(c.z)))
+        }
+        guard !points.isEmpty else { throw CordError.emptyMask(name: "\(what) \(path)") }
+        guard perSlice else { return points }
+        let code = grid.orientation.letters
+        let axis = code.firstIndex { $0.worldAxis == 2 } ?? 2
+        let groups = Dictionary(grouping: points) { Int($0[axis]) }
+        return groups.keys.sorted().map { k in groups[k]!.reduce(SIMD3<Double>.zero, +) / Double(groups[k]!.count) }
+    }
+}

@@ -1,0 +1,231 @@
+// Cord segmentation: centerline, polar boundary per slice, partial-volume output.
+import CordCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Options of `CordSegmenter.segment`.
+public struct CordSegmentationOptions: Sendable {
+    /// The contrast (fixes the polarity); nil: polarity detected from the image.
+    public var contrast: SegmentationContrast?
+    /// A point in the cord the centerline must pass within 3 mm of.
+    public var hint: CenterlineHint?
+    /// A known centerline (one centre per slice where given, continuous voxel coordinates
+    /// on the input grid): detection is skipped and these centres are used.
+    public var centerline: [SIMD3<Double>]?
+    /// Detection z-score below which a slice at either end is treated as having no cord.
+    public var minimumSignificance = 6.0
+    /// Where the boundary sits between the cord's level (0) and the CSF's (1) along each ray
+    /// (see `PolarBoundaryFinder.boundaryLevel`).
+    public var boundaryLevel = 0.4
+    public init() {}
+}
+
+/// A cord segmentation on the input image's grid.
+public struct CordSegmentation: Sendable {
+    /// Fraction of each voxel inside the cord (0…1), from the sub-voxel outline.
+    public var soft: Volume<Float>
+    /// Voxels whose fraction is ≥ ½.
+    public var binary: Mask
+    /// The cord centre per segmented axial slice: continuous voxel coordinates on the input
+    /// grid and world position (mm, RAS+).
+    public var centerlineVoxels: [SIMD3<Double>]
+    public var centerlineWorld: [SIMD3<Double>]
+    /// The polarity used (given by the contrast or detected).
+    public var polarity: CordPolarity
+    /// Axial slices (RPI order) that were segmented.
+    public var slices: Range<Int>
+}
+
+/// Classical cord segmentation without training data.
+///
+/// 1. Reorient to RPI (`AxialStack`); 2. find the cord's centre per axial slice
+/// (`CenterlineDetector`: disc/ring score + dynamic programming; or the given centerline);
+/// 3. per slice, a star-shaped outline by dynamic programming in polar coordinates
+/// (`PolarBoundaryFinder`); 4. recentre on each outline's centroid, smooth the centres along
+/// z (local linear regression, σ = 3 mm) and search again with the neighbouring slices'
+/// outlines as a weak prior (ν = 0.05 per mm), which smooths the surface along the cord;
+/// 5. rasterise with partial volume and restore the input's voxel order.
+/// Fails (throws `SegmentationError`) rather than return a wrong mask when the detection is
+/// not significant or when an outline reaches the edge of the image.
+public enum CordSegmenter {
+    public static func segment(_ image: Volume<Float>, options: CordSegmentationOptions = CordSegmentationOptions()) throws -> CordSegmentation {
+        let stack = AxialStack(image)
+        guard stack.nx >= 8, stack.ny >= 8 else {
+            throw SegmentationError.invalidInput("the image's axial slices are \(stack.nx)×\(stack.ny) pixels; at least 8×8 are needed")
+        }
+        var finite = true
+        for v in stack.data where !v.isFinite { finite = false; break }
+        guard finite else { throw SegmentationError.invalidInput("the image holds NaN or infinite values") }
+        if let p = options.contrast?.polarity { return try segment(image, stack, polarity: p, options: options) }
+        // Unknown polarity: segment both ways. A dark cord sits inside a bright CSF sac (and a
+        // bright cord inside a dark one), so when one outline encloses the other's centre on
+        // most slices the inner one is the cord; otherwise the higher quality wins.
+        var results: [Attempt] = []
+        var firstError: Error?
+        for p in CordPolarity.allCases {
+            do { results.append(try segmentScored(image, stack, polarity: p, options: options)) } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        guard results.count == 2 else {
+            if let only = results.first { return only.segmentation }
+            throw firstError ?? SegmentationError.noCordFound(detail: "neither polarity gave a cord")
+        }
+        let (a, b) = (results[0], results[1])
+        var nested = 0, common = 0, areaA = 0.0, areaB = 0.0
+        for k in 0..<stack.nz {
+            guard let ca = a.contours[k], let cb = b.contours[k] else { continue }
+            common += 1
+            let pa = ca.polygon().area, pb = cb.polygon().area
+            areaA += pa; areaB += pb
+            let (outer, inner) = pa > pb ? (ca, cb) : (cb, ca)
+            if outer.contains(inner.centre + inner.polygon().centroid / SIMD2(stack.dx, stack.dy), dx: stack.dx, dy: stack.dy) { nested += 1 }
+        }
+        if common > 0 && 2 * nested > common { return (areaA < areaB ? a : b).segmentation }
+        return (a.quality >= b.quality ? a : b).segmentation
+    }
+
+    /// One polarity's result: the segmentation, its outlines per RPI slice and a quality.
+    struct Attempt {
+        var segmentation: CordSegmentation
+        var contours: [StarContour?]
+        var quality: Double
+    }
+
+    static func segment(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                        options: CordSegmentationOptions) throws -> CordSegmentation {
+        try segmentScored(image, stack, polarity: polarity, options: options).segmentation
+    }
+
+    /// One polarity: the segmentation, its outlines and its quality.
+    static func segmentScored(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                              options: CordSegmentationOptions) throws -> Attempt {
+        let stats = stack.intensityStatistics()
+        let range = max(stats.high - stats.low, 1e-12)
+        func toRPI(_ v: SIMD3<Double>) -> SIMD3<Double> { stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)) }
+
+        // MARK: Centres
+        var centres: [SIMD2<Double>?]
+        var detection = 1.0
+        if let given = options.centerline, !given.isEmpty {
+            centres = Array(repeating: nil, count: stack.nz)
+            for v in given.map(toRPI) {
+                let k = Int(v.z.rounded())
+                if k >= 0 && k < stack.nz { centres[k] = SIMD2(v.x, v.y) }
+            }
+        } else {
+            let anchor = options.hint.map { h -> (k: Int, p: SIMD2<Double>) in
+                let v = toRPI(h.voxel)
+                return (min(max(Int(v.z.rounded()), 0), stack.nz - 1), SIMD2(v.x, v.y))
+            }
+            let found = CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor)
+            centres = found.centres
+            let sig = found.significance.sorted()
+            let median = sig[sig.count / 2]
+            detection = median
+            guard median >= options.minimumSignificance else {
+                throw SegmentationError.noCordFound(detail: "the best cord candidate scores \(formatFixed(median, 1)) noise SDs (at least \(formatFixed(options.minimumSignificance, 1)) needed)")
+            }
+            // Slices at either end without a significant cord are left out (partial coverage).
+            var lo = 0, hi = stack.nz - 1
+            while lo < hi && found.significance[lo] < options.minimumSignificance { centres[lo] = nil; lo += 1 }
+            while hi > lo && found.significance[hi] < options.minimumSignificance { centres[hi] = nil; hi -= 1 }
+        }
+        let present = centres.indices.filter { centres[$0] != nil }
+        guard let first = present.first, let last = present.last, last > first else {
+            throw SegmentationError.tooFewSlices(found: present.count)
+        }
+
+        // MARK: Outlines, two passes
+        let sign = polarity.sign
+        var finder = PolarBoundaryFinder()
+        finder.boundaryLevel = options.boundaryLevel
+        var smoothed = smoothCentres(centres, stack: stack, range: first...last)
+        var contours = outlines(stack, smoothed, finder: finder, sign: sign, range: range, noise: stats.noise, priors: nil)
+        let recentred: [SIMD2<Double>?] = contours.map { c in
+            c.map { $0.centre + $0.polygon().centroid / SIMD2(stack.dx, stack.dy) }
+        }
+        smoothed = smoothCentres(recentred, stack: stack, range: first...last)
+        var priors: [[Double]?] = Array(repeating: nil, count: stack.nz)
+        for k in first...last {
+            let neighbours = [k - 1, k + 1].filter { $0 >= first && $0 <= last }.compactMap { contours[$0] }
+            guard !neighbours.isEmpty else { continue }
+            priors[k] = (0..<finder.angles).map { a in neighbours.reduce(0) { $0 + $1.radii[a] } / Double(neighbours.count) }
+        }
+        finder.priorWeight = 0.05
+        contours = outlines(stack, smoothed, finder: finder, sign: sign, range: range, noise: stats.noise, priors: priors)
+
+        // MARK: Checks
+        for k in first...last {
+            guard let c = contours[k] else { continue }
+            if !c.insideImage {
+                throw SegmentationError.centerlineLeavesImage(slice: k, detail: "the cord's outline reaches the edge of the slice")
+            }
+        }
+        let edgeSig = contours.compactMap { $0?.edgeSignificance }.sorted()
+        let strength = edgeSig.isEmpty ? 0 : edgeSig[edgeSig.count / 2]
+        if strength < 2 {
+            throw SegmentationError.noCordFound(detail: "the outline's cord/CSF edge is only \(formatFixed(strength, 1)) noise SDs strong")
+        }
+        // Quality for choosing a polarity: the detection's median significance × the median
+        // contrast between a ring 0.75–2 mm outside each outline and the outline's inner part
+        // (signed by the polarity, over the image range) × the fraction of cord-like outlines
+        // (area 20–250 mm², smallest radius ≥ 1 mm: not a crescent of CSF).
+        var contrasts: [Double] = [], plausible = 0
+        for k in first...last {
+            guard let c = contours[k] else { continue }
+            contrasts.append(Double(sign * c.ringContrast(stack, slice: k) / range))
+            let area = c.polygon().area
+            if area >= 20 && area <= 250 && (c.radii.min() ?? 0) >= 1 { plausible += 1 }
+        }
+        contrasts.sort()
+        let quality = detection * contrasts[contrasts.count / 2] * Double(plausible) / Double(contrasts.count)
+
+        // MARK: Output
+        var soft = [Float](repeating: 0, count: stack.nx * stack.ny * stack.nz)
+        let per = stack.nx * stack.ny
+        soft.withUnsafeMutableBufferPointer { out in
+            let target = SendablePointer(out.baseAddress!)
+            let snapshot = contours
+            parallelChunks(stack.nz) { ks, _ in
+                for k in ks { snapshot[k]?.rasterise(into: target.pointer + per * k, nx: stack.nx, ny: stack.ny, dx: stack.dx, dy: stack.dy) }
+            }
+        }
+        let softVolume = stack.restore(soft)
+        let binary = softVolume.map { $0 >= 0.5 ? UInt8(1) : UInt8(0) }
+        var voxels: [SIMD3<Double>] = [], world: [SIMD3<Double>] = []
+        for k in first...last {
+            guard let c = contours[k] else { continue }
+            let p = c.centre + c.polygon().centroid / SIMD2(stack.dx, stack.dy)
+            let w = stack.grid.world(p.x, p.y, Double(k))
+            world.append(w); voxels.append(image.grid.voxel(ofWorld: w))
+        }
+        let result = CordSegmentation(soft: softVolume, binary: binary, centerlineVoxels: voxels, centerlineWorld: world,
+                                      polarity: polarity, slices: first..<(last + 1))
+        return Attempt(segmentation: result, contours: contours, quality: quality)
+    }
+
+    // MARK: - Steps
+
+    static func smoothCentres(_ centres: [SIMD2<Double>?], stack: AxialStack, range: ClosedRange<Int>) -> [SIMD2<Double>?] {
+        let scale = SIMD2(stack.dx, stack.dy)
+        let mm = centres.enumerated().map { k, c in range.contains(k) ? c.map { $0 * scale } : nil }
+        let fit = CenterlineFit.smooth(mm, dz: stack.dz, sigma: 3)
+        return fit.enumerated().map { k, f in range.contains(k) ? f.map { $0.position / scale } : nil }
+    }
+
+    static func outlines(_ stack: AxialStack, _ centres: [SIMD2<Double>?], finder: PolarBoundaryFinder, sign: Float,
+                         range: Float, noise: Float, priors: [[Double]?]?) -> [StarContour?] {
+        let out = SharedBuffer<StarContour?>(repeating: nil, count: stack.nz)
+        parallelChunks(stack.nz) { ks, _ in
+            for k in ks {
+                guard let c = centres[k] else { continue }
+                out[k] = finder.find(stack, slice: k, centre: c, sign: sign, range: range, noise: noise, prior: priors?[k])
+            }
+        }
+        return out.array
+    }
+}

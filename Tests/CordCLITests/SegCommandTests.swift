@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import Testing
+import CordTestSupport
+@testable import CordCLI
+@testable import CordCore
+@testable import CordIO
+@testable import CordPhantom
+@testable import CordPipeline
+
+@Suite struct SegCommandTests {
+    /// A small C4–C5 phantom with a level image, written as files.
+    static func writePhantom(_ dir: String) throws -> (image: String, levels: String, cord: String) {
+        let g = PhantomGrid.axial(inPlane: 0.5, sliceThickness: 2, fieldOfView: 22, inferior: -20, superior: 16, centre: [0, 3])
+        let s = try PhantomSubject(PhantomParameters(), on: g)
+        try NIfTIFile.write(s.t2w, to: dir + "/t2w.nii.gz")
+        try NIfTIFile.write(s.levels.volume, to: dir + "/levels.nii.gz", datatype: .int16)
+        try NIfTIFile.write(s.cordMask, to: dir + "/truth.nii.gz", datatype: .uint8)
+        return (dir + "/t2w.nii.gz", dir + "/levels.nii.gz", dir + "/truth.nii.gz")
+    }
+
+    @Test func segmentThenMeasureFromFiles() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let f = try Self.writePhantom(dir)
+        var cmd = try CordQCommand.parseAsRoot(["seg", "cord", f.image, dir + "/seg.nii.gz", "--contrast", "t2",
+                                                "--centerline-out", dir + "/ctl.nii.gz"])
+        try cmd.run()
+        let (seg, h) = try NIfTIFile.read(dir + "/seg.nii.gz")
+        #expect(h.datatype == .uint8)
+        #expect(Support.files(in: dir).contains("seg_soft.nii.gz") && Support.files(in: dir).contains("ctl.nii.gz"))
+        let (truth, _) = try NIfTIFile.read(f.cord)
+        var both = 0, total = 0
+        for n in 0..<seg.data.count { if seg.data[n] > 0 && truth.data[n] > 0 { both += 1 }; total += Int(seg.data[n] > 0 ? 1 : 0) + Int(truth.data[n] > 0 ? 1 : 0) }
+        #expect(2 * Double(both) / Double(total) >= 0.95)
+        // An external segmentation (here the truth mask) is accepted wherever a segmentation is.
+        for input in [dir + "/seg_soft.nii.gz", f.cord] {
+            var m = try CordQCommand.parseAsRoot(["seg", "morphometry", input, "--levels", f.levels, "--per-level", "-o", dir + "/levels.tsv"])
+            try m.run()
+            let t = try TSVTable.read(dir + "/levels.tsv")
+            #expect(t.columns.contains("csa_mm2") && t.columns.contains("diameter_ap_mm"))
+            #expect(t.records.contains { $0["level"] == "C4" })
+        }
+        var c = try CordQCommand.parseAsRoot(["seg", "compression", dir + "/seg_soft.nii.gz", "--levels", f.levels, "--level", "C4", "-o", dir + "/c.tsv"])
+        try c.run()
+        let row = try #require(try TSVTable.read(dir + "/c.tsv").records.first)
+        let mscc = try #require(Double(row["mscc_percent"] ?? ""))
+        #expect(abs(mscc) < 10)  // healthy phantom: MSCC near 0 (C4 vs the C3/C5 neighbours)
+        #expect(row["healthy_csa_mm2"] == "77.350")
+    }
+
+    @Test func failingSegmentationExitsNonZeroAndWritesNothing() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let g = Grid(nx: 40, ny: 40, nz: 10, spacing: [0.5, 0.5, 2])
+        try NIfTIFile.write(RicianNoise.apply(to: Volume<Float>(grid: g), sigma: 1, seed: 1), to: dir + "/noise.nii.gz")
+        var cmd = try CordQCommand.parseAsRoot(["seg", "cord", dir + "/noise.nii.gz", dir + "/seg.nii.gz"])
+        #expect(throws: ExitCode.self) { try cmd.run() }
+        #expect(Support.files(in: dir) == ["noise.nii.gz"])
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["seg", "morphometry", "x.nii.gz", "--per-level"]) }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["seg", "cord", "a.nii.gz", "b.nii.gz", "--contrast", "flair"]) }
+    }
+}

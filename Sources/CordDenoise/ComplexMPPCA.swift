@@ -31,15 +31,7 @@ extension MPPCA {
             series[v * 2 * m + 2 * t] = Double(c.real); series[v * 2 * m + 2 * t + 1] = Double(c.imaginary)
         } }
         let acc = PatchAccumulator(voxels: nvox, frames: 2 * m, workers: workerCount, overlapping: plan.overlapping)
-        let progress = ProgressReporter("MP-PCA (complex)", total: plan.centres.count)
-        parallelChunks(plan.centres.count, minimumChunk: 16) { range, w in
-            let scratch = ComplexPatchScratch(m: m, n: plan.patchSize)
-            for c in range {
-                scratch.process(centre: plan.centres[c], plan: plan, series: series.pointer, estimator: options.estimator, into: acc, worker: w)
-                if c % 256 == 0 { progress.advance(by: min(256, range.upperBound - c)) }
-            }
-        }
-        progress.finish()
+        runPatches(ComplexPatchScratch.self, m: m, plan: plan, series: series, estimator: options.estimator, into: acc, label: "MP-PCA (complex)")
         // Interleaved real/imaginary frames back to a complex series.
         var inputInterleaved = Volume<Float>(grid: dwi.grid, frames: 2 * m)
         for t in 0..<m { for v in 0..<nvox {
@@ -56,7 +48,7 @@ extension MPPCA {
 }
 
 /// Per-worker buffers for complex patches.
-final class ComplexPatchScratch {
+final class ComplexPatchScratch: PatchScratch {
     let m: Int, n: Int, r: Int
     var x: [Complex<Double>], gram: [Complex<Double>], w: [Complex<Double>], xhat: [Complex<Double>]
     let eigen: HermitianEigenSolver

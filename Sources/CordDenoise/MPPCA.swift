@@ -68,21 +68,34 @@ public enum MPPCA {
             for t in 0..<m { for v in 0..<nvox { series[v * m + t] = Double(src[t * nvox + v]) } }
         }
         let acc = PatchAccumulator(voxels: nvox, frames: m, workers: workerCount, overlapping: plan.overlapping)
-        let progress = ProgressReporter("MP-PCA", total: plan.centres.count)
-        parallelChunks(plan.centres.count, minimumChunk: 16) { range, w in
-            let scratch = RealPatchScratch(m: m, n: plan.patchSize)
-            for c in range {
-                scratch.process(centre: plan.centres[c], plan: plan, series: series.pointer, estimator: options.estimator, into: acc, worker: w)
-                if c % 256 == 0 { progress.advance(by: min(256, range.upperBound - c)) }
-            }
-        }
-        progress.finish()
+        runPatches(RealPatchScratch.self, m: m, plan: plan, series: series, estimator: options.estimator, into: acc, label: "MP-PCA")
         return acc.result(input: dwi, plan: plan)
     }
 }
 
+/// Per-worker patch buffers (real or complex), allocated once per worker.
+protocol PatchScratch {
+    init(m: Int, n: Int)
+    func process(centre: Int, plan: PatchPlan, series: UnsafeMutableBufferPointer<Double>,
+                 estimator: MPEstimator, into acc: PatchAccumulator, worker: Int)
+}
+
+/// Runs every patch of `plan` over all workers, each with its own scratch.
+func runPatches<S: PatchScratch>(_ type: S.Type, m: Int, plan: PatchPlan, series: SharedBuffer<Double>,
+                                 estimator: MPEstimator, into acc: PatchAccumulator, label: String) {
+    let progress = ProgressReporter(label, total: plan.centres.count)
+    parallelChunks(plan.centres.count, minimumChunk: 16) { range, w in
+        let scratch = S(m: m, n: plan.patchSize)
+        for c in range {
+            scratch.process(centre: plan.centres[c], plan: plan, series: series.pointer, estimator: estimator, into: acc, worker: w)
+            if c % 256 == 0 { progress.advance(by: min(256, range.upperBound - c)) }
+        }
+    }
+    progress.finish()
+}
+
 /// Per-worker buffers for real patches, allocated once.
-final class RealPatchScratch {
+final class RealPatchScratch: PatchScratch {
     let m: Int, n: Int, r: Int
     var x: [Double], gram: [Double], w: [Double], xhat: [Double]
     let eigen: TopEigenSolver

@@ -44,7 +44,7 @@ let package = Package(
 
         // MARK: - Processing steps
         step("CordRecon", ["CFFTW"]),
-        step("CordDenoise", ["CLAPACK"]),
+        step("CordDenoise", ["CLAPACK", "CFFTW"]),
         step("CordMultiband"),
         step("CordDiffusion", ["CLAPACK"]),
         step("CordMyelin"),

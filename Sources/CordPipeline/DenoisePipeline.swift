@@ -67,3 +67,34 @@ public enum DenoisePipeline {
                             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
 }
+
+extension DenoisePipeline {
+    /// Gibbs unringing of every slice and frame (Kellner et al. 2016), written like the input.
+    public static func degibbs(input: String, output: String, options: GibbsOptions) throws -> SIMD2<Int> {
+        try MTPipeline.refuseOverwrite(output, inputs: [input])
+        let h = try NIfTIFile.readHeader(input)
+        let axes = try GibbsUnringing.planeAxes(for: h.grid, options: options)
+        let (v, _) = try NIfTIFile.read(input)
+        let out = try GibbsUnringing.apply(v, options: options)
+        try NIfTIFile.write(out, to: output, like: h, description: "cordq Gibbs unringing")
+        return axes
+    }
+
+    /// Magnitude bias correction with a scalar σ or a σ map (e.g. MP-PCA's), written like the input.
+    public static func debias(input: String, output: String, sigma: Double?, sigmaMap: String?,
+                              coils: Int, method: MagnitudeBiasMethod) throws {
+        try MTPipeline.refuseOverwrite(output, inputs: [input, sigmaMap].compactMap { $0 })
+        let (v, h) = try NIfTIFile.read(input)
+        let out: Volume<Float>
+        if let p = sigmaMap {
+            let (s, _) = try NIfTIFile.read(p)
+            try v.grid.requireCompatible(with: s.grid, input, p)
+            out = try MagnitudeBias.correct(v, sigma: s, coils: coils, method: method)
+        } else if let s = sigma {
+            out = try MagnitudeBias.correct(v, sigma: s, coils: coils, method: method)
+        } else {
+            throw CordError.invalidValue(what: "bias correction", detail: "needs σ: give a number or a σ map")
+        }
+        try NIfTIFile.write(out, to: output, like: h, description: "cordq magnitude bias correction")
+    }
+}

@@ -39,3 +39,26 @@ import CordTestSupport
         #expect(help.contains("Helms") && help.contains("Weiskopf") && help.contains("sct_compute_mtsat"))
     }
 }
+
+@Suite struct DegibbsDebiasCommandTests {
+    @Test func degibbsAndDebiasRunAndRefuseBadInput() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        var v = Volume<Float>(grid: Grid(nx: 16, ny: 16, nz: 2, spacing: [1, 1, 3]), frames: 2)
+        for k in 0..<2 { for j in 0..<16 { for i in 0..<16 { for t in 0..<2 { v[i, j, k, t] = (i > 5 && i < 11) ? 100 : 20 } } } }
+        try NIfTIFile.write(v, to: dir + "/in.nii.gz")
+        var g = try CordQCommand.parseAsRoot(["denoise", "degibbs", dir + "/in.nii.gz", dir + "/g.nii.gz"])
+        try g.run()
+        let (out, _) = try NIfTIFile.read(dir + "/g.nii.gz")
+        #expect(out.grid.isCompatible(with: v.grid) && out.frames == 2 && out.data.allSatisfy { $0.isFinite })
+        var d = try CordQCommand.parseAsRoot(["denoise", "debias", dir + "/in.nii.gz", dir + "/d.nii.gz", "--sigma", "10", "--method", "moments"])
+        try d.run()
+        let (db, _) = try NIfTIFile.read(dir + "/d.nii.gz")
+        #expect(abs(db[0, 0, 0, 0] - Float((400.0 - 200.0).squareRoot())) < 1e-3)   // √(M² − 2σ²), M = 20, σ = 10
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["denoise", "debias", "a", "b"]) }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["denoise", "degibbs", "a", "b", "--axes", "0"]) }
+        try NIfTIFile.write(Volume<Float>(grid: Grid(nx: 4, ny: 4, nz: 2, spacing: [1, 1, 1])), to: dir + "/tiny.nii.gz")
+        var tiny = try CordQCommand.parseAsRoot(["denoise", "degibbs", dir + "/tiny.nii.gz", dir + "/t.nii.gz"])
+        #expect(throws: (any Error).self) { try tiny.run() }
+        #expect(!Support.files(in: dir).contains("t.nii.gz"))
+    }
+}

@@ -23,6 +23,9 @@ public struct AtlasFolderContents: Sendable {
     public var templateIndex: InfoLabel, atlasIndex: InfoLabel
     /// The (cropped) grid every volume below is on.
     public var grid: Grid
+    /// The box of the folder's full grid that was kept (`box.source` is the full grid):
+    /// crop a metric map on the full grid with `box.apply` to match.
+    public var box: CropBox
     /// Template probability maps and contrasts by role (cord, wm, gm, csf, t1, t2, t2s).
     public var templateMaps: [AtlasFolder.Role: Volume<Float>]
     public var levels: Volume<Int32>?, discs: Volume<Int32>?
@@ -30,9 +33,9 @@ public struct AtlasFolderContents: Sendable {
     public var tracts: [(entry: InfoLabel.Entry, map: Volume<Float>)]
     /// Files listed but absent and skipped.
     public var notes: [String]
-    public init(templateIndex: InfoLabel, atlasIndex: InfoLabel, grid: Grid, templateMaps: [AtlasFolder.Role: Volume<Float>],
+    public init(templateIndex: InfoLabel, atlasIndex: InfoLabel, box: CropBox, templateMaps: [AtlasFolder.Role: Volume<Float>],
                 levels: Volume<Int32>?, discs: Volume<Int32>?, tracts: [(entry: InfoLabel.Entry, map: Volume<Float>)], notes: [String] = []) {
-        self.templateIndex = templateIndex; self.atlasIndex = atlasIndex; self.grid = grid; self.templateMaps = templateMaps
+        self.templateIndex = templateIndex; self.atlasIndex = atlasIndex; self.grid = box.target; self.box = box; self.templateMaps = templateMaps
         self.levels = levels; self.discs = discs; self.tracts = tracts; self.notes = notes
     }
 }
@@ -138,7 +141,7 @@ public enum AtlasFolder {
         var maps: [Role: Volume<Float>] = [.cord: box.apply(cordFull)]
         for r in [Role.wm, .gm, .csf] { if let p = roles[r] { maps[r] = try readMap(p) } }
         if options.contrasts { for r in [Role.t1, .t2, .t2s] { if let p = roles[r] { maps[r] = try readMap(p) } } }
-        return AtlasFolderContents(templateIndex: templateIndex, atlasIndex: atlasIndex, grid: box.target, templateMaps: maps,
+        return AtlasFolderContents(templateIndex: templateIndex, atlasIndex: atlasIndex, box: box, templateMaps: maps,
                                    levels: levelsFull.map(box.apply), discs: try roles[.discs].map(readLabels),
                                    tracts: tracts, notes: notes)
     }

@@ -56,7 +56,7 @@ public struct InfoLabel: Sendable, Equatable {
                 throw fail("a label line before any Keyword= section header")
             case .individual, .combined:
                 guard fields.count >= 3, let id = Int(fields[0]) else { throw fail("expected \"ID, name, \(section == .individual ? "file" : "IDgroup")\"") }
-                let name = fields[1..<(fields.count - 1)].joined(separator: ",")
+                let name = middle(line)
                 guard !name.isEmpty, let last = fields.last, !last.isEmpty else { throw fail("empty name or \(section == .individual ? "file" : "IDgroup")") }
                 if section == .individual {
                     guard !out.entries.contains(where: { $0.id == id }) else { throw fail("id \(id) is listed twice") }
@@ -66,12 +66,18 @@ public struct InfoLabel: Sendable, Equatable {
                 }
             case .map:
                 guard fields.count >= 2 else { throw fail("expected \"name, IDgroup\"") }
-                let name = fields[0..<(fields.count - 1)].joined(separator: ",")
+                let name = String(line[..<(line.lastIndex(of: ",") ?? line.endIndex)]).trimmingCharacters(in: .whitespaces)
                 out.mapClusters.append(Group(id: nil, name: name, ids: try parseIDGroup(fields[fields.count - 1], fail)))
             }
         }
         if out.entries.isEmpty { throw CordIOError.invalidContent(path: path, reason: "lists no labels (no IndivLabels section with \"ID, name, file\" lines)") }
         return out
+    }
+
+    /// The text between the first and the last comma, trimmed.
+    static func middle(_ line: String) -> String {
+        guard let a = line.firstIndex(of: ","), let b = line.lastIndex(of: ","), a < b else { return "" }
+        return String(line[line.index(after: a)..<b]).trimmingCharacters(in: .whitespaces)
     }
 
     static func parseIDGroup(_ text: String, _ fail: (String) -> CordIOError) throws -> [Int] {

@@ -26,9 +26,14 @@ public enum PhantomAtlas {
         }
     }
 
-    /// Fraction map of every `TissueClass` (indexed by raw value), smoothed in-plane (voxel
-    /// axes i, j) by a Gaussian of σ `smoothingSigma` mm truncated at 3σ and normalised, with
-    /// edge values extended. Smoothing is linear with unit gain, so fractions still sum to 1.
+    /// Fraction map of every `TissueClass` (indexed by raw value). With `smoothingSigma` > 0
+    /// the cord's class maps (white-matter tracts, grey-matter parts) are smoothed in-plane
+    /// (voxel axes i, j) by a Gaussian of σ mm truncated at 3σ, normalised, edge values
+    /// extended; CSF then takes what the cord no longer fills, CSF' = CSF + Σcord − Σcord',
+    /// so the tract maps plus CSF still sum to the dural-sac fraction (1 inside the sac; the
+    /// sac's own edge keeps the partial volume of the rasterisation). CSF' is clamped at 0,
+    /// which matters only if the smoothed cord reached the sac wall (3σ ≥ the cord–sac gap,
+    /// ≥ 2.5 mm in the healthy phantom).
     public static func classFractions(_ composition: TissueComposition, smoothingSigma: Double) -> [Volume<Float>] {
         let g = composition.grid
         var maps = (0..<TissueClass.count).map { _ in Volume<Float>(grid: g) }
@@ -39,11 +44,16 @@ public enum PhantomAtlas {
         }
         guard smoothingSigma > 0 else { return maps }
         let s = g.spacing
-        return maps.map { m in
-            var v = smooth(m, axis: 0, sigmaVoxels: smoothingSigma / s.x)
+        let csf = Int(TissueClass.csf.rawValue)
+        for c in TissueClass.allCases where c.isCord {
+            let before = maps[Int(c.rawValue)]
+            var v = smooth(before, axis: 0, sigmaVoxels: smoothingSigma / s.x)
             v = smooth(v, axis: 1, sigmaVoxels: smoothingSigma / s.y)
-            return v
+            for n in 0..<g.voxelCount { maps[csf].data[n] += before.data[n] - v.data[n] }
+            maps[Int(c.rawValue)] = v
         }
+        for n in 0..<g.voxelCount where maps[csf].data[n] < 0 { maps[csf].data[n] = 0 }
+        return maps
     }
 
     static func smooth(_ v: Volume<Float>, axis: Int, sigmaVoxels: Double) -> Volume<Float> {

@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEMO_DIR ?= demo-output
 CORDQ := .build/release/cordq
 
-.PHONY: deps build demo test clean
+.PHONY: deps build demo test clean atlas
 
 deps:
 	@scripts/install-deps.sh
@@ -17,6 +17,11 @@ demo: build
 	rm -rf $(DEMO_DIR)
 	$(CORDQ) phantom $(DEMO_DIR)
 	$(CORDQ) info $(DEMO_DIR)/sub-phantom01/anat/*.nii.gz
+
+# The project's atlas (atlas/README.md), rebuilt from its definition; deterministic.
+atlas: build
+	rm -rf atlas/CordQ
+	$(CORDQ) atlas build atlas/CordQ --definition atlas/definition.json
 
 test: deps
 	$(SWIFT) test

@@ -23,6 +23,8 @@ public struct CordQCommand: ParsableCommand {
             MTCommand.self,
             DenoiseCommand.self,
             SegCommand.self,
+            AtlasCommand.self,
+            MetricsCommand.self,
         ]
     )
     public init() {}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Testing
+import CordTestSupport
+@testable import CordCLI
+@testable import CordAtlas
+@testable import CordCore
+@testable import CordMetrics
+@testable import CordIO
+@testable import CordPhantom
+@testable import CordPipeline
+
+@Suite struct MetricsCommandTests {
+    @Test func extractsPerLevelRowsFromAMapOnTheAtlasGridAndRefusesOtherGrids() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        var d = AtlasDefinition.standard
+        d.inPlaneSpacing = 1; d.sliceSpacing = 4; d.fieldOfView = 24; d.supersampling = 2
+        let atlas = try PhantomAtlas.template(d)
+        try AtlasFolder.write(AtlasPipeline.contents(of: atlas, title: "test"), to: dir + "/atlas")
+        // An "FA" map: 0.7 in white matter, 0.4 in grey matter, 0.1 elsewhere.
+        var fa = Volume<Float>(grid: atlas.grid)
+        let wm = try #require(atlas.whiteMatter), gm = try #require(atlas.greyMatter)
+        for n in 0..<fa.data.count {
+            let w: Float = wm.data[n], g: Float = gm.data[n]
+            fa.data[n] = 0.7 * w + 0.4 * g + 0.1 * (1 - w - g)
+        }
+        try NIfTIFile.write(fa, to: dir + "/sub-01_fa.nii.gz")
+        var cmd = try CordQCommand.parseAsRoot(["metrics", "extract", dir + "/sub-01_fa.nii.gz", "--atlas", dir + "/atlas",
+                                               "--levels", "C3:C4", "--method", "ml", "--region", "white matter",
+                                               "--region", "Dorsal Columns", "--metric", "fa", "-o", dir + "/fa.tsv"])
+        try cmd.run()
+        let t = try TSVTable.read(dir + "/fa.tsv")
+        #expect(t.columns == LongFormTable.columns)
+        let table = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: "fa.tsv")
+        #expect(table.rows.map(\.level) == ["C3", "C3", "C4", "C4"])
+        #expect(table.rows.map(\.subject) == ["sub-01", "sub-01", "sub-01", "sub-01"])
+        for r in table.rows { #expect(abs(r.value - 0.7) < 0.005, "\(r)") }  // tolerance 0.005: noise-free, exact mixing
+        // A map on another grid is refused with both grids named; nothing is written.
+        try NIfTIFile.write(Volume<Float>(grid: Grid(nx: 5, ny: 5, nz: 5, spacing: [1, 1, 1])), to: dir + "/other.nii.gz")
+        var bad = try CordQCommand.parseAsRoot(["metrics", "extract", dir + "/other.nii.gz", "--atlas", dir + "/atlas",
+                                               "--region", "white matter", "-o", dir + "/other.tsv"])
+        #expect { try bad.run() } throws: { "\($0)".contains("not on the same voxel grid") }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/other.tsv"))
+        #expect(throws: (any Error).self) {
+            try CordQCommand.parseAsRoot(["metrics", "extract", "x.nii.gz", "--atlas", "a", "--region", "wm", "--method", "mean", "-o", "o.tsv"])
+        }
+    }
+}

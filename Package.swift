@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         // Protocol cards (YAML) are decoded with Yams' Node API, which keeps line/column marks.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // The normative database is one SQLite file; GRDB (over Debian's libsqlite3) gives
+        // transactions, WAL and migrations. Its first debug build takes about 30 s here.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // MARK: - C shims over Debian's libraries
@@ -51,7 +54,7 @@ let package = Package(
         step("CordSegmentation"),
         .target(name: "CordRegistration", dependencies: ["CordCore", "CordAtlas", "CordSegmentation"]),
         .target(name: "CordMetrics", dependencies: ["CordCore", "CordAtlas"]),
-        .target(name: "CordNormative", dependencies: ["CordCore", "CordMetrics"]),
+        .target(name: "CordNormative", dependencies: ["CordCore", "CordMetrics", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CordBiomarkers",
                 dependencies: ["CordCore", "CordMetrics", "CordNormative", "CordSegmentation"]),
         .target(name: "CordPipeline",
@@ -79,6 +82,7 @@ let package = Package(
         .testTarget(name: "CordSegmentationTests", dependencies: ["CordTestSupport", "CordSegmentation", "CordPhantom", "CordIO", "CordCore"]),
         .testTarget(name: "CordMetricsTests", dependencies: ["CordTestSupport", "CordMetrics", "CordAtlas", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordAtlasTests", dependencies: ["CordTestSupport", "CordAtlas", "CordIO", "CordPhantom", "CordPipeline", "CordCore"]),
+        .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics"]),
     ]
 )

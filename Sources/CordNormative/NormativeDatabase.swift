@@ -1,0 +1,198 @@
+// The normative database: one SQLite file holding every subject's long-form rows with
+// demographics and provenance.
+import CordCore
+import CordMetrics
+import Foundation
+import GRDB
+
+/// One subject as the database stores it: who (demographics), what (long-form rows) and
+/// where it came from (provenance JSON).
+public struct SubjectRecord: Sendable, Equatable {
+    public var participant: Participant
+    public var rows: [MetricRow]
+    /// Provenance as JSON text (see `Provenance`).
+    public var provenance: String
+    public init(participant: Participant, rows: [MetricRow], provenance: String) {
+        self.participant = participant; self.rows = rows; self.provenance = provenance
+    }
+}
+
+/// A stored subject's summary: demographics, how many rows it holds, and when and by which
+/// CordQ version it was added (ISO 8601, UTC).
+public struct StoredSubject: Sendable, Equatable {
+    public var participant: Participant
+    public var rowCount: Int
+    public var provenance: String
+    public var cordqVersion: String
+    public var addedAt: String
+}
+
+/// A normative database in one SQLite file (WAL journal, foreign keys on). Every subject is
+/// written in one transaction: re-adding a subject replaces its demographics and all its
+/// rows at once, and a process killed mid-write leaves the previous state (SQLite's atomic
+/// commit). The schema is versioned (`schemaVersion`, also in `PRAGMA user_version`); a
+/// file written by a newer CordQ is refused rather than misread.
+public final class NormativeDatabase: Sendable {
+    /// Schema version this code writes and reads.
+    public static let schemaVersion = 1
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating when absent, unless `readOnly`) the database at `path` and brings its
+    /// schema up to date.
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var config = Configuration()
+        config.readonly = readOnly
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            let version = try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+            guard version <= Self.schemaVersion else {
+                throw CordError.invalidValue(what: path, detail: "was written with schema version \(version) by a newer CordQ; this one reads up to \(Self.schemaVersion)")
+            }
+            if !readOnly { try Self.migrator.migrate(pool) }
+            else if version == 0 {
+                throw CordError.invalidValue(what: path, detail: "is not a CordQ normative database (no schema)")
+            }
+        } catch let e as DatabaseError {
+            throw CordError.invalidValue(what: path, detail: "cannot be opened as a normative database: \(e.message ?? "\(e)")")
+        }
+    }
+
+    /// Schema history. Version 1: `subjects` (one row per participant, demographics and
+    /// provenance, `row_count` = rows written with it) and `measurements` (long-form rows,
+    /// deleted with their subject).
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE subjects (
+                    participant_id TEXT PRIMARY KEY NOT NULL,
+                    sex TEXT CHECK (sex IN ('M', 'F')),
+                    age_years REAL, height_cm REAL, weight_kg REAL,
+                    site TEXT NOT NULL DEFAULT '', manufacturer TEXT NOT NULL DEFAULT '',
+                    scanner TEXT NOT NULL DEFAULT '', protocol TEXT NOT NULL DEFAULT '',
+                    pathology TEXT NOT NULL DEFAULT '',
+                    row_count INTEGER NOT NULL,
+                    provenance TEXT NOT NULL, cordq_version TEXT NOT NULL, added_at TEXT NOT NULL);
+                CREATE TABLE measurements (
+                    participant_id TEXT NOT NULL REFERENCES subjects(participant_id) ON DELETE CASCADE,
+                    session TEXT NOT NULL, level TEXT NOT NULL, region TEXT NOT NULL, metric TEXT NOT NULL,
+                    value REAL NOT NULL, method TEXT NOT NULL, count INTEGER NOT NULL,
+                    UNIQUE (participant_id, session, level, region, metric, method));
+                CREATE INDEX measurements_by_metric ON measurements(metric, region, level);
+                PRAGMA user_version = 1;
+                """)
+        }
+        return m
+    }
+
+    // MARK: - Writing
+
+    /// Adds a subject, replacing any stored subject of the same id, in one transaction.
+    /// Every row must belong to the subject; a repeated session × level × region × metric ×
+    /// method is an error (nothing is written).
+    public func put(_ record: SubjectRecord) throws {
+        let id = record.participant.id
+        if let other = record.rows.first(where: { $0.subject != id }) {
+            throw CordError.invalidValue(what: "subject \(id)", detail: "holds a row of subject \(other.subject)")
+        }
+        var seen = Set<[String]>()
+        for r in record.rows where !seen.insert([r.session, r.level, r.region, r.metric, r.method]).inserted {
+            throw CordError.invalidValue(what: "subject \(id)", detail: "has two values for \(r.metric) in \(r.region) at \(r.level)\(r.session.isEmpty ? "" : " session \(r.session)")\(r.method.isEmpty ? "" : " (\(r.method))")")
+        }
+        let p = record.participant
+        let now = ISO8601DateFormatter().string(from: Date())
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM measurements WHERE participant_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM subjects WHERE participant_id = ?", arguments: [id])
+            try db.execute(sql: """
+                INSERT INTO subjects (participant_id, sex, age_years, height_cm, weight_kg, site, manufacturer, scanner,
+                                      protocol, pathology, row_count, provenance, cordq_version, added_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, p.sex, p.age, p.height, p.weight, p.site, p.manufacturer, p.scanner, p.protocolName,
+                                 p.pathology, record.rows.count, record.provenance, CordQVersion.string, now])
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO measurements (participant_id, session, level, region, metric, value, method, count)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for r in record.rows {
+                try insert.execute(arguments: [id, r.session, r.level, r.region, r.metric, r.value, r.method, r.count])
+            }
+        }
+    }
+
+    /// Removes a subject and its rows; false when it was not stored.
+    @discardableResult
+    public func remove(subject id: String) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM measurements WHERE participant_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM subjects WHERE participant_id = ?", arguments: [id])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: - Reading
+
+    /// Every stored subject, sorted by id.
+    public func subjects() throws -> [StoredSubject] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM subjects ORDER BY participant_id").map { r in
+                StoredSubject(participant: Participant(id: r["participant_id"], sex: r["sex"], age: r["age_years"],
+                                                       height: r["height_cm"], weight: r["weight_kg"], site: r["site"],
+                                                       manufacturer: r["manufacturer"], scanner: r["scanner"],
+                                                       protocolName: r["protocol"], pathology: r["pathology"]),
+                              rowCount: r["row_count"], provenance: r["provenance"], cordqVersion: r["cordq_version"],
+                              addedAt: r["added_at"])
+            }
+        }
+    }
+
+    /// Long-form rows, all or those of one metric, sorted by subject, session, metric,
+    /// region and level.
+    public func rows(metric: String? = nil, subject: String? = nil) throws -> LongFormTable {
+        var conditions: [String] = [], arguments: [(any DatabaseValueConvertible)?] = []
+        if let m = metric { conditions.append("metric = ?"); arguments.append(m) }
+        if let s = subject { conditions.append("participant_id = ?"); arguments.append(s) }
+        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return try pool.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM measurements\(whereClause) ORDER BY participant_id, session, metric, region, level",
+                                        arguments: StatementArguments(arguments))
+            return LongFormTable(rows.map { r in
+                MetricRow(subject: r["participant_id"], session: r["session"], level: r["level"], region: r["region"],
+                          metric: r["metric"], value: r["value"], method: r["method"], count: r["count"])
+            })
+        }
+    }
+
+    /// Subjects whose stored rows differ in number from the count written with them (an
+    /// empty list for a consistent database), with both numbers.
+    public func incompleteSubjects() throws -> [(subject: String, expected: Int, found: Int)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.participant_id AS id, s.row_count AS expected, COUNT(m.participant_id) AS found
+                FROM subjects s LEFT JOIN measurements m ON m.participant_id = s.participant_id
+                GROUP BY s.participant_id HAVING expected != found
+                """).map { ($0["id"], $0["expected"], $0["found"]) }
+        }
+    }
+
+    /// Number of subjects and of rows.
+    public func counts() throws -> (subjects: Int, rows: Int) {
+        try pool.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subjects") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM measurements") ?? 0)
+        }
+    }
+
+    /// The journal mode SQLite reports ("wal").
+    public func journalMode() throws -> String {
+        try pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
+    }
+    /// The schema version stored in the file.
+    public func storedSchemaVersion() throws -> Int {
+        try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+    }
+}

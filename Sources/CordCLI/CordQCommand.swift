@@ -25,6 +25,7 @@ public struct CordQCommand: ParsableCommand {
             SegCommand.self,
             AtlasCommand.self,
             MetricsCommand.self,
+            DbCommand.self,
         ]
     )
     public init() {}

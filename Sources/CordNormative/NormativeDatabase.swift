@@ -196,3 +196,10 @@ public final class NormativeDatabase: Sendable {
         try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
     }
 }
+
+extension NormativeDatabase {
+    /// Normative models of every stored metric (or one), built from all stored subjects.
+    public func models(metric: String? = nil) throws -> [NormativeModel] {
+        NormativeModels.build(rows: try rows(metric: metric).rows, participants: try subjects().map(\.participant))
+    }
+}

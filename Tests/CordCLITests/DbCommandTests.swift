@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import Testing
+import CordTestSupport
+@testable import CordCLI
+@testable import CordCore
+@testable import CordIO
+@testable import CordMetrics
+@testable import CordNormative
+@testable import CordPipeline
+
+/// Long-form tables and a participants table for a synthetic healthy cohort.
+enum SyntheticCohort {
+    static let levels = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3"]
+    static let regions = ["cord", "white matter", "dorsal columns", "lateral funiculi"]
+    static let metrics = ["csa_mm2", "fa", "mtr_pu"]
+    static var rowsPerSubject: Int { levels.count * regions.count * metrics.count }
+    static func id(_ i: Int) -> String { "sub-" + String(100000 + i).dropFirst() }
+
+    /// Subject i's value of a metric: it encodes i, so a row can be checked against its subject.
+    static func value(_ i: Int, _ l: Int, _ r: Int, _ m: Int) -> Double {
+        Double(i) + Double(l) * 0.01 + Double(r) * 0.001 + Double(m) * 0.0001
+    }
+
+    /// Writes `files` long-form tables holding `subjects` subjects and `participants.tsv`.
+    static func write(subjects: Int, files: Int, to dir: String) throws {
+        try TextFile.makeDirectory(dir + "/tables")
+        let perFile = (subjects + files - 1) / files
+        for f in 0..<files {
+            var t = TSVTable(columns: LongFormTable.columns)
+            for i in (f * perFile)..<min(subjects, (f + 1) * perFile) {
+                for (l, level) in levels.enumerated() { for (r, region) in regions.enumerated() { for (m, metric) in metrics.enumerated() {
+                    t.append([id(i), "", level, region, metric, String(value(i, l, r, m)), "wa", "3"])
+                } } }
+            }
+            try t.write(to: dir + "/tables/part\(f).tsv")
+        }
+        var p = TSVTable(columns: ["participant_id", "sex", "age", "height_cm", "site"])
+        for i in 0..<subjects { p.append([id(i), i % 2 == 0 ? "M" : "F", String(20 + i % 40), String(160 + i % 30), "site\(i % 4)"]) }
+        try p.write(to: dir + "/participants.tsv")
+    }
+
+    /// Every stored subject has all its rows, each with the value its subject encodes.
+    static func checkComplete(_ db: NormativeDatabase) throws -> Int {
+        #expect(try db.incompleteSubjects().isEmpty)
+        let rows = Dictionary(grouping: try db.rows().rows, by: \.subject)
+        let subjects = try db.subjects()
+        for s in subjects {
+            let mine = rows[s.participant.id] ?? []
+            #expect(mine.count == rowsPerSubject, "\(s.participant.id) has \(mine.count) rows")
+            guard let i = Int(s.participant.id.dropFirst(4)) else { Issue.record("bad id \(s.participant.id)"); continue }
+            #expect(mine.allSatisfy { abs($0.value.rounded(.down) - Double(i)) < 1e-9 })
+            #expect(s.participant.sex != nil && s.participant.age != nil)
+        }
+        #expect(rows.count == subjects.count)   // no rows without their subject
+        return subjects.count
+    }
+}
+
+@Suite struct DbCommandTests {
+    @Test func buildSummaryAddAndExportFromTheCommandLine() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        try SyntheticCohort.write(subjects: 30, files: 3, to: dir)
+        let db = dir + "/norms.sqlite"
+        var build = try CordQCommand.parseAsRoot(["db", "build", db, "--tables", dir + "/tables", "--participants", dir + "/participants.tsv"])
+        try build.run()
+        let opened = try NormativeDatabase(path: db, readOnly: true)
+        #expect(try SyntheticCohort.checkComplete(opened) == 30)
+        let provenance = try #require(Provenance.decode(try opened.subjects()[0].provenance))
+        #expect(provenance.sources.count == 2 && provenance.sources.allSatisfy { $0.sha256.count == 64 })
+        #expect(provenance.cordqVersion == CordQVersion.string)
+        // 30 subjects: {age, sex} needs 30 → adjusted model for fa.
+        let text = try NormativePipeline.summary(database: db, metric: "fa")
+        #expect(text.contains("30 subjects (15 M, 15 F") && text.contains("age_years+sex_male (n 30)"))
+        #expect(!text.contains("csa_mm2"))
+        // Re-adding one subject with new demographics and a one-row table replaces it.
+        var one = TSVTable(columns: LongFormTable.columns)
+        one.append(["sub-00003", "", "C2", "cord", "csa_mm2", "81.5", "morphometry", "12"])
+        try one.write(to: dir + "/one.tsv")
+        var add = try CordQCommand.parseAsRoot(["db", "add", db, dir + "/one.tsv", "--participant", "sub-00003", "--sex", "F", "--age", "44", "--height", "170"])
+        try add.run()
+        let after = try NormativeDatabase(path: db, readOnly: true)
+        #expect(try after.rows(subject: "sub-00003").rows == [MetricRow(subject: "sub-00003", level: "C2", region: "cord", metric: "csa_mm2", value: 81.5, method: "morphometry", count: 12)])
+        #expect(try after.subjects().first { $0.participant.id == "sub-00003" }?.participant.age == 44)
+        #expect(try after.counts() == (30, 29 * SyntheticCohort.rowsPerSubject + 1))
+        // Export: rows with demographics, and the models.
+        var export = try CordQCommand.parseAsRoot(["db", "export", db, dir + "/rows.tsv"])
+        try export.run()
+        let rows = try TSVTable.read(dir + "/rows.tsv")
+        #expect(rows.columns == NormativePipeline.exportColumns && rows.rows.count == 29 * SyntheticCohort.rowsPerSubject + 1)
+        #expect(rows.records.first { $0["participant_id"] == "sub-00003" }?["age"] == "44")
+        var exportModels = try CordQCommand.parseAsRoot(["db", "export", db, dir + "/models.tsv", "--models"])
+        try exportModels.run()
+        let models = try TSVTable.read(dir + "/models.tsv")
+        #expect(models.columns == NormativePipeline.modelColumns && models.rows.count == SyntheticCohort.rowsPerSubject + 1)
+    }
+
+    @Test func badInputsFailWithoutWriting() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        try SyntheticCohort.write(subjects: 4, files: 1, to: dir)
+        try TextFile.write("participant_id\tlevel\tregion\tmetric\tvalue\nsub-x\tC2\tcord\tfa\tabc\n", to: dir + "/tables/zbad.tsv")
+        var build = try CordQCommand.parseAsRoot(["db", "build", dir + "/n.sqlite", "--tables", dir + "/tables"])
+        #expect(throws: ExitCode.self) { try build.run() }
+        #expect(!Support.files(in: dir).contains("n.sqlite"))   // the bad table stopped the run before the database
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["db", "add", "d.sqlite", "t.tsv", "--age", "40"]) }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["db", "add", "d.sqlite", "t.tsv", "--participant", "a", "--sex", "X"]) }
+        var summary = try CordQCommand.parseAsRoot(["db", "summary", dir + "/absent.sqlite"])
+        #expect(throws: ExitCode.self) { try summary.run() }
+    }
+
+    /// The real executable builds a large database and is killed with SIGKILL part-way: the
+    /// database must open and hold only complete subjects, and a re-run completes it.
+    @Test func killedBuildLeavesOnlyCompleteSubjects() throws {
+        let binary = try #require(Bundle.main.executableURL.map { $0.deletingLastPathComponent().path + "/cordq" },
+                                  "no test bundle location")
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "the cordq executable is not built beside the tests (\(binary))")
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let n = 1500
+        try SyntheticCohort.write(subjects: n, files: 6, to: dir)
+        let db = dir + "/norms.sqlite"
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: binary)
+        child.arguments = ["db", "build", db, "--tables", dir + "/tables", "--participants", dir + "/participants.tsv"]
+        child.standardOutput = FileHandle.nullDevice
+        try child.run()
+        // Wait until some subjects are in, then kill without warning.
+        var seen = 0
+        let deadline = Date().addingTimeInterval(120)
+        while child.isRunning && Date() < deadline {
+            if TextFile.exists(db), let c = try? NormativeDatabase(path: db, readOnly: true).counts() { seen = c.subjects }
+            if seen >= 50 { kill(child.processIdentifier, SIGKILL); break }
+            usleep(5_000)
+        }
+        child.waitUntilExit()
+        #expect(child.terminationReason == .uncaughtSignal, "cordq finished (status \(child.terminationStatus)) before it could be killed")
+        let reopened = try NormativeDatabase(path: db)
+        let present = try SyntheticCohort.checkComplete(reopened)
+        print("killed db build: \(present) of \(n) subjects present, all complete")
+        #expect(present >= 50 && present < n)
+        // A re-run replaces what is there and adds the rest.
+        _ = try NormativePipeline.build(database: db, tables: [dir + "/tables"], participants: dir + "/participants.tsv")
+        #expect(try SyntheticCohort.checkComplete(try NormativeDatabase(path: db, readOnly: true)) == n)
+    }
+}

@@ -26,6 +26,7 @@ public struct CordQCommand: ParsableCommand {
             AtlasCommand.self,
             MetricsCommand.self,
             DbCommand.self,
+            BiomarkersCommand.self,
         ]
     )
     public init() {}

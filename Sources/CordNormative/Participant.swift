@@ -40,7 +40,7 @@ public struct Participant: Sendable, Equatable {
 
     /// Column names accepted for each field (first match wins). BIDS participants.tsv and the
     /// spine-generic tables use the first spellings.
-    static let aliases: [String: [String]] = [
+    public static let aliases: [String: [String]] = [
         "sex": ["sex", "gender"], "age": ["age", "age_years"], "height": ["height_cm", "height"],
         "weight": ["weight_kg", "weight"], "site": ["site", "institution"],
         "manufacturer": ["manufacturer", "Manufacturer"],

@@ -1,0 +1,40 @@
+// `cordq biomarkers`: myelopathy biomarkers for a patient list.
+import ArgumentParser
+import CordCore
+import CordPipeline
+
+/// `cordq biomarkers --db DB --patients LIST.tsv --tables DIR OUT.tsv`
+public struct BiomarkersCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "biomarkers",
+        abstract: "Myelopathy biomarkers for a patient list: compressed level, CSA, MSCC, compression ratio, z-scores.",
+        discussion: """
+        The patient list has participant_id, optionally compressed_level (e.g. C5) and demographics \
+        (sex, age, height_cm) used to adjust z-scores; other columns (mJOA, JOA, …) are copied to the \
+        output. --tables gives the patients' long-form per-level tables. Without a given level, the \
+        compressed level is the one whose cord CSA has the lowest z-score against the database. \
+        MSCC = (1 − d_i/((d_a + d_b)/2))·100 on per-level AP diameters (Fehlings et al. 1999, Spine \
+        24:605); compression ratio AP/RL; CSA ratio = CSA / normative expectation. OUT holds one row \
+        per patient (status ok or failed, with the reason); OUT_values.tsv every metric at, above \
+        and below the compressed level with z-scores and ratios to C2. A failing patient is reported \
+        and the others finish; the exit code is 1 when any failed.
+        """)
+    @Option(help: "Normative database.") public var db: String
+    @Option(help: "Patient list (TSV).") public var patients: String
+    @Option(help: "A long-form table or a folder of them (repeat for several).") public var tables: [String] = []
+    @Argument(help: "Output TSV (one row per patient).") public var output: String
+    public init() {}
+    public func validate() throws { if tables.isEmpty { throw ValidationError("--tables needs a table or folder") } }
+    public func run() throws {
+        let outcome: BiomarkersPipeline.Outcome
+        do {
+            outcome = try BiomarkersPipeline.run(database: db, patients: patients, tables: tables, output: output)
+        } catch {
+            writeStandardError("cordq biomarkers: \(error)\n")
+            throw ExitCode(1)
+        }
+        print("\(outcome.succeeded.count) patient\(outcome.succeeded.count == 1 ? "" : "s") done, \(outcome.failed.count) failed\n  \(outcome.output)\n  \(outcome.valuesOutput)")
+        for (s, reason) in outcome.failed { writeStandardError("cordq biomarkers: failed: \(reason)\n") }
+        if !outcome.failed.isEmpty { throw ExitCode(1) }
+    }
+}

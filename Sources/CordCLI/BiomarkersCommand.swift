@@ -34,7 +34,7 @@ public struct BiomarkersCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print("\(outcome.succeeded.count) patient\(outcome.succeeded.count == 1 ? "" : "s") done, \(outcome.failed.count) failed\n  \(outcome.output)\n  \(outcome.valuesOutput)")
-        for (s, reason) in outcome.failed { writeStandardError("cordq biomarkers: failed: \(reason)\n") }
+        for (_, reason) in outcome.failed { writeStandardError("cordq biomarkers: failed: \(reason)\n") }
         if !outcome.failed.isEmpty { throw ExitCode(1) }
     }
 }

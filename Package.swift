@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "CordCoreTests", dependencies: ["CordTestSupport", "CordCore"]),
         .testTarget(name: "CordIOTests", dependencies: ["CordTestSupport", "CordIO", "CordCore"]),
         .testTarget(name: "CordPhantomTests", dependencies: ["CordTestSupport", "CordPhantom", "CordCore"]),
+        .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom"]),
     ]
 )

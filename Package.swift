@@ -60,7 +60,7 @@ let package = Package(
 
         // MARK: - Command line
         .target(name: "CordCLI",
-                dependencies: ["CordPipeline", "CordCore", "CordIO",
+                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordDiffusion",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
 

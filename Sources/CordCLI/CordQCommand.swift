@@ -16,7 +16,7 @@ public struct CordQCommand: ParsableCommand {
         j from posterior to anterior, k from inferior to superior).
         """,
         version: CordQVersion.string,
-        subcommands: [InfoCommand.self, PhantomCommand.self]
+        subcommands: [InfoCommand.self, PhantomCommand.self, DWICommand.self]
     )
     public init() {}
 }

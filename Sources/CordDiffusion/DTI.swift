@@ -64,7 +64,12 @@ public final class DTIModel: Sendable {
         }
         self.scheme = scheme
         design = x
+        var factor = ata
+        _ = choleskyFactor(&factor, 7)
+        olsFactor = factor
     }
+    /// Cholesky factor of XᵀX (all volumes weighted 1), for the ordinary first pass.
+    let olsFactor: [Double]
 
     /// Fits every voxel of `data` on all cores. Outputs per voxel: `DTIOutput` order.
     public func fit(_ data: MaskedSignals, options: DTIOptions = DTIOptions(), progress: ProgressReporter? = nil) throws -> DTIFit {
@@ -92,7 +97,7 @@ public struct DTIFit: Sendable {
 final class DTIFitter: VoxelFitter {
     let m: Int
     let x: UnsafeMutablePointer<Double>
-    let y, w, robustW, s, pred, resid, ata, aty, beta, trial: UnsafeMutablePointer<Double>
+    let y, w, robustW, s, pred, resid, ata, aty, beta, trial, olsFactor: UnsafeMutablePointer<Double>
     let options: DTIOptions
 
     init(_ model: DTIModel, _ options: DTIOptions) {
@@ -102,13 +107,26 @@ final class DTIFitter: VoxelFitter {
         func buf(_ n: Int) -> UnsafeMutablePointer<Double> { let p = UnsafeMutablePointer<Double>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return p }
         y = buf(m); w = buf(m); robustW = buf(m); s = buf(m); pred = buf(m); resid = buf(m)
         ata = buf(49); aty = buf(7); beta = buf(7); trial = buf(7)
+        olsFactor = buf(49); olsFactor.update(from: model.olsFactor, count: 49)
+        gram = WeightedGram(design: x, rows: m, cols: 7)
     }
-    deinit { for p in [x, y, w, robustW, s, pred, resid, ata, aty, beta, trial] { p.deallocate() } }
+    let gram: WeightedGram
+    deinit { for p in [x, y, w, robustW, s, pred, resid, ata, aty, beta, trial, olsFactor] { p.deallocate() } }
+
+    /// Ordinary least squares with the precomputed factor (every measurement positive).
+    @inline(__always) func ordinaryFit() {
+        for j in 0..<7 { beta[j] = 0 }
+        for r in 0..<m {
+            let yr = y[r]
+            for j in 0..<7 { beta[j] += x[r * 7 + j] * yr }
+        }
+        choleskySubstitute(olsFactor, beta, 7)
+    }
 
     /// Weighted linear fit of ln S with weights w·robustW; false when singular.
     @inline(__always) func linearFit() -> Bool {
         for i in 0..<m { resid[i] = w[i] * robustW[i] }
-        normalEquations(x, rows: m, cols: 7, weights: resid, values: y, ata: ata, aty: aty)
+        gram.accumulate(weights: resid, values: y, ata: ata, aty: aty)
         guard choleskySolve(ata, aty, 7) else { return false }
         for i in 0..<7 { beta[i] = aty[i] }
         return true
@@ -117,7 +135,7 @@ final class DTIFitter: VoxelFitter {
         for r in 0..<m {
             var v = 0.0
             for j in 0..<7 { v += x[r * 7 + j] * b[j] }
-            pred[r] = exp(min(v, 700))
+            pred[r] = fastExp(v)
         }
     }
 
@@ -127,12 +145,14 @@ final class DTIFitter: VoxelFitter {
         for o in 0..<DTIOutput.count { out[o] = 0 }
         guard smax > 0 else { return }
         let floor = smax * 1e-6
+        var allPositive = true
         for i in 0..<m {
-            y[i] = log(max(s[i], floor))
+            y[i] = Double(logf(Float(max(s[i], floor))))  // single precision: the data are Float
             w[i] = s[i] > 0 ? 1 : 0
             robustW[i] = 1
+            if s[i] <= 0 { allPositive = false }
         }
-        guard linearFit() else { return }
+        if allPositive { ordinaryFit() } else { guard linearFit() else { return } }
         for _ in 0..<options.wlsIterations {
             predict(beta)
             for i in 0..<m where s[i] > 0 { w[i] = pred[i] * pred[i] }
@@ -179,7 +199,7 @@ final class DTIFitter: VoxelFitter {
             predict(beta)
             // Jacobian rows J_i = Ŝ_i·X_i: scale design rows into the residual buffers.
             for i in 0..<m { resid[i] = s[i] - pred[i]; w[i] = robustW[i] * pred[i] * pred[i]; y[i] = resid[i] / max(pred[i], 1e-300) }
-            normalEquations(x, rows: m, cols: 7, weights: w, values: y, ata: ata, aty: aty, damping: lambda)
+            gram.accumulate(weights: w, values: y, ata: ata, aty: aty, damping: lambda)
             guard choleskySolve(ata, aty, 7) else { return }
             for j in 0..<7 { trial[j] = beta[j] + aty[j] }
             let c = cost(trial)

@@ -143,7 +143,7 @@ public enum MicroFA {
                 (.cc, "Cc", "", "C_c = C_M/C_μ, orientation coherence"), (.vmd, "VMD", "um4/ms2", "V_MD, variance of microscopic MD"),
                 (.kBulk, "Kbulk", "", "bulk kurtosis"), (.kShear, "Kshear", "", "shear kurtosis"), (.mk, "MK", "", "mean kurtosis K_bulk + K_shear"),
                 (.kMu, "Kmu", "", "microscopic kurtosis"), (.s0, "S0", "signal", "non-diffusion-weighted signal"),
-                (.constrained, "constrained", "", "1 where the positivity-constrained refit replaced the plain fit"),
+                (.constrained, "constrained", "", "0 plain fit, 1 variances held at 0 (positivity), 2 full positivity-constrained refit"),
             ]
             let maps = list.map { DiffusionMap(name: $0.1, unit: $0.2, description: $0.3, image: vol(v, n, $0.0.rawValue)) }
             return MicroFAResult(method: .qti, explanation: why, modelDependent: false,

@@ -7,6 +7,7 @@ import Glibc
 
 /// Outputs of the QTI fit, per voxel.
 public enum QTIOutput: Int, CaseIterable, Sendable {
+    /// `constrained`: 0 plain fit, 1 isotropic variances projected onto ≥ 0, 2 full refit.
     case s0 = 0, md, fa, microFA, cmd, cm, cmu, cc, vmd, kBulk, kShear, mk, kMu, constrained
     public static let count = 14
 }
@@ -17,8 +18,10 @@ public enum QTIOutput: Int, CaseIterable, Sendable {
 /// weighted least squares on ln S (weights: squared signal predicted by an ordinary fit,
 /// as DIPY `qti` "WLS").
 ///
-/// Where the plain fit breaks the physics (⟨D⟩ or ℂ not positive semidefinite) the voxel is
-/// refitted with ⟨D⟩ = LLᵀ and ℂ = MMᵀ (lower-triangular L, M) by Levenberg–Marquardt on
+/// Where the plain fit breaks the physics, V_MD = ℂ:𝔼_bulk and ℂ:𝔼_shear (the contractions
+/// every reported metric uses) are first held at 0 by an equality-constrained weighted
+/// least-squares step (exact KKT solution, cheap); if ⟨D⟩ or, for a full-rank design, ℂ is
+/// still not positive semidefinite, the voxel is refitted with ⟨D⟩ = LLᵀ and ℂ = MMᵀ (lower-triangular L, M) by Levenberg–Marquardt on
 /// the same weighted objective, started from the plain fit projected onto the cones —
 /// positivity as in QTI+ (Herberthson et al. 2021, NeuroImage 238:118198), reached by a
 /// factorised parametrisation instead of semidefinite programming.
@@ -33,7 +36,8 @@ public enum QTIOutput: Int, CaseIterable, Sendable {
 public final class QTIModel: Sendable {
     public let scheme: EncodingScheme
     let design: [Double]
-    static let unknowns = 28
+    /// Rank of the design (28 when every element of ℂ is identifiable, 23 for linear + spherical).
+    public let rank: Int
 
     public init(_ scheme: EncodingScheme) throws {
         let m = scheme.count
@@ -51,15 +55,22 @@ public final class QTIModel: Sendable {
         var ata = [Double](repeating: 0, count: 28 * 28), rhs = [Double](repeating: 0, count: 28)
         let ones = [Double](repeating: 1, count: m)
         x.withUnsafeBufferPointer { normalEquations($0.baseAddress!, rows: m, cols: 28, weights: ones, values: ones, ata: &ata, aty: &rhs) }
-        for i in 0..<28 where ata[i * 29] <= 0 { ata[i * 29] = 0 }
+        // Rank of the design: eigenvalues of the unit-diagonal-scaled XᵀX above 1e-10.
         var scaled = ata
         for i in 0..<28 { for j in 0..<28 { let d = (ata[i * 29] * ata[j * 29]).squareRoot(); scaled[i * 28 + j] = d > 0 ? ata[i * 28 + j] / d : 0 } }
-        var dummy = [Double](repeating: 0, count: 28)
-        guard ata.indices.allSatisfy({ $0 % 29 != 0 || ata[$0] > 0 }), choleskySolve(&scaled, &dummy, 28, relativeTolerance: 1e-12) else {
+        let solver = SymmetricEigenSolver(size: 28)
+        _ = scaled.withUnsafeMutableBufferPointer { solver.decompose($0.baseAddress!) }
+        let top = solver.values.last ?? 0
+        let rank = solver.values.filter { $0 > 1e-10 * top }.count
+        // Linear + spherical (or planar) in one orientation set gives rank 23: the mean tensor
+        // and the isotropic contractions of ℂ (all reported metrics) are identifiable; the
+        // rest of ℂ is set by a minimum-norm (ridge) solution, as DIPY's pseudo-inverse does.
+        guard rank >= 23 else {
             throw DiffusionError.tooFewMeasurements(
-                model: "QTI", unknowns: 28, found: min(m, 27),
-                hint: "the series has \(scheme.summary); QTI needs b = 0 plus linear encoding in at least 6 directions at two or more b-values and a second b-tensor shape (spherical or planar), 28 or more volumes in all")
+                model: "QTI", unknowns: 28, found: rank,
+                hint: "the series has \(scheme.summary); QTI needs b = 0 plus linear encoding in at least 6 directions at two or more b-values and a second b-tensor shape (spherical or planar)")
         }
+        self.rank = rank
         self.scheme = scheme
         design = x
     }
@@ -75,23 +86,41 @@ public final class QTIModel: Sendable {
 /// One worker's QTI fitter.
 final class QTIFitter: VoxelFitter, LeastSquaresProblem {
     let m: Int
-    let x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb: UnsafeMutablePointer<Double>
+    let x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb, cons, ninv, betaHat: UnsafeMutablePointer<Double>
     let eigen = SymmetricEigenSolver(size: 6)
     let lm: LevenbergMarquardt
     var parameterCount: Int { 28 }
     var residualCount: Int { m }
 
+    let ridge: Double
+    let fullRank: Bool
+
     init(_ model: QTIModel) {
         m = model.scheme.count
+        ridge = model.rank < 28 ? 1e-9 : 0
+        fullRank = model.rank == 28
         func buf(_ n: Int) -> UnsafeMutablePointer<Double> { let p = UnsafeMutablePointer<Double>.allocate(capacity: max(n, 1)); p.initialize(repeating: 0, count: max(n, 1)); return p }
         x = buf(m * 28); x.update(from: model.design, count: m * 28)
         y = buf(m); w = buf(m); sw = buf(m); ata = buf(28 * 28); aty = buf(28); beta = buf(28); mat = buf(36); tmp = buf(28); ub = buf(6); cpb = buf(36)
+        cons = buf(56); ninv = buf(56); betaHat = buf(28)
+        // Constraint rows: a₀·β = ℂ:𝔼_bulk, a₁·β = ℂ:𝔼_shear (ℂ's upper triangle from β₇).
+        var idx = 7
+        for i in 0..<6 {
+            for j in i..<6 {
+                let bulk = i < 3 && j < 3 ? (i == j ? 1.0 : 2.0) / 9 : 0
+                cons[idx] = bulk
+                cons[28 + idx] = (i == j ? 1.0 / 3 : 0) - bulk
+                idx += 1
+            }
+        }
         lm = LevenbergMarquardt(maxParameters: 28, maxResiduals: m)
+        gram = WeightedGram(design: x, rows: m, cols: 28)
     }
-    deinit { for p in [x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb] { p.deallocate() } }
+    let gram: WeightedGram
+    deinit { for p in [x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb, cons, ninv, betaHat] { p.deallocate() } }
 
     func linearFit() -> Bool {
-        normalEquations(x, rows: m, cols: 28, weights: w, values: y, ata: ata, aty: aty)
+        gram.accumulate(weights: w, values: y, ata: ata, aty: aty, damping: ridge)
         guard choleskySolve(ata, aty, 28, relativeTolerance: 1e-15) else { return false }
         for i in 0..<28 { beta[i] = aty[i] }
         return true
@@ -107,26 +136,90 @@ final class QTIFitter: VoxelFitter, LeastSquaresProblem {
         for r in 0..<m where w[r] > 0 {
             var v = 0.0
             for j in 0..<28 { v += x[r * 28 + j] * beta[j] }
-            w[r] = exp(2 * min(v, 350))
+            w[r] = fastExp(2 * v)
         }
         guard linearFit() else { return }
         var constrained = 0.0
         if !isPhysical() {
-            constrainedRefit()
-            constrained = 1
+            // The normal matrix's factor from the last pass is still in `ata`.
+            constrained = projectIsotropicVariances() ? 1 : 0
+            if !isPhysical(tolerance: 0) {
+                constrainedRefit()
+                constrained = 2
+            }
         }
         metrics(out)
         out[QTIOutput.constrained.rawValue] = constrained
     }
 
-    /// Smallest eigenvalues of ⟨D⟩ and ℂ are ≥ 0 (within a tolerance relative to their scale).
-    func isPhysical() -> Bool {
+    /// ⟨D⟩ positive semidefinite and ℂ:𝔼_bulk, ℂ:𝔼_shear ≥ −0.01·MD² (necessary for ℂ ⪰ 0,
+    /// identifiable from any design QTI accepts; the margin keeps round-off and cumulant
+    /// truncation from triggering a refit); with a full-rank design also ℂ ⪰ 0.
+    func isPhysical(tolerance: Double = 0.01) -> Bool {
         let (_, _, l3, _) = symmetricEigen3(beta[1], beta[2], beta[3], beta[6] / Mandel.root2, beta[5] / Mandel.root2, beta[4] / Mandel.root2)
         guard l3 >= 0 else { return false }
+        var trC = 0.0, bulkC = 0.0, k = 7
+        for i in 0..<6 {
+            for j in i..<6 {
+                if i == j { trC += beta[k] }
+                if i < 3 && j < 3 { bulkC += (i == j ? 1 : 2) * beta[k] }
+                k += 1
+            }
+        }
+        bulkC /= 9
+        let md = (beta[1] + beta[2] + beta[3]) / 3, tol = -tolerance * md * md - 1e-12
+        guard bulkC >= tol, trC / 3 - bulkC >= tol else { return false }
+        guard fullRank else { return true }
         unpackC(beta + 7)
         guard eigen.decompose(mat) else { return false }
         let vals = eigen.values
         return vals[0] >= -1e-9 * max(abs(vals[5]), 1e-12)
+    }
+
+    /// Enforces V_MD = ℂ:𝔼_bulk ≥ 0 and ℂ:𝔼_shear ≥ 0 — the contractions every reported
+    /// metric uses — by the weighted least-squares solution with the violated constraints
+    /// held at 0 (KKT: β = β̂ − N⁻¹A(AᵀN⁻¹A)⁻¹Aᵀβ̂, N the normal matrix whose Cholesky factor
+    /// the last pass left in `ata`). Returns true when it changed the fit.
+    func projectIsotropicVariances() -> Bool {
+        @inline(__always) func value(_ k: Int, _ b: UnsafePointer<Double>) -> Double {
+            var s = 0.0
+            for i in 0..<28 { s += cons[k * 28 + i] * b[i] }
+            return s
+        }
+        var active = (value(0, beta) < 0, value(1, beta) < 0)
+        guard active.0 || active.1 else { return false }
+        for i in 0..<28 { betaHat[i] = beta[i] }
+        for k in 0..<2 {  // N⁻¹aₖ
+            for i in 0..<28 { ninv[k * 28 + i] = cons[k * 28 + i] }
+            choleskySubstitute(ata, ninv + k * 28, 28)
+        }
+        @inline(__always) func g(_ k: Int, _ l: Int) -> Double {
+            var s = 0.0
+            for i in 0..<28 { s += cons[k * 28 + i] * ninv[l * 28 + i] }
+            return s
+        }
+        for _ in 0..<3 {
+            var l0 = 0.0, l1 = 0.0
+            let r0 = value(0, betaHat), r1 = value(1, betaHat)
+            if active.0 && active.1 {
+                let g00 = g(0, 0), g01 = g(0, 1), g10 = g(1, 0), g11 = g(1, 1)
+                let det = g00 * g11 - g01 * g10
+                guard abs(det) > 1e-300 else { return false }
+                l0 = (g11 * r0 - g01 * r1) / det
+                l1 = (g00 * r1 - g10 * r0) / det
+            } else if active.0 {
+                let g00 = g(0, 0)
+                l0 = g00 > 0 ? r0 / g00 : 0
+            } else {
+                let g11 = g(1, 1)
+                l1 = g11 > 0 ? r1 / g11 : 0
+            }
+            for i in 0..<28 { beta[i] = betaHat[i] - l0 * ninv[i] - l1 * ninv[28 + i] }
+            let v0 = !active.0 && value(0, beta) < -1e-12, v1 = !active.1 && value(1, beta) < -1e-12
+            if !v0 && !v1 { return true }
+            active = (active.0 || v0, active.1 || v1)
+        }
+        return true
     }
 
     /// Full 6×6 symmetric matrix from its 21 upper-triangle entries (row-wise) into `mat`.

@@ -2,12 +2,21 @@
 import CordCore
 
 /// Solves the symmetric positive definite system A x = b in place by Cholesky
-/// factorisation (A is n×n, row-major, overwritten by its factor; b becomes x).
-/// Returns false when a pivot is not positive (relative to the largest diagonal entry),
-/// i.e. the system is singular or indefinite to working precision.
+/// factorisation (A is n×n, row-major, overwritten by its lower factor L, which
+/// `choleskySubstitute` can reuse; b becomes x). Returns false when a pivot is not positive
+/// (relative to the largest diagonal entry), i.e. the system is singular or indefinite to
+/// working precision.
 @inline(__always)
 func choleskySolve(_ a: UnsafeMutablePointer<Double>, _ b: UnsafeMutablePointer<Double>, _ n: Int,
                    relativeTolerance: Double = 1e-13) -> Bool {
+    guard choleskyFactor(a, n, relativeTolerance: relativeTolerance) else { return false }
+    choleskySubstitute(a, b, n)
+    return true
+}
+
+/// Overwrites the lower triangle of A (n×n, row-major) by its Cholesky factor L.
+@inline(__always)
+func choleskyFactor(_ a: UnsafeMutablePointer<Double>, _ n: Int, relativeTolerance: Double = 1e-13) -> Bool {
     var maxDiag = 0.0
     for i in 0..<n { maxDiag = max(maxDiag, a[i * n + i]) }
     guard maxDiag > 0 else { return false }
@@ -24,19 +33,24 @@ func choleskySolve(_ a: UnsafeMutablePointer<Double>, _ b: UnsafeMutablePointer<
             a[i * n + j] = s / l
         }
     }
-    for i in 0..<n {  // L y = b
+    return true
+}
+
+/// Solves L Lᵀ x = b in place with a factor from `choleskyFactor`.
+@inline(__always)
+func choleskySubstitute(_ l: UnsafePointer<Double>, _ b: UnsafeMutablePointer<Double>, _ n: Int) {
+    for i in 0..<n {
         var s = b[i]
-        for k in 0..<i { s -= a[i * n + k] * b[k] }
-        b[i] = s / a[i * n + i]
+        for k in 0..<i { s -= l[i * n + k] * b[k] }
+        b[i] = s / l[i * n + i]
     }
     var i = n - 1
-    while i >= 0 {  // Lᵀ x = y
+    while i >= 0 {
         var s = b[i]
-        for k in (i + 1)..<max(i + 1, n) { s -= a[k * n + i] * b[k] }
-        b[i] = s / a[i * n + i]
+        for k in (i + 1)..<max(i + 1, n) { s -= l[k * n + i] * b[k] }
+        b[i] = s / l[i * n + i]
         i -= 1
     }
-    return true
 }
 
 /// Accumulates the weighted normal equations XᵀWX β = XᵀWy for a design X (m×p,
@@ -93,4 +107,78 @@ public struct TensorInvariants: Sendable, Equatable {
         let norm = (e * e).sum()
         fa = norm > 0 ? min(1, (1.5 * (dev * dev).sum() / norm).squareRoot()) : 0
     }
+}
+
+/// Σᵣ aᵣbᵣ over `n` values with four SIMD accumulators (the reduction is reassociated, so
+/// results can differ from a sequential sum in the last bits).
+@inline(__always)
+func dotProduct(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+    var acc0 = SIMD4<Double>(), acc1 = SIMD4<Double>()
+    var r = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while r + 8 <= n {
+        acc0 += ra.loadUnaligned(fromByteOffset: r * 8, as: SIMD4<Double>.self) * rb.loadUnaligned(fromByteOffset: r * 8, as: SIMD4<Double>.self)
+        acc1 += ra.loadUnaligned(fromByteOffset: r * 8 + 32, as: SIMD4<Double>.self) * rb.loadUnaligned(fromByteOffset: r * 8 + 32, as: SIMD4<Double>.self)
+        r += 8
+    }
+    var s = (acc0 + acc1).sum()
+    while r < n { s += a[r] * b[r]; r += 1 }
+    return s
+}
+
+/// The weighted normal equations of a fixed design X (m×p), fast: the products xᵣᵢxᵣⱼ of
+/// every lower-triangle pair are precomputed, pair-major, so XᵀWX is p(p+1)/2 dot products
+/// of length m with the weights, and XᵀWy is p dot products with w∘y. One per worker.
+final class WeightedGram {
+    let m: Int, p: Int
+    let pairs: UnsafeMutablePointer<Double>   // p(p+1)/2 × m
+    let columns: UnsafeMutablePointer<Double> // p × m (Xᵀ)
+    let wy: UnsafeMutablePointer<Double>
+
+    init(design x: UnsafePointer<Double>, rows m: Int, cols p: Int) {
+        self.m = m; self.p = p
+        let np = p * (p + 1) / 2
+        pairs = .allocate(capacity: np * m); columns = .allocate(capacity: p * m); wy = .allocate(capacity: m)
+        wy.initialize(repeating: 0, count: m)
+        var k = 0
+        for i in 0..<p {
+            for j in 0...i {
+                for r in 0..<m { (pairs + k * m + r).initialize(to: x[r * p + i] * x[r * p + j]) }
+                k += 1
+            }
+            for r in 0..<m { (columns + i * m + r).initialize(to: x[r * p + i]) }
+        }
+    }
+    deinit { pairs.deallocate(); columns.deallocate(); wy.deallocate() }
+
+    /// Writes XᵀWX (p×p, full, row-major, diagonal × (1 + damping)) and XᵀWy.
+    @inline(__always)
+    func accumulate(weights w: UnsafePointer<Double>, values y: UnsafePointer<Double>,
+                    ata: UnsafeMutablePointer<Double>, aty: UnsafeMutablePointer<Double>, damping: Double = 0) {
+        var k = 0
+        for i in 0..<p {
+            for j in 0...i {
+                let v = dotProduct(pairs + k * m, w, m)
+                ata[i * p + j] = v; ata[j * p + i] = v
+                k += 1
+            }
+            ata[i * p + i] *= 1 + damping
+        }
+        for r in 0..<m { wy[r] = w[r] * y[r] }
+        for i in 0..<p { aty[i] = dotProduct(columns + i * m, wy, m) }
+    }
+}
+
+/// e^x to about 2·10⁻¹⁰ relative error, for fit weights and predicted signals in per-voxel
+/// loops: x = n·ln 2 + r with |r| ≤ ln2/2, e^r by its degree-9 Taylor polynomial, 2ⁿ
+/// through the exponent bits. Clamped to [e^−700, e^700].
+@inline(__always)
+func fastExp(_ x: Double) -> Double {
+    let xc = min(max(x, -700), 700)
+    let n = (xc * 1.4426950408889634).rounded(.toNearestOrEven)
+    let r = xc - n * 0.6931471805599453
+    var p = 1.0 / 362880
+    p = p * r + 1.0 / 40320; p = p * r + 1.0 / 5040; p = p * r + 1.0 / 720; p = p * r + 1.0 / 120
+    p = p * r + 1.0 / 24; p = p * r + 1.0 / 6; p = p * r + 0.5; p = p * r + 1; p = p * r + 1
+    return p * Double(bitPattern: UInt64(Int64(n) + 1023) << 52)
 }

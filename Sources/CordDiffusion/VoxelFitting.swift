@@ -1,5 +1,8 @@
 // Gathering masked voxels into contiguous signals and fanning per-voxel fits over cores.
 import CordCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The signals of the voxels inside a mask, one contiguous row of `frames` values per
 /// voxel (voxel-major), so a fit reads one voxel's measurements from one cache line run.
@@ -26,10 +29,16 @@ public struct MaskedSignals: Sendable {
             let s = UnsafeSendable(src.baseAddress!)
             idx.withUnsafeBufferPointer { ip in
                 let ips = UnsafeSendable(ip.baseAddress!)
-                parallelChunks(frames) { range, _ in
-                    for t in range {
-                        let base = s.pointer + t * nvox
-                        for v in 0..<count { out.pointer[v * frames + t] = Double(base[Int(ips.pointer[v])]) }
+                // Blocks of voxels per worker (disjoint output rows, no false sharing); within a
+                // block, frame by frame so reads stay in one frame's cache lines.
+                let blocks = (count + 255) / 256
+                parallelChunks(blocks) { range, _ in
+                    for blk in range {
+                        let lo = blk * 256, hi = min(count, lo + 256)
+                        for t in 0..<frames {
+                            let base = s.pointer + t * nvox
+                            for v in lo..<hi { out.pointer[v * frames + t] = Double(base[Int(ips.pointer[v])]) }
+                        }
                     }
                 }
             }
@@ -63,7 +72,7 @@ struct UnsafeSendable<T>: @unchecked Sendable {
 }
 
 /// A per-voxel fitting routine with its own scratch buffers (one per worker).
-protocol VoxelFitter: AnyObject {
+protocol VoxelFitter: AnyObject, SendableMetatype {
     /// Fits one voxel's `signal` (one value per volume) and writes its outputs to `out`.
     func fit(_ signal: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>)
 }
@@ -76,13 +85,36 @@ func fitVoxels<F: VoxelFitter>(_ data: MaskedSignals, outputs: Int, progress: Pr
     let fitters = UnsafeSendable((0..<max(workerCount, 1)).map { _ in make() })
     let out = SharedBuffer<Double>(repeating: .nan, count: data.count * outputs)
     let frames = data.frames
+    // Workers pull blocks of 128 voxels from a shared counter, so they finish together
+    // even when voxels cost different amounts (masked edges, refits).
+    let blocks = (data.count + 127) / 128
+    let next = BlockCounter()
     data.values.withUnsafeBufferPointer { sp in
         let s = UnsafeSendable(sp.baseAddress!)
-        parallelChunks(data.count, minimumChunk: 64) { range, worker in
+        parallelChunks(min(workerCount, blocks)) { _, worker in
             let f = fitters.pointer[worker]
-            for v in range { f.fit(s.pointer + v * frames, out.pointer.baseAddress! + v * outputs) }
-            progress?.advance(by: range.count)
+            while true {
+                let b = next.take()
+                if b >= blocks { break }
+                let lo = b * 128, hi = min(data.count, lo + 128)
+                for v in lo..<hi { f.fit(s.pointer + v * frames, out.pointer.baseAddress! + v * outputs) }
+                progress?.advance(by: hi - lo)
+            }
         }
     }
     return out.array
+}
+
+/// A lock-protected block counter shared by workers.
+final class BlockCounter: @unchecked Sendable {
+    private var value = 0
+    private var lock = pthread_mutex_t()
+    init() { pthread_mutex_init(&lock, nil) }
+    deinit { pthread_mutex_destroy(&lock) }
+    /// Returns the next block index.
+    func take() -> Int {
+        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        value += 1
+        return value - 1
+    }
 }

@@ -2,39 +2,16 @@
 import CordCore
 import CordDiffusion
 import CordPhantom
-import Foundation
 
-/// Gradient schemes built in code (world directions, b in s/mm²).
+/// Gradient schemes (see `DiffusionSchemes`).
 enum Schemes {
-    /// n directions spread over the sphere (Fibonacci lattice folded onto one hemisphere).
-    static func directions(_ n: Int, twist: Double = 0) -> [SIMD3<Double>] {
-        let golden = Double.pi * (3 - 5.0.squareRoot())
-        return (0..<n).map { i in
-            let z = 1 - (Double(i) + 0.5) / Double(n)  // upper hemisphere
-            let r = (1 - z * z).squareRoot(), phi = golden * Double(i) + twist
-            return SIMD3(r * cos(phi), r * sin(phi), z)
-        }
-    }
-    static func b0(_ n: Int) -> [GradientEntry] { Array(repeating: GradientEntry(b: 0, direction: .zero), count: n) }
+    static func b0(_ n: Int) -> [GradientEntry] { DiffusionSchemes.referenceVolumes(n) }
     static func shell(_ b: Double, _ n: Int, _ shape: BTensorShape = .linear, twist: Double = 0) -> [GradientEntry] {
-        directions(n, twist: twist).map { GradientEntry(b: b, direction: $0, shape: shape) }
+        DiffusionSchemes.shell(b, n, shape, twist: twist)
     }
-    /// DDE at total b: `n` parallel pairs (both blocks along u), and `n` orthogonal pairs
-    /// spanning the plane whose normals p are spread over the sphere (the orthogonal powder
-    /// average depends on the normals only).
-    static func dde(_ b: Double, _ n: Int) -> [GradientEntry] {
-        let parallel = directions(n).map { GradientEntry(b: b, direction: $0, shape: .doubleDiffusion(second: $0)) }
-        let orthogonal = directions(n, twist: 0.7).map { p -> GradientEntry in
-            let helper: SIMD3<Double> = abs(p.x) < 0.6 ? [1, 0, 0] : [0, 1, 0]
-            let n1 = normalized(cross(p, helper)), n2 = cross(p, n1)
-            return GradientEntry(b: b, direction: n1, shape: .doubleDiffusion(second: n2))
-        }
-        return parallel + orthogonal
-    }
-    /// b = 0 ×2 + 30 linear directions at b = 800 (a clinical DTI scheme).
-    static let dti = GradientTable(b0(2) + shell(800, 30))
-    /// Linear and spherical encoding at b = 500, 1000, 2000 (as protocols/cervical-qmri.yaml).
-    static let lteSte = GradientTable(b0(4) + [500.0, 1000, 2000].flatMap { shell($0, 20) + shell($0, 10, .spherical) })
+    static func dde(_ b: Double, _ n: Int) -> [GradientEntry] { DiffusionSchemes.doubleDiffusion(b, n) }
+    static let dti = DiffusionSchemes.named("dti")!
+    static let lteSte = DiffusionSchemes.named("lte-ste")!
 }
 
 /// Small axial phantoms around C3–C4 (0.8 × 0.8 × 3 mm, 20 × 20 in-plane).

@@ -13,9 +13,10 @@ public struct DTIOptions: Sendable, Equatable {
     public var wlsIterations = 2
     /// Refine by non-linear least squares on the signal itself (Levenberg–Marquardt).
     public var nonlinear = false
-    /// Down-weight outlying measurements by iteratively reweighted least squares with
-    /// Geman–McClure weights w = (c²/(r² + c²))², c = 3σ̂, σ̂ = 1.4826·median|r| of the
-    /// signal residuals (after RESTORE, Chang et al. 2005, MRM 53:1088).
+    /// Robust fit after RESTORE (Chang et al. 2005, MRM 53:1088): iteratively reweighted
+    /// least squares with Geman–McClure weights w = (c²/(r² + c²))², c = 3σ̂,
+    /// σ̂ = 1.4826·median|r| of the signal residuals, then measurements more than 3σ̂ from
+    /// that fit are excluded and the rest refitted with their ordinary weights.
     public var robust = false
     public var robustIterations = 4
     public init() {}
@@ -173,7 +174,23 @@ final class DTIFitter: VoxelFitter {
                 }
                 guard linearFit() else { return }
             }
-            for i in 0..<m where robustW[i] < 0.5 { outliers += 1 }
+            // As RESTORE: measurements beyond 3σ̂ of the robust fit are outliers; the others are
+            // refitted with their plain weights (down-weighting inliers would bias the tensor).
+            predict(beta)
+            for i in 0..<m { resid[i] = abs(s[i] - pred[i]) }
+            let sigma = max(1.4826 * median(resid, m), 1e-3 * exp(beta[0]))
+            for i in 0..<m {
+                let bad = abs(s[i] - pred[i]) > 3 * sigma
+                robustW[i] = bad ? 0 : 1
+                if bad { outliers += 1 }
+            }
+            if m - outliers >= 10 {
+                for _ in 0..<max(options.wlsIterations, 1) {
+                    for i in 0..<m { w[i] = s[i] > 0 ? pred[i] * pred[i] : 0 }
+                    guard linearFit() else { return }
+                    predict(beta)
+                }
+            }
         }
         if options.nonlinear { refineNonlinear() }
         let (l1, l2, l3, v) = symmetricEigen3(beta[1], beta[2], beta[3], beta[4], beta[5], beta[6])

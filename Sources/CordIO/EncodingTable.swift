@@ -36,13 +36,17 @@ public enum EncodingTable {
     /// gradient table in world space (directions and tensors transformed like FSL
     /// b-vectors, see `GradientFiles`).
     public static func read(bval: String, bvec: String, encoding: EncodingSource, grid: Grid, frames: Int, image: String) throws -> GradientTable {
-        var table = try GradientFiles.read(bval: bval, bvec: bvec, grid: grid, frames: frames, image: image)
         switch encoding {
         case let .shape(shape):
+            var table = try GradientFiles.read(bval: bval, bvec: bvec, grid: grid, frames: frames, image: image,
+                                               directionless: { _ in shape == .spherical })
             for i in table.entries.indices { table.entries[i].shape = shape }
             return table
         case let .table(path):
-            let shapes = try readShapes(path, bvalPath: bval, count: table.count)
+            let count = try GradientFiles.numbers(bval).flatMap { $0 }.count
+            let shapes = try readShapes(path, bvalPath: bval, count: count)
+            var table = try GradientFiles.read(bval: bval, bvec: bvec, grid: grid, frames: frames, image: image,
+                                               directionless: { $0 < shapes.count && shapes[$0] == .spherical })
             let m = bvecToWorld(grid)
             for i in table.entries.indices {
                 switch shapes[i] {
@@ -127,7 +131,12 @@ public enum EncodingTable {
         var t = TSVTable(columns: ["shape", "b_delta", "dde_x", "dde_y", "dde_z", "txx", "tyy", "tzz", "txy", "txz", "tyz"])
         let empty = Array(repeating: "n/a", count: 10)
         for e in table.entries {
-            var row = [e.b < 50 ? "none" : e.shape.name] + empty
+            let name: String
+            switch e.shape {
+            case .general: name = "tensor"
+            default: name = e.shape.name
+            }
+            var row = [e.b < 50 ? "none" : name] + empty
             switch e.shape {
             case let .axisymmetric(d): row[1] = formatFixed(d, 6)
             case let .doubleDiffusion(second):

@@ -55,6 +55,21 @@ import CordTestSupport
         }
     }
 
+    /// The DDE example of README.md, "Diffusion encodings".
+    @Test func readmeDDEExampleReadsAsParallelAndOrthogonalPairs() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        try write("0 2000 2000 2000\n", dir + "/dwi.bval")
+        try write("0 1 1 0\n0 0 0 0\n0 0 0 0\n", dir + "/dwi.bvec")
+        try write("shape\tdde_x\tdde_y\tdde_z\nnone\tn/a\tn/a\tn/a\ndde\t1\t0\t0\ndde\t0\t1\t0\nspherical\tn/a\tn/a\tn/a\n", dir + "/dwi_encoding.tsv")
+        let g = Grid(nx: 2, ny: 2, nz: 2, spacing: [1, 1, 1])  // radiological: FSL x kept
+        let t = try EncodingTable.read(bval: dir + "/dwi.bval", bvec: dir + "/dwi.bvec",
+                                       encoding: .table(try #require(EncodingTable.locate(besides: dir + "/dwi.nii.gz"))),
+                                       grid: g, frames: 4, image: "dwi.nii.gz")
+        #expect(t.entries[1].bTensor.isApproximatelyEqual(to: Mat3.diagonal([2000, 0, 0]), tolerance: 1e-9))     // parallel: linear
+        #expect(t.entries[2].bTensor.isApproximatelyEqual(to: Mat3.diagonal([1000, 1000, 0]), tolerance: 1e-9))  // orthogonal: planar
+        #expect(t.entries[3].bTensor.isApproximatelyEqual(to: Mat3.diagonal([2000.0 / 3, 2000.0 / 3, 2000.0 / 3]), tolerance: 1e-9))
+    }
+
     @Test func badTablesAreRefusedWithTheFileAndTheReason() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let g = Grid(nx: 2, ny: 2, nz: 2, spacing: [1, 1, 1])

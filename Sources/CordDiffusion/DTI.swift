@@ -110,8 +110,24 @@ final class DTIFitter: VoxelFitter {
         ata = buf(49); aty = buf(7); beta = buf(7); trial = buf(7)
         olsFactor = buf(49); olsFactor.update(from: model.olsFactor, count: 49)
         gram = WeightedGram(design: x, rows: m, cols: 7)
+        batch = options.robust || options.nonlinear ? nil : DTIBatchFitter(model, passes: options.wlsIterations)
     }
     let gram: WeightedGram
+    /// Four-voxel SIMD path for plain weighted fits.
+    let batch: DTIBatchFitter?
+
+    func fitBlock(_ signals: UnsafePointer<Double>, frames: Int, count: Int, _ out: UnsafeMutablePointer<Double>, outputs: Int) {
+        var v = 0
+        if let batch {
+            while v + 4 <= count {
+                let p = signals + v * frames, o = out + v * outputs
+                let bad = batch.fit((p, p + frames, p + 2 * frames, p + 3 * frames), (o, o + outputs, o + 2 * outputs, o + 3 * outputs))
+                for lane in 0..<4 where bad[lane] { fit(p + lane * frames, o + lane * outputs) }
+                v += 4
+            }
+        }
+        while v < count { fit(signals + v * frames, out + v * outputs); v += 1 }
+    }
     deinit { for p in [x, y, w, robustW, s, pred, resid, ata, aty, beta, trial, olsFactor] { p.deallocate() } }
 
     /// Ordinary least squares with the precomputed factor (every measurement positive).

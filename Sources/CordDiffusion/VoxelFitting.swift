@@ -75,6 +75,15 @@ struct UnsafeSendable<T>: @unchecked Sendable {
 protocol VoxelFitter: AnyObject, SendableMetatype {
     /// Fits one voxel's `signal` (one value per volume) and writes its outputs to `out`.
     func fit(_ signal: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>)
+    /// Fits `count` consecutive voxels (signal rows `frames` apart, output rows `outputs`
+    /// apart); fitters with a multi-voxel (SIMD) path override it.
+    func fitBlock(_ signals: UnsafePointer<Double>, frames: Int, count: Int, _ out: UnsafeMutablePointer<Double>, outputs: Int)
+}
+
+extension VoxelFitter {
+    func fitBlock(_ signals: UnsafePointer<Double>, frames: Int, count: Int, _ out: UnsafeMutablePointer<Double>, outputs: Int) {
+        for v in 0..<count { fit(signals + v * frames, out + v * outputs) }
+    }
 }
 
 /// Runs a fitter over every voxel of `data` on all workers (each with its own fitter,
@@ -97,7 +106,7 @@ func fitVoxels<F: VoxelFitter>(_ data: MaskedSignals, outputs: Int, progress: Pr
                 let b = next.take()
                 if b >= blocks { break }
                 let lo = b * 128, hi = min(data.count, lo + 128)
-                for v in lo..<hi { f.fit(s.pointer + v * frames, out.pointer.baseAddress! + v * outputs) }
+                f.fitBlock(s.pointer + lo * frames, frames: frames, count: hi - lo, out.pointer.baseAddress! + lo * outputs, outputs: outputs)
                 progress?.advance(by: hi - lo)
             }
         }

@@ -13,8 +13,8 @@ largest 3D connected component of voxels whose mean DWI exceeds 50 % of that ima
 percentile. The script prints its voxel count per slice; FA is compared voxel by voxel there.
 
 Times: wall clock of the two MRtrix3 commands together (`-nthreads 2`, writing dt.mif then
-FA/ADC NIfTI) vs the one `cordq dwi dti` command (2 cores, writing FA, MD, AD, RD, S0, V1,
-tensor, mask as uncompressed NIfTI), best of --repeats runs each, run under the build lock.
+FA and ADC as NIfTI) vs the one `cordq dwi dti` command (2 cores, writing FA and MD as
+uncompressed NIfTI: `--maps FA,MD`), best of --repeats runs each, run under the build lock.
 
 Set-up: apt-get install -y mrtrix3; python3 -m venv /work/venv-dipy && /work/venv-dipy/bin/pip install dipy
 Usage: flock /tmp/cordq-build.lock /work/venv-dipy/bin/python Benchmarks/diffusion/compare_mrtrix.py
@@ -46,7 +46,8 @@ def main():
     mrtrix = timed([["dwi2tensor", "-quiet", "-nthreads", "2", "-fslgrad", bvecs, bvals, dwi, work + "/dt.mif"],
                     ["tensor2metric", "-quiet", "-nthreads", "2", work + "/dt.mif", "-fa", work + "/fa.nii", "-adc", work + "/md.nii"]],
                    [work + "/dt.mif", work + "/fa.nii", work + "/md.nii"])
-    cordq = timed([[a.cordq, "dwi", "dti", "--dwi", dwi, "--mask", "all", "--no-compress", "-o", work + "/cordq"]], [work + "/cordq"])
+    cordq = timed([[a.cordq, "dwi", "dti", "--dwi", dwi, "--mask", "all", "--no-compress", "--maps", "FA,MD", "-o", work + "/cordq"]],
+                  [work + "/cordq"])
 
     img = nib.load(dwi); data = np.asarray(img.dataobj, dtype=float)
     b = np.loadtxt(bvals)

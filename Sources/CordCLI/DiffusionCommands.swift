@@ -63,10 +63,11 @@ public struct DTICommand: ParsableCommand {
         ln S = ln S₀ − ⟨B, D⟩ (Basser, Mattiello & Le Bihan 1994, Biophys J 66:259) fitted by \
         weighted least squares with weights from the predicted signal (Salvador et al. 2005, Hum \
         Brain Mapp 24:144; --wls-iterations passes, 2 as MRtrix3 dwi2tensor). --nonlinear refines \
-        by Levenberg-Marquardt on the signal; --robust down-weights outlying volumes with \
-        Geman-McClure weights (after RESTORE, Chang et al. 2005, MRM 53:1088) and writes their \
-        count per voxel. Needs b=0 and ≥ 6 non-collinear directions. Outputs in OUTDIR: FA, MD, \
-        AD, RD, S0, V1 (world RAS+), tensor (xx yy zz xy xz yz), mask, dti.json. Both cores.
+        by Levenberg-Marquardt on the signal; --robust finds outlying volumes by \
+        Geman-McClure reweighting, excludes those beyond 3σ and refits (RESTORE, Chang et al. 2005, \
+        MRM 53:1088), writing the excluded count per voxel (outliers). Needs b=0 and ≥ 6 non-collinear directions. Outputs in OUTDIR: FA, MD, \
+        AD, RD, S0, V1 (world RAS+), tensor (xx yy zz xy xz yz), mask (or those named by --maps), \
+        dti.json. Both cores.
         """)
     @OptionGroup public var input: DWIInputOptions
     @Option(name: .shortAndLong, help: "Output folder (created; must not exist or be empty).")
@@ -75,14 +76,25 @@ public struct DTICommand: ParsableCommand {
     public var wlsIterations = 2
     @Flag(help: "Refine by non-linear least squares on the signal.")
     public var nonlinear = false
-    @Flag(help: "Down-weight outlying volumes (robust IRLS).")
+    @Flag(help: "Exclude outlying volumes (robust IRLS, then refit without them).")
     public var robust = false
+    @Option(help: "Maps to write, comma-separated, from FA, MD, AD, RD, S0, V1, tensor, mask (default: all).")
+    public var maps = DiffusionProcessing.dtiMaps.joined(separator: ",")
     public init() {}
+
+    public func validate() throws {
+        let list = maps.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        if let bad = list.first(where: { !DiffusionProcessing.dtiMaps.contains($0) }) {
+            throw ValidationError("--maps: unknown map \(bad); choose from \(DiffusionProcessing.dtiMaps.joined(separator: ", "))")
+        }
+    }
 
     public func run() throws {
         var o = DTIOptions()
         o.wlsIterations = max(0, wlsIterations); o.nonlinear = nonlinear; o.robust = robust
-        let s = try DiffusionProcessing.dti(inputs: try input.inputs, mask: input.maskChoice, output: output, options: o, compress: !input.noCompress)
+        let list = Set(maps.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+        let s = try DiffusionProcessing.dti(inputs: try input.inputs, mask: input.maskChoice, output: output, options: o,
+                                            compress: !input.noCompress, maps: list)
         print("wrote \(s.output): \(s.files.joined(separator: ", "))")
         print("  \(s.voxels) voxels, encodings \(s.encodings), \(s.method), fit \(formatFixed(s.fitSeconds, 2)) s")
     }

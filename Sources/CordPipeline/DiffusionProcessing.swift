@@ -93,8 +93,14 @@ public enum DiffusionProcessing {
     /// `cordq dwi dti`: fits the tensor and writes FA, MD, AD, RD (µm²/ms), S0, V1 (world
     /// RAS+ components), the tensor (6 frames: xx yy zz xy xz yz, µm²/ms), the mask, the
     /// outlier count (robust fits) and `dti.json`, all or nothing.
+    /// The maps `dti` can write (all by default).
+    public static let dtiMaps = ["FA", "MD", "AD", "RD", "S0", "V1", "tensor", "mask"]
+
     public static func dti(inputs: [DWIInput], mask choice: MaskChoice, output: String, options: DTIOptions,
-                           compress: Bool = true) throws -> DiffusionRunSummary {
+                           compress: Bool = true, maps: Set<String> = Set(dtiMaps)) throws -> DiffusionRunSummary {
+        if let unknown = maps.subtracting(dtiMaps).sorted().first {
+            throw CordError.invalidValue(what: "map \"\(unknown)\"", detail: "choose from \(dtiMaps.joined(separator: ", "))")
+        }
         let d = try load(inputs)
         let model = try DTIModel(d.table)
         let mask = try mask(choice, for: d, scheme: model.scheme)
@@ -105,20 +111,26 @@ public enum DiffusionProcessing {
         let seconds = (ContinuousClock.now - start).seconds
         let ext = compress ? ".nii.gz" : ".nii"
         var files: [String] = []
-        func write(_ v: Volume<Float>, _ name: String, _ what: String) throws {
-            try NIfTIFile.write(v, to: out.path(name + ext), like: d.header, description: "cordq dwi dti: \(what)")
+        func write(_ name: String, _ what: String, _ v: @autoclosure () throws -> Volume<Float>) throws {
+            guard maps.contains(name) else { return }
+            try NIfTIFile.write(try v(), to: out.path(name + ext), like: d.header, description: "cordq dwi dti: \(what)")
             files.append(name + ext)
         }
-        try write(fit.map(.fa), "FA", "fractional anisotropy")
-        try write(fit.map(.md), "MD", "mean diffusivity um2/ms")
-        try write(fit.map(.ad), "AD", "axial diffusivity um2/ms")
-        try write(fit.map(.rd), "RD", "radial diffusivity um2/ms")
-        try write(fit.map(.s0), "S0", "b=0 signal")
-        try write(fit.principalDirection, "V1", "principal eigenvector (world RAS+)")
-        let tensor = try Volume.stacking([DTIOutput.dxx, .dyy, .dzz, .dxy, .dxz, .dyz].map { fit.map($0) })
-        try write(tensor, "tensor", "D xx yy zz xy xz yz um2/ms (world RAS+)")
-        try NIfTIFile.write(mask, to: out.path("mask" + ext), datatype: .uint8, like: d.header); files.append("mask" + ext)
-        if options.robust { try write(fit.map(.outliers), "outliers", "down-weighted volumes per voxel") }
+        try write("FA", "fractional anisotropy", fit.map(.fa))
+        try write("MD", "mean diffusivity um2/ms", fit.map(.md))
+        try write("AD", "axial diffusivity um2/ms", fit.map(.ad))
+        try write("RD", "radial diffusivity um2/ms", fit.map(.rd))
+        try write("S0", "b=0 signal", fit.map(.s0))
+        try write("V1", "principal eigenvector (world RAS+)", fit.principalDirection)
+        try write("tensor", "D xx yy zz xy xz yz um2/ms (world RAS+)",
+                  try Volume.stacking([DTIOutput.dxx, .dyy, .dzz, .dxy, .dxz, .dyz].map { fit.map($0) }))
+        if maps.contains("mask") {
+            try NIfTIFile.write(mask, to: out.path("mask" + ext), datatype: .uint8, like: d.header); files.append("mask" + ext)
+        }
+        if options.robust {
+            try NIfTIFile.write(fit.map(.outliers), to: out.path("outliers" + ext), like: d.header, description: "cordq dwi dti: excluded volumes per voxel")
+            files.append("outliers" + ext)
+        }
         let method = "WLS (\(options.wlsIterations) reweighting passes)" + (options.robust ? " + robust IRLS (Geman-McClure)" : "") + (options.nonlinear ? " + non-linear least squares" : "")
         let meta: [String: JSONValue] = [
             "Command": .string("cordq dwi dti"), "Version": .string(CordQVersion.string),

@@ -115,9 +115,20 @@ final class QTIFitter: VoxelFitter, LeastSquaresProblem {
         }
         lm = LevenbergMarquardt(maxParameters: 28, maxResiduals: m)
         gram = WeightedGram(design: x, rows: m, cols: 28)
+        // Factor of XᵀX (unit weights, same ridge) for the ordinary pass.
+        let ones = UnsafeMutablePointer<Double>.allocate(capacity: m); ones.initialize(repeating: 1, count: m)
+        gram.accumulate(weights: ones, values: ones, ata: ata, aty: aty, damping: ridge)
+        ones.deallocate()
+        if choleskyFactor(ata, 28, relativeTolerance: 1e-15) {
+            let f = UnsafeMutablePointer<Double>.allocate(capacity: 28 * 28); f.initialize(from: ata, count: 28 * 28)
+            olsFactor = f
+        } else {
+            olsFactor = nil
+        }
     }
+    let olsFactor: UnsafeMutablePointer<Double>?
     let gram: WeightedGram
-    deinit { for p in [x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb, cons, ninv, betaHat] { p.deallocate() } }
+    deinit { for p in [x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb, cons, ninv, betaHat] { p.deallocate() }; olsFactor?.deallocate() }
 
     func linearFit() -> Bool {
         gram.accumulate(weights: w, values: y, ata: ata, aty: aty, damping: ridge)
@@ -131,8 +142,17 @@ final class QTIFitter: VoxelFitter, LeastSquaresProblem {
         var smax = 0.0
         for i in 0..<m { smax = max(smax, signal[i]) }
         guard smax > 0 else { return }
-        for i in 0..<m { y[i] = log(max(signal[i], smax * 1e-6)); w[i] = signal[i] > 0 ? 1 : 0 }
-        guard linearFit() else { return }
+        var allPositive = true
+        for i in 0..<m {
+            y[i] = log(max(signal[i], smax * 1e-6)); w[i] = signal[i] > 0 ? 1 : 0
+            if signal[i] <= 0 { allPositive = false }
+        }
+        if allPositive, let factor = olsFactor {  // ordinary pass with the precomputed factor
+            for j in 0..<28 { beta[j] = gram.dotColumn(j, y) }
+            choleskySubstitute(factor, beta, 28)
+        } else {
+            guard linearFit() else { return }
+        }
         for r in 0..<m where w[r] > 0 {
             var v = 0.0
             for j in 0..<28 { v += x[r * 28 + j] * beta[j] }

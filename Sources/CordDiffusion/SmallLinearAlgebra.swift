@@ -151,6 +151,9 @@ final class WeightedGram {
     }
     deinit { pairs.deallocate(); columns.deallocate(); wy.deallocate() }
 
+    /// Column i of X dotted with v (Xᵀv)ᵢ.
+    @inline(__always) func dotColumn(_ i: Int, _ v: UnsafePointer<Double>) -> Double { dotProduct(columns + i * m, v, m) }
+
     /// Writes XᵀWX (p×p, full, row-major, diagonal × (1 + damping)) and XᵀWy.
     @inline(__always)
     func accumulate(weights w: UnsafePointer<Double>, values y: UnsafePointer<Double>,

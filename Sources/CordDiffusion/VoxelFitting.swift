@@ -21,29 +21,37 @@ public struct MaskedSignals: Sendable {
         let nvox = image.grid.voxelCount
         var idx: [Int32] = []
         idx.reserveCapacity(nvox)
-        for n in 0..<nvox where mask.map({ $0.data[n] != 0 }) ?? true { idx.append(Int32(n)) }
+        if let mask {
+            mask.data.withUnsafeBufferPointer { m in for n in 0..<nvox where m[n] != 0 { idx.append(Int32(n)) } }
+        } else {
+            for n in 0..<nvox { idx.append(Int32(n)) }
+        }
         if idx.isEmpty { throw CordError.emptyMask(name: "mask") }
         let frames = image.frames, count = idx.count
-        let out = SharedBuffer<Double>(repeating: 0, count: count * frames)
-        image.data.withUnsafeBufferPointer { src in
-            let s = UnsafeSendable(src.baseAddress!)
-            idx.withUnsafeBufferPointer { ip in
-                let ips = UnsafeSendable(ip.baseAddress!)
-                // Blocks of voxels per worker (disjoint output rows, no false sharing); within a
-                // block, frame by frame so reads stay in one frame's cache lines.
-                let blocks = (count + 255) / 256
-                parallelChunks(blocks) { range, _ in
-                    for blk in range {
-                        let lo = blk * 256, hi = min(count, lo + 256)
-                        for t in 0..<frames {
-                            let base = s.pointer + t * nvox
-                            for v in lo..<hi { out.pointer[v * frames + t] = Double(base[Int(ips.pointer[v])]) }
+        // Filled in place by the workers (each writes whole voxel rows): no zero-fill, no copy.
+        let values = [Double](unsafeUninitializedCapacity: count * frames) { buffer, initialized in
+            let out = UnsafeSendable(buffer.baseAddress!)
+            image.data.withUnsafeBufferPointer { src in
+                let s = UnsafeSendable(src.baseAddress!)
+                idx.withUnsafeBufferPointer { ip in
+                    let ips = UnsafeSendable(ip.baseAddress!)
+                    // Blocks of voxels per worker (disjoint output rows, no false sharing); within a
+                    // block, frame by frame so reads stay in one frame's cache lines.
+                    let blocks = (count + 255) / 256
+                    parallelChunks(blocks) { range, _ in
+                        for blk in range {
+                            let lo = blk * 256, hi = min(count, lo + 256)
+                            for t in 0..<frames {
+                                let base = s.pointer + t * nvox
+                                for v in lo..<hi { (out.pointer + v * frames + t).initialize(to: Double(base[Int(ips.pointer[v])])) }
+                            }
                         }
                     }
                 }
             }
+            initialized = count * frames
         }
-        grid = image.grid; voxels = idx; self.frames = frames; values = out.array
+        grid = image.grid; voxels = idx; self.frames = frames; self.values = values
     }
 
     public var count: Int { voxels.count }
@@ -92,26 +100,29 @@ extension VoxelFitter {
 func fitVoxels<F: VoxelFitter>(_ data: MaskedSignals, outputs: Int, progress: ProgressReporter? = nil,
                                make: () -> F) -> [Double] {
     let fitters = UnsafeSendable((0..<max(workerCount, 1)).map { _ in make() })
-    let out = SharedBuffer<Double>(repeating: .nan, count: data.count * outputs)
     let frames = data.frames
     // Workers pull blocks of 128 voxels from a shared counter, so they finish together
     // even when voxels cost different amounts (masked edges, refits).
     let blocks = (data.count + 127) / 128
     let next = BlockCounter()
-    data.values.withUnsafeBufferPointer { sp in
-        let s = UnsafeSendable(sp.baseAddress!)
-        parallelChunks(min(workerCount, blocks)) { _, worker in
-            let f = fitters.pointer[worker]
-            while true {
-                let b = next.take()
-                if b >= blocks { break }
-                let lo = b * 128, hi = min(data.count, lo + 128)
-                f.fitBlock(s.pointer + lo * frames, frames: frames, count: hi - lo, out.pointer.baseAddress! + lo * outputs, outputs: outputs)
-                progress?.advance(by: hi - lo)
+    return [Double](unsafeUninitializedCapacity: data.count * outputs) { buffer, initialized in
+        buffer.initialize(repeating: .nan)
+        let out = UnsafeSendable(buffer.baseAddress!)
+        data.values.withUnsafeBufferPointer { sp in
+            let s = UnsafeSendable(sp.baseAddress!)
+            parallelChunks(min(workerCount, blocks)) { _, worker in
+                let f = fitters.pointer[worker]
+                while true {
+                    let b = next.take()
+                    if b >= blocks { break }
+                    let lo = b * 128, hi = min(data.count, lo + 128)
+                    f.fitBlock(s.pointer + lo * frames, frames: frames, count: hi - lo, out.pointer + lo * outputs, outputs: outputs)
+                    progress?.advance(by: hi - lo)
+                }
             }
         }
+        initialized = data.count * outputs
     }
-    return out.array
 }
 
 /// A lock-protected block counter shared by workers.

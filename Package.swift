@@ -66,7 +66,7 @@ let package = Package(
 
         // MARK: - Command line
         .target(name: "CordCLI",
-                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative",
+                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative", "CordDiffusion",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
 
@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "CordMetricsTests", dependencies: ["CordTestSupport", "CordMetrics", "CordAtlas", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordAtlasTests", dependencies: ["CordTestSupport", "CordAtlas", "CordIO", "CordPhantom", "CordPipeline", "CordCore"]),
         .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore"]),
+        .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics",
                                                          "CordNormative"]),
     ]

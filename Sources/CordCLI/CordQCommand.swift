@@ -22,6 +22,7 @@ public struct CordQCommand: ParsableCommand {
             ProtocolCommand.self,
             MTCommand.self,
             DenoiseCommand.self,
+            DWICommand.self,
             SegCommand.self,
             AtlasCommand.self,
             MetricsCommand.self,

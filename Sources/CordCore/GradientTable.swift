@@ -12,6 +12,12 @@ public enum BTensorShape: Sendable, Equatable {
     case axisymmetric(bDelta: Double)
     /// A full b-tensor, normalised to unit trace (the b-value scales it).
     case general(Mat3)
+    /// Double diffusion encoding (DDE): two pulsed-gradient blocks of b/2 each, the first
+    /// along the entry's direction, the second along `second` (unit, world space). At long
+    /// mixing time its b-tensor is (b/2)(n₁n₁ᵀ + n₂n₂ᵀ): linear when the blocks are
+    /// parallel, planar when orthogonal (Jespersen et al. 2013, NMR Biomed 26:1647;
+    /// Shemesh et al. 2016, MRM 75:82).
+    case doubleDiffusion(second: SIMD3<Double>)
 
     /// The anisotropy b_Δ of an axisymmetric tensor (nil for a general tensor).
     public var bDelta: Double? {
@@ -21,6 +27,7 @@ public enum BTensorShape: Sendable, Equatable {
         case .spherical: 0
         case let .axisymmetric(d): d
         case .general: nil
+        case .doubleDiffusion: nil
         }
     }
     public var name: String {
@@ -30,6 +37,7 @@ public enum BTensorShape: Sendable, Equatable {
         case .spherical: "spherical"
         case .axisymmetric: "axisymmetric"
         case .general: "general"
+        case .doubleDiffusion: "dde"
         }
     }
 }
@@ -49,6 +57,9 @@ public struct GradientEntry: Sendable, Equatable {
     public var bTensor: Mat3 {
         switch shape {
         case let .general(t): return b * t
+        case let .doubleDiffusion(second):
+            let n1 = normalized(direction), n2 = normalized(second)
+            return (b / 2) * (Mat3.outer(n1, n1) + Mat3.outer(n2, n2))
         default:
             let d = shape.bDelta ?? 1
             let n = normalized(direction)

@@ -52,8 +52,10 @@ public enum GradientFiles {
     }
 
     /// Reads a b-value file and a b-vector file (3 rows × N, or N rows × 3) for an image on
-    /// `grid` (its own stored voxel order) with `frames` volumes.
-    public static func read(bval: String, bvec: String, grid: Grid, frames: Int, image: String) throws -> GradientTable {
+    /// `grid` (its own stored voxel order) with `frames` volumes. Volumes in
+    /// `directionless` (spherical encoding) may have a zero b-vector at b > 0.
+    public static func read(bval: String, bvec: String, grid: Grid, frames: Int, image: String,
+                            directionless: (Int) -> Bool = { _ in false }) throws -> GradientTable {
         let raw = try readRaw(bval: bval, bvec: bvec)
         let flatB = raw.bValues
         let n = flatB.count
@@ -69,7 +71,7 @@ public enum GradientFiles {
             if flipX { u.x = -u.x }
             return normalized(r * u)
         }
-        for (i, (b, d)) in zip(flatB, dirs).enumerated() where b > 50 && d == .zero {
+        for (i, (b, d)) in zip(flatB, dirs).enumerated() where b > 50 && d == .zero && !directionless(i) {
             throw CordIOError.invalidContent(path: bvec, reason: "volume \(i) has b=\(formatFixed(b, 0)) s/mm² but a zero direction")
         }
         return GradientTable(zip(flatB, dirs).map { GradientEntry(b: $0.0, direction: $0.1, shape: .linear) })

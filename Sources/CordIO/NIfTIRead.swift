@@ -168,13 +168,13 @@ public enum NIfTIFile {
         var out = [Scalar](repeating: Scalar.fromReal(0), count: count)
         bytes.withUnsafeBytes { raw in
             let base = raw.baseAddress! + h.voxOffset
-            func load<T: FixedWidthInteger>(_ t: T.Type, _ i: Int) -> T {
+            @inline(__always) func load<T: FixedWidthInteger>(_ t: T.Type, _ i: Int) -> T {
                 let v = base.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)
                 return h.byteSwapped ? v.byteSwapped : v
             }
-            func f32(_ i: Int) -> Double { Double(Float(bitPattern: load(UInt32.self, i))) }
-            func f64(_ i: Int) -> Double { Double(bitPattern: load(UInt64.self, i)) }
-            func real(_ i: Int) -> Double {
+            @inline(__always) func f32(_ i: Int) -> Double { Double(Float(bitPattern: load(UInt32.self, i))) }
+            @inline(__always) func f64(_ i: Int) -> Double { Double(bitPattern: load(UInt64.self, i)) }
+            @inline(__always) func real(_ i: Int) -> Double {
                 switch h.datatype {
                 case .uint8: Double(load(UInt8.self, i))
                 case .int8: Double(load(Int8.self, i))

@@ -1,0 +1,408 @@
+// Q-space trajectory imaging: the mean diffusion tensor and its covariance from tensor-
+// valued encodings.
+import CordCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Outputs of the QTI fit, per voxel.
+public enum QTIOutput: Int, CaseIterable, Sendable {
+    /// `constrained`: 0 plain fit, 1 isotropic variances projected onto ≥ 0, 2 full refit.
+    case s0 = 0, md, fa, microFA, cmd, cm, cmu, cc, vmd, kBulk, kShear, mk, kMu, constrained
+    public static let count = 14
+}
+
+/// Q-space trajectory imaging (Westin et al. 2016, NeuroImage 135:345): the cumulant
+/// expansion ln S = ln S₀ − ⟨B, ⟨D⟩⟩ + ½⟨B⊗B, ℂ⟩ with the mean tensor ⟨D⟩ (6 unknowns)
+/// and the covariance ℂ (21 unknowns) in Mandel notation, 28 unknowns in all, fitted by
+/// weighted least squares on ln S (weights: squared signal predicted by an ordinary fit,
+/// as DIPY `qti` "WLS").
+///
+/// Where the plain fit breaks the physics, V_MD = ℂ:𝔼_bulk and ℂ:𝔼_shear (the contractions
+/// every reported metric uses) are first held at 0 by an equality-constrained weighted
+/// least-squares step (exact KKT solution, cheap); if ⟨D⟩ or, for a full-rank design, ℂ is
+/// still not positive semidefinite, the voxel is refitted with ⟨D⟩ = LLᵀ and ℂ = MMᵀ (lower-triangular L, M) by Levenberg–Marquardt on
+/// the same weighted objective, started from the plain fit projected onto the cones —
+/// positivity as in QTI+ (Herberthson et al. 2021, NeuroImage 238:118198), reached by a
+/// factorised parametrisation instead of semidefinite programming.
+///
+/// Metrics (Westin 2016; 𝔼_iso = 𝕀/3, 𝔼_bulk = (1/9)·e eᵀ, 𝔼_shear = 𝔼_iso − 𝔼_bulk):
+/// MD; FA of ⟨D⟩; C_μ = (3/2)·⟨D⊗D⟩:𝔼_shear / ⟨D⊗D⟩:𝔼_iso and μFA = √C_μ; C_M the same
+/// for ⟨D⟩⊗⟨D⟩; C_c = C_M/C_μ; V_MD = ℂ:𝔼_bulk; C_MD = V_MD/⟨D⊗D⟩:𝔼_bulk;
+/// K_bulk = 3·ℂ:𝔼_bulk/⟨D⟩⊗⟨D⟩:𝔼_bulk; K_shear = (6/5)·ℂ:𝔼_shear/⟨D⟩⊗⟨D⟩:𝔼_bulk;
+/// MK = K_bulk + K_shear; K_μ = (6/5)·⟨D⊗D⟩:𝔼_shear/⟨D⟩⊗⟨D⟩:𝔼_bulk.
+/// Note: a second-order cumulant fit underestimates μFA when b·√V is not small (b up to
+/// 2000 s/mm² in white matter: about −0.04); the gamma model is less affected.
+public final class QTIModel: Sendable {
+    public let scheme: EncodingScheme
+    let design: [Double]
+    /// Rank of the design (28 when every element of ℂ is identifiable, 23 for linear + spherical).
+    public let rank: Int
+
+    public init(_ scheme: EncodingScheme) throws {
+        let m = scheme.count
+        var x = [Double](repeating: 0, count: m * 28)
+        for (r, v) in scheme.volumes.enumerated() {
+            let b = Mandel.vector(v.tensor)
+            let bv = [b.0, b.1, b.2, b.3, b.4, b.5]
+            x[r * 28] = 1
+            for i in 0..<6 { x[r * 28 + 1 + i] = -bv[i] }
+            var c = 7
+            for i in 0..<6 {
+                for j in i..<6 { x[r * 28 + c] = (i == j ? 0.5 : 1) * bv[i] * bv[j]; c += 1 }
+            }
+        }
+        var ata = [Double](repeating: 0, count: 28 * 28), rhs = [Double](repeating: 0, count: 28)
+        let ones = [Double](repeating: 1, count: m)
+        x.withUnsafeBufferPointer { normalEquations($0.baseAddress!, rows: m, cols: 28, weights: ones, values: ones, ata: &ata, aty: &rhs) }
+        // Rank of the design: eigenvalues of the unit-diagonal-scaled XᵀX above 1e-10.
+        var scaled = ata
+        for i in 0..<28 { for j in 0..<28 { let d = (ata[i * 29] * ata[j * 29]).squareRoot(); scaled[i * 28 + j] = d > 0 ? ata[i * 28 + j] / d : 0 } }
+        let solver = SymmetricEigenSolver(size: 28)
+        _ = scaled.withUnsafeMutableBufferPointer { solver.decompose($0.baseAddress!) }
+        let top = solver.values.last ?? 0
+        let rank = solver.values.filter { $0 > 1e-10 * top }.count
+        // Linear + spherical (or planar) in one orientation set gives rank 23: the mean tensor
+        // and the isotropic contractions of ℂ (all reported metrics) are identifiable; the
+        // rest of ℂ is set by a minimum-norm (ridge) solution, as DIPY's pseudo-inverse does.
+        guard rank >= 23 else {
+            throw DiffusionError.tooFewMeasurements(
+                model: "QTI", unknowns: 28, found: rank,
+                hint: "the series has \(scheme.summary); QTI needs b = 0 plus linear encoding in at least 6 directions at two or more b-values and a second b-tensor shape (spherical or planar)")
+        }
+        self.rank = rank
+        self.scheme = scheme
+        design = x
+    }
+
+    public func fit(_ data: MaskedSignals, progress: ProgressReporter? = nil) throws -> [Double] {
+        guard data.frames == scheme.count else {
+            throw DiffusionError.countMismatch(what: "volumes in the series vs encodings", expected: scheme.count, found: data.frames)
+        }
+        return fitVoxels(data, outputs: QTIOutput.count, progress: progress) { QTIFitter(self) }
+    }
+}
+
+/// One worker's QTI fitter.
+final class QTIFitter: VoxelFitter, LeastSquaresProblem {
+    let m: Int
+    let x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb, cons, ninv, betaHat: UnsafeMutablePointer<Double>
+    let eigen = SymmetricEigenSolver(size: 6)
+    let lm: LevenbergMarquardt
+    var parameterCount: Int { 28 }
+    var residualCount: Int { m }
+
+    let ridge: Double
+    let fullRank: Bool
+
+    init(_ model: QTIModel) {
+        m = model.scheme.count
+        ridge = model.rank < 28 ? 1e-9 : 0
+        fullRank = model.rank == 28
+        func buf(_ n: Int) -> UnsafeMutablePointer<Double> { let p = UnsafeMutablePointer<Double>.allocate(capacity: max(n, 1)); p.initialize(repeating: 0, count: max(n, 1)); return p }
+        x = buf(m * 28); x.update(from: model.design, count: m * 28)
+        y = buf(m); w = buf(m); sw = buf(m); ata = buf(28 * 28); aty = buf(28); beta = buf(28); mat = buf(36); tmp = buf(28); ub = buf(6); cpb = buf(36)
+        cons = buf(56); ninv = buf(56); betaHat = buf(28)
+        // Constraint rows: a₀·β = ℂ:𝔼_bulk, a₁·β = ℂ:𝔼_shear (ℂ's upper triangle from β₇).
+        var idx = 7
+        for i in 0..<6 {
+            for j in i..<6 {
+                let bulk = i < 3 && j < 3 ? (i == j ? 1.0 : 2.0) / 9 : 0
+                cons[idx] = bulk
+                cons[28 + idx] = (i == j ? 1.0 / 3 : 0) - bulk
+                idx += 1
+            }
+        }
+        lm = LevenbergMarquardt(maxParameters: 28, maxResiduals: m)
+        gram = WeightedGram(design: x, rows: m, cols: 28)
+        // Factor of XᵀX (unit weights, same ridge) for the ordinary pass.
+        let ones = UnsafeMutablePointer<Double>.allocate(capacity: m); ones.initialize(repeating: 1, count: m)
+        gram.accumulate(weights: ones, values: ones, ata: ata, aty: aty, damping: ridge)
+        ones.deallocate()
+        if choleskyFactor(ata, 28, relativeTolerance: 1e-15) {
+            let f = UnsafeMutablePointer<Double>.allocate(capacity: 28 * 28); f.initialize(from: ata, count: 28 * 28)
+            olsFactor = f
+        } else {
+            olsFactor = nil
+        }
+    }
+    let olsFactor: UnsafeMutablePointer<Double>?
+    let gram: WeightedGram
+    deinit { for p in [x, y, w, sw, ata, aty, beta, mat, tmp, ub, cpb, cons, ninv, betaHat] { p.deallocate() }; olsFactor?.deallocate() }
+
+    func linearFit() -> Bool {
+        gram.accumulate(weights: w, values: y, ata: ata, aty: aty, damping: ridge)
+        guard choleskySolve(ata, aty, 28, relativeTolerance: 1e-15) else { return false }
+        for i in 0..<28 { beta[i] = aty[i] }
+        return true
+    }
+
+    func fit(_ signal: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>) {
+        for o in 0..<QTIOutput.count { out[o] = 0 }
+        var smax = 0.0
+        for i in 0..<m { smax = max(smax, signal[i]) }
+        guard smax > 0 else { return }
+        var allPositive = true
+        for i in 0..<m {
+            y[i] = log(max(signal[i], smax * 1e-6)); w[i] = signal[i] > 0 ? 1 : 0
+            if signal[i] <= 0 { allPositive = false }
+        }
+        if allPositive, let factor = olsFactor {  // ordinary pass with the precomputed factor
+            for j in 0..<28 { beta[j] = gram.dotColumn(j, y) }
+            choleskySubstitute(factor, beta, 28)
+        } else {
+            guard linearFit() else { return }
+        }
+        for r in 0..<m where w[r] > 0 {
+            var v = 0.0
+            for j in 0..<28 { v += x[r * 28 + j] * beta[j] }
+            w[r] = fastExp(2 * v)
+        }
+        guard linearFit() else { return }
+        var constrained = 0.0
+        if !isPhysical() {
+            // The normal matrix's factor from the last pass is still in `ata`.
+            constrained = projectIsotropicVariances() ? 1 : 0
+            if !isPhysical(tolerance: 0) {
+                constrainedRefit()
+                constrained = 2
+            }
+        }
+        metrics(out)
+        out[QTIOutput.constrained.rawValue] = constrained
+    }
+
+    /// ⟨D⟩ positive semidefinite and ℂ:𝔼_bulk, ℂ:𝔼_shear ≥ −0.01·MD² (necessary for ℂ ⪰ 0,
+    /// identifiable from any design QTI accepts; the margin keeps round-off and cumulant
+    /// truncation from triggering a refit); with a full-rank design also ℂ ⪰ 0.
+    func isPhysical(tolerance: Double = 0.01) -> Bool {
+        let (_, _, l3, _) = symmetricEigen3(beta[1], beta[2], beta[3], beta[6] / Mandel.root2, beta[5] / Mandel.root2, beta[4] / Mandel.root2)
+        guard l3 >= 0 else { return false }
+        var trC = 0.0, bulkC = 0.0, k = 7
+        for i in 0..<6 {
+            for j in i..<6 {
+                if i == j { trC += beta[k] }
+                if i < 3 && j < 3 { bulkC += (i == j ? 1 : 2) * beta[k] }
+                k += 1
+            }
+        }
+        bulkC /= 9
+        let md = (beta[1] + beta[2] + beta[3]) / 3, tol = -tolerance * md * md - 1e-12
+        guard bulkC >= tol, trC / 3 - bulkC >= tol else { return false }
+        guard fullRank else { return true }
+        unpackC(beta + 7)
+        guard eigen.decompose(mat) else { return false }
+        let vals = eigen.values
+        return vals[0] >= -1e-9 * max(abs(vals[5]), 1e-12)
+    }
+
+    /// Enforces V_MD = ℂ:𝔼_bulk ≥ 0 and ℂ:𝔼_shear ≥ 0 — the contractions every reported
+    /// metric uses — by the weighted least-squares solution with the violated constraints
+    /// held at 0 (KKT: β = β̂ − N⁻¹A(AᵀN⁻¹A)⁻¹Aᵀβ̂, N the normal matrix whose Cholesky factor
+    /// the last pass left in `ata`). Returns true when it changed the fit.
+    func projectIsotropicVariances() -> Bool {
+        @inline(__always) func value(_ k: Int, _ b: UnsafePointer<Double>) -> Double {
+            var s = 0.0
+            for i in 0..<28 { s += cons[k * 28 + i] * b[i] }
+            return s
+        }
+        var active = (value(0, beta) < 0, value(1, beta) < 0)
+        guard active.0 || active.1 else { return false }
+        for i in 0..<28 { betaHat[i] = beta[i] }
+        for k in 0..<2 {  // N⁻¹aₖ
+            for i in 0..<28 { ninv[k * 28 + i] = cons[k * 28 + i] }
+            choleskySubstitute(ata, ninv + k * 28, 28)
+        }
+        @inline(__always) func g(_ k: Int, _ l: Int) -> Double {
+            var s = 0.0
+            for i in 0..<28 { s += cons[k * 28 + i] * ninv[l * 28 + i] }
+            return s
+        }
+        for _ in 0..<3 {
+            var l0 = 0.0, l1 = 0.0
+            let r0 = value(0, betaHat), r1 = value(1, betaHat)
+            if active.0 && active.1 {
+                let g00 = g(0, 0), g01 = g(0, 1), g10 = g(1, 0), g11 = g(1, 1)
+                let det = g00 * g11 - g01 * g10
+                guard abs(det) > 1e-300 else { return false }
+                l0 = (g11 * r0 - g01 * r1) / det
+                l1 = (g00 * r1 - g10 * r0) / det
+            } else if active.0 {
+                let g00 = g(0, 0)
+                l0 = g00 > 0 ? r0 / g00 : 0
+            } else {
+                let g11 = g(1, 1)
+                l1 = g11 > 0 ? r1 / g11 : 0
+            }
+            for i in 0..<28 { beta[i] = betaHat[i] - l0 * ninv[i] - l1 * ninv[28 + i] }
+            let v0 = !active.0 && value(0, beta) < -1e-12, v1 = !active.1 && value(1, beta) < -1e-12
+            if !v0 && !v1 { return true }
+            active = (active.0 || v0, active.1 || v1)
+        }
+        return true
+    }
+
+    /// Full 6×6 symmetric matrix from its 21 upper-triangle entries (row-wise) into `mat`.
+    @inline(__always) func unpackC(_ c: UnsafePointer<Double>) {
+        var k = 0
+        for i in 0..<6 { for j in i..<6 { mat[i * 6 + j] = c[k]; mat[j * 6 + i] = c[k]; k += 1 } }
+    }
+
+    // MARK: Positivity-constrained refit: p = (ln S₀, L (6, row-wise lower), M (21, row-wise lower))
+
+    func constrainedRefit() {
+        let p = tmp
+        p[0] = beta[0]
+        // ⟨D⟩ = LLᵀ from the projected mean tensor.
+        let d = Mandel.tensor(beta + 1)
+        let dp = projectPSD3(d)
+        let l = cholesky3(dp)
+        for i in 0..<6 { p[1 + i] = l[i] }
+        // ℂ = MMᵀ from the projected covariance: clip eigenvalues, rebuild, factor.
+        unpackC(beta + 7)
+        _ = eigen.decompose(mat)
+        let vals = eigen.values
+        let cp = cpb
+        for i in 0..<36 { cp[i] = 0 }
+        let floor = 1e-6 * max(vals[5], 1e-8)
+        for k in 0..<6 {
+            let lam = max(vals[k], floor)
+            for i in 0..<6 { for j in 0..<6 { cp[i * 6 + j] += lam * mat[k * 6 + i] * mat[k * 6 + j] } }
+        }
+        var q = 7
+        for i in 0..<6 {
+            for j in 0...i {
+                var s = cp[i * 6 + j]
+                for k in 0..<j { s -= p[7 + i * (i + 1) / 2 + k] * p[7 + j * (j + 1) / 2 + k] }
+                p[q] = i == j ? max(s, 1e-300).squareRoot() : s / p[7 + j * (j + 1) / 2 + j]
+                q += 1
+            }
+        }
+        for i in 0..<m { sw[i] = w[i].squareRoot() }
+        lm.minimise(self, p, iterations: 60)
+        // Back to (ln S₀, ⟨D⟩ Mandel, ℂ upper triangle).
+        beta[0] = p[0]
+        let l0 = p[1], l1 = p[2], l2 = p[3], l3 = p[4], l4 = p[5], l5 = p[6]
+        // L = [[l0,0,0],[l1,l2,0],[l3,l4,l5]], D = LLᵀ
+        let dxx = l0 * l0, dyy = l1 * l1 + l2 * l2, dzz = l3 * l3 + l4 * l4 + l5 * l5
+        let dxy = l0 * l1, dxz = l0 * l3, dyz = l1 * l3 + l2 * l4
+        beta[1] = dxx; beta[2] = dyy; beta[3] = dzz
+        beta[4] = Mandel.root2 * dyz; beta[5] = Mandel.root2 * dxz; beta[6] = Mandel.root2 * dxy
+        var k = 7
+        for i in 0..<6 {
+            for j in i..<6 {
+                var s = 0.0
+                for t in 0...min(i, j) { s += p[7 + i * (i + 1) / 2 + t] * p[7 + j * (j + 1) / 2 + t] }
+                beta[k] = s; k += 1
+            }
+        }
+    }
+
+    func project(_ p: UnsafeMutablePointer<Double>) {}
+
+    func evaluate(_ p: UnsafePointer<Double>, residuals: UnsafeMutablePointer<Double>, jacobian: UnsafeMutablePointer<Double>?) {
+        let l0 = p[1], l1 = p[2], l2 = p[3], l3 = p[4], l4 = p[5], l5 = p[6]
+        for r in 0..<m {
+            let row = x + r * 28
+            // b-tensor back from the design row: Mandel b = −row[1...6].
+            let bxx = -row[1], byy = -row[2], bzz = -row[3]
+            let byz = -row[4] / Mandel.root2, bxz = -row[5] / Mandel.root2, bxy = -row[6] / Mandel.root2
+            // BL (3×3) for ⟨B, LLᵀ⟩ = Σ (BL)∘L and its gradient 2·BL.
+            let bl00 = bxx * l0 + bxy * l1 + bxz * l3
+            let bl10 = bxy * l0 + byy * l1 + byz * l3, bl11 = byy * l2 + byz * l4
+            let bl20 = bxz * l0 + byz * l1 + bzz * l3, bl21 = byz * l2 + bzz * l4, bl22 = bzz * l5
+            let bd = bl00 * l0 + bl10 * l1 + bl11 * l2 + bl20 * l3 + bl21 * l4 + bl22 * l5
+            // u = Mᵀ b (Mandel b), ½|u|² = ½ bᵀℂb.
+            let bv0 = -row[1], bv1 = -row[2], bv2 = -row[3], bv3 = -row[4], bv4 = -row[5], bv5 = -row[6]
+            let bv = (bv0, bv1, bv2, bv3, bv4, bv5)
+            var half = 0.0
+            for t in 0..<6 {
+                var u = 0.0
+                for i in t..<6 { u += p[7 + i * (i + 1) / 2 + t] * component(bv, i) }
+                ub[t] = u
+                half += 0.5 * u * u
+            }
+            let f = p[0] - bd + half
+            residuals[r] = sw[r] * (y[r] - f)
+            guard let j = jacobian else { continue }
+            let jr = j + r * 28
+            let s = sw[r]
+            jr[0] = s
+            jr[1] = -s * 2 * bl00; jr[2] = -s * 2 * bl10; jr[3] = -s * 2 * bl11
+            jr[4] = -s * 2 * bl20; jr[5] = -s * 2 * bl21; jr[6] = -s * 2 * bl22
+            for i in 0..<6 {
+                let bi = component(bv, i)
+                for t in 0...i { jr[7 + i * (i + 1) / 2 + t] = s * bi * ub[t] }
+            }
+        }
+    }
+
+    // MARK: Metrics
+
+    /// Writes the QTI metrics of (β₀ = ln S₀, β₁…₆ = ⟨D⟩, β₇…₂₇ = ℂ) to `out`.
+    func metrics(_ out: UnsafeMutablePointer<Double>) {
+        let d = beta + 1
+        let c = beta + 7
+        // Contractions with 𝔼_iso = 𝕀/3 and 𝔼_bulk = e eᵀ/9 (e = (1,1,1,0,0,0)).
+        var trC = 0.0, bulkC = 0.0, normD2 = 0.0
+        var k = 0
+        for i in 0..<6 {
+            for j in i..<6 {
+                let v = c[k]; k += 1
+                if i == j { trC += v }
+                if i < 3 && j < 3 { bulkC += (i == j ? 1 : 2) * v }
+            }
+        }
+        bulkC /= 9
+        let isoC = trC / 3
+        for i in 0..<6 { normD2 += d[i] * d[i] }
+        let md = (d[0] + d[1] + d[2]) / 3
+        let dd = (isoD2: normD2 / 3, bulkD2: md * md)
+        let shearD2 = dd.isoD2 - dd.bulkD2
+        let shearC = isoC - bulkC
+        // ⟨D⊗D⟩ = ℂ + ⟨D⟩⊗⟨D⟩
+        let isoM = isoC + dd.isoD2, bulkM = bulkC + dd.bulkD2, shearM = shearC + shearD2
+        let (l1, l2, l3, _) = symmetricEigen3(d[0], d[1], d[2], d[5] / Mandel.root2, d[4] / Mandel.root2, d[3] / Mandel.root2)
+        let cmu = isoM > 0 ? 1.5 * shearM / isoM : 0
+        let cm = dd.isoD2 > 0 ? 1.5 * shearD2 / dd.isoD2 : 0
+        out[0] = exp(beta[0])
+        out[1] = md
+        out[2] = TensorInvariants(eigenvalues: SIMD3(l1, l2, l3)).fa
+        out[3] = max(cmu, 0).squareRoot()
+        out[4] = bulkM > 0 ? bulkC / bulkM : 0
+        out[5] = cm
+        out[6] = cmu
+        out[7] = cmu > 0 ? cm / cmu : 0
+        out[8] = bulkC
+        out[9] = dd.bulkD2 > 0 ? 3 * bulkC / dd.bulkD2 : 0
+        out[10] = dd.bulkD2 > 0 ? 1.2 * shearC / dd.bulkD2 : 0
+        out[11] = out[9] + out[10]
+        out[12] = dd.bulkD2 > 0 ? 1.2 * shearM / dd.bulkD2 : 0
+    }
+
+    @inline(__always) func component(_ v: (Double, Double, Double, Double, Double, Double), _ i: Int) -> Double {
+        switch i { case 0: v.0; case 1: v.1; case 2: v.2; case 3: v.3; case 4: v.4; default: v.5 }
+    }
+}
+
+/// The nearest positive semidefinite 3×3 tensor (eigenvalues clipped at a small floor).
+func projectPSD3(_ t: Mat3) -> Mat3 {
+    let e = SymmetricEigen3(t)
+    let floor = 1e-6 * max(e.values.x, 1e-3)
+    var out = Mat3.zero
+    for k in 0..<3 {
+        let v = e.vectors.column(k)
+        out = out + max(e.values[k], floor) * Mat3.outer(v, v)
+    }
+    return out
+}
+
+/// Lower Cholesky factor of a positive definite 3×3 tensor, row-wise (l00, l10, l11, l20, l21, l22).
+func cholesky3(_ a: Mat3) -> [Double] {
+    let l00 = max(a[0, 0], 1e-300).squareRoot()
+    let l10 = a[1, 0] / l00, l20 = a[2, 0] / l00
+    let l11 = max(a[1, 1] - l10 * l10, 1e-300).squareRoot()
+    let l21 = (a[2, 1] - l20 * l10) / l11
+    let l22 = max(a[2, 2] - l20 * l20 - l21 * l21, 1e-300).squareRoot()
+    return [l00, l10, l11, l20, l21, l22]
+}

@@ -1,0 +1,53 @@
+// `cordq dwi simulate`: a phantom diffusion series with its encodings and ground truth.
+import CordCore
+import CordIO
+import CordPhantom
+
+/// What to simulate.
+public struct DWISimulationOptions: Sendable {
+    /// A `DiffusionSchemes.named` scheme.
+    public var scheme = "lte-ste"
+    public var snr: Double? = 50
+    public var seed: UInt64 = 1
+    /// Axial grid: in-plane spacing, slice thickness (mm), square field of view (mm), and
+    /// the world z range (mm; C1–T1 spans about −73…73, C3–C5 about −45…−5).
+    public var inPlane = 0.8, sliceThickness = 3.0, fieldOfView = 20.0
+    public var inferior = -45.0, superior = -5.0
+    public init() {}
+}
+
+public enum DiffusionSimulationExport {
+    /// Writes `output` (new or empty folder): `dwi.nii.gz`, `dwi.bval`, `dwi.bvec` (FSL),
+    /// `dwi_encoding.tsv`, `mask_cord.nii.gz` (cord fraction ≥ ½), `mask_wm.nii.gz` (voxels of
+    /// pure white matter), and `truth_{FA,MD,microFA,VI,VA,S0}.nii.gz` (µm²/ms, (µm²/ms)²).
+    public static func write(to output: String, options o: DWISimulationOptions) throws -> [String] {
+        guard let table = DiffusionSchemes.named(o.scheme) else {
+            throw CordError.invalidValue(what: "scheme \"\(o.scheme)\"", detail: "use one of \(DiffusionSchemes.names.joined(separator: ", "))")
+        }
+        var anatomy = PhantomParameters(); anatomy.snr = nil
+        let grid = PhantomGrid.axial(inPlane: o.inPlane, sliceThickness: o.sliceThickness, fieldOfView: o.fieldOfView,
+                                     inferior: o.inferior, superior: o.superior, centre: [0, 4])
+        let subject = try PhantomSubject(anatomy, on: grid)
+        var p = DiffusionPhantomParameters()
+        p.snr = o.snr; p.seed = o.seed
+        let sim = try DWISimulator.simulate(subject, table: table, parameters: p)
+        let out = try OutputFolder(output)
+        var files: [String] = []
+        try NIfTIFile.write(sim.image, to: out.path("dwi.nii.gz"), description: "cordq dwi simulate \(o.scheme)")
+        try GradientFiles.write(table, grid: grid, bval: out.path("dwi.bval"), bvec: out.path("dwi.bvec"))
+        try EncodingTable.write(table, grid: grid, to: out.path("dwi_encoding.tsv"))
+        files += ["dwi.nii.gz", "dwi.bval", "dwi.bvec", "dwi_encoding.tsv"]
+        var wm = Mask(grid: grid, frames: 1, repeating: 0)
+        for n in 0..<grid.voxelCount where subject.composition.pureTissue(at: n)?.isWhiteMatter ?? false { wm.data[n] = 1 }
+        try NIfTIFile.write(subject.cordMask, to: out.path("mask_cord.nii.gz"), datatype: .uint8)
+        try NIfTIFile.write(wm, to: out.path("mask_wm.nii.gz"), datatype: .uint8)
+        files += ["mask_cord.nii.gz", "mask_wm.nii.gz"]
+        let t = sim.truth
+        for (v, name) in [(t.fa, "FA"), (t.md, "MD"), (t.microFA, "microFA"), (t.isotropicVariance, "VI"), (t.anisotropicVariance, "VA"), (t.s0, "S0")] {
+            try NIfTIFile.write(v, to: out.path("truth_\(name).nii.gz"), description: "cordq dwi simulate truth \(name)")
+            files.append("truth_\(name).nii.gz")
+        }
+        try out.commit()
+        return files
+    }
+}

@@ -1,0 +1,86 @@
+// `cordq dwi simulate|dti|microfa` in-process on phantom series in a temporary folder.
+import ArgumentParser
+import Foundation
+import Testing
+import CordTestSupport
+@testable import CordCLI
+@testable import CordCore
+@testable import CordIO
+@testable import CordPipeline
+
+@Suite struct DiffusionCommandTests {
+    static func run(_ args: [String]) throws {
+        var cmd = try CordQCommand.parseAsRoot(args)
+        try cmd.run()
+    }
+    static func simulate(_ dir: String, _ scheme: String) throws -> String {
+        let out = dir + "/" + scheme
+        try run(["dwi", "simulate", out, "--scheme", scheme, "--snr", "0", "--in-plane", "1", "--slice-thickness", "4",
+                 "--field-of-view", "16", "--z-range=-16,-8"])
+        return out
+    }
+    static func median(_ v: Volume<Float>, _ t: Volume<Float>, _ m: Volume<Float>) -> Double {
+        var d: [Double] = []
+        for i in 0..<m.data.count where m.data[i] > 0 { d.append(abs(Double(v.data[i]) - Double(t.data[i]))) }
+        return d.sorted()[d.count / 2]
+    }
+
+    @Test func simulateThenFitDTIAndMicroFAFromFiles() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let sim = try Self.simulate(dir, "lte-ste")
+        #expect(TextFile.exists(sim + "/dwi_encoding.tsv"))
+        try Self.run(["dwi", "microfa", "--dwi", sim + "/dwi.nii.gz", "-o", dir + "/mufa"])  // auto; TSV found beside the image
+        let meta = try JSONFile.read([String: JSONValue].self, from: dir + "/mufa/microfa.json")
+        #expect(meta["Method"] == .string("gamma") && meta["ModelDependent"] == .bool(false))
+        let (mufa, _) = try NIfTIFile.read(dir + "/mufa/microFA.nii.gz")
+        let (truth, _) = try NIfTIFile.read(sim + "/truth_microFA.nii.gz")
+        let (wm, _) = try NIfTIFile.read(sim + "/mask_wm.nii.gz")
+        #expect(Self.median(mufa, truth, wm) < 0.01)  // noise-free, as the library test (measured ≈ 0.006)
+        // DTI on the LTE volumes of the same files works too (the STE volumes enter through their b-tensor).
+        try Self.run(["dwi", "dti", "--dwi", sim + "/dwi.nii.gz", "-o", dir + "/dti", "--robust", "--nonlinear"])
+        for f in ["FA", "MD", "AD", "RD", "S0", "V1", "tensor", "mask", "outliers"] { #expect(TextFile.exists(dir + "/dti/\(f).nii.gz")) }
+        let (v1, _) = try NIfTIFile.read(dir + "/dti/V1.nii.gz")
+        #expect(v1.frames == 3)
+    }
+
+    @Test func smtResultIsFlaggedModelDependent() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let sim = try Self.simulate(dir, "multishell")
+        try Self.run(["dwi", "microfa", "--dwi", sim + "/dwi.nii.gz", "--method", "smt", "-o", dir + "/smt", "--mask", sim + "/mask_cord.nii.gz"])
+        let meta = try JSONFile.read([String: JSONValue].self, from: dir + "/smt/microfa.json")
+        #expect(meta["ModelDependent"] == .bool(true))
+        guard case let .array(a)? = meta["Assumptions"], case let .string(first)? = a.first else { Issue.record("no assumptions"); return }
+        #expect(first.contains("model-dependent"))
+    }
+
+    @Test func badInputIsRefusedWithAClearMessageAndNoOutput() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let sim = try Self.simulate(dir, "dti")
+        func failure(_ args: [String]) -> String {
+            do { try Self.run(args); return "succeeded" } catch { return "\(error)" }
+        }
+        // A method without the encodings it needs.
+        let qti = failure(["dwi", "microfa", "--dwi", sim + "/dwi.nii.gz", "--method", "qti", "-o", dir + "/q"])
+        #expect(qti.contains("qti cannot be fitted") && qti.contains("spherical or planar"))
+        #expect(!TextFile.exists(dir + "/q"))
+        // Encoding table with the wrong number of rows.
+        try TSVTable(columns: ["shape"], rows: [["none"], ["linear"]]).write(to: dir + "/short.tsv")
+        let count = failure(["dwi", "dti", "--dwi", sim + "/dwi.nii.gz", "--encoding", dir + "/short.tsv", "-o", dir + "/d"])
+        #expect(count.contains("lists 2 volumes but") && count.contains("lists 35 b-values"))
+        // All-zero b-values.
+        try String(repeating: "0 ", count: 35).write(toFile: sim + "/dwi.bval", atomically: true, encoding: .utf8)
+        let zero = failure(["dwi", "dti", "--dwi", sim + "/dwi.nii.gz", "--encoding", "linear", "-o", dir + "/z"])
+        #expect(zero.contains("all 35 volumes have b = 0"))
+        #expect(!TextFile.exists(dir + "/d") && !TextFile.exists(dir + "/z"))
+        // Argument errors.
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["dwi", "microfa", "--dwi", "x.nii", "--method", "magic", "-o", dir + "/m"]) }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["dwi", "dti", "--dwi", "x.nii", "--encoding", "dde", "-o", dir + "/m"]) }
+    }
+
+    @Test func helpExplainsUnitsAndCites() throws {
+        let dti = DTICommand.helpMessage(), mufa = MicroFACommand.helpMessage(), group = DWICommand.helpMessage()
+        #expect(group.contains("µm²/ms") && group.contains("s/mm²"))
+        #expect(dti.contains("Basser") && dti.contains("RESTORE"))
+        for cite in ["Lasič", "Westin", "Kaden", "Jespersen", "Szczepankiewicz", "MODEL-DEPENDENT"] { #expect(mufa.contains(cite)) }
+    }
+}

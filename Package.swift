@@ -66,7 +66,7 @@ let package = Package(
 
         // MARK: - Command line
         .target(name: "CordCLI",
-                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative",
+                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative", "CordAtlas", "CordRegistration",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
 

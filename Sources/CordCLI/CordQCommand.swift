@@ -23,6 +23,7 @@ public struct CordQCommand: ParsableCommand {
             MTCommand.self,
             DenoiseCommand.self,
             SegCommand.self,
+            RegCommand.self,
             AtlasCommand.self,
             MetricsCommand.self,
             DbCommand.self,

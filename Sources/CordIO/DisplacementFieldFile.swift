@@ -22,7 +22,7 @@ extension NIfTIFile {
         h.dims = [g.nx, g.ny, g.nz, 1, 3]
         h.pixdim = [g.spacing.x, g.spacing.y, g.spacing.z, 1]
         h.intentCode = vectorIntent
-        h.intentName = "ITK displacement (LPS mm)"
+        h.intentName = "ITK LPS mm"
         var bytes = try encodeHeader(h, path: path)
         bytes.append(contentsOf: [0, 0, 0, 0])
         encode(field.data, datatype: .float32, slope: 1, inter: 0, into: &bytes)

@@ -67,6 +67,7 @@ let package = Package(
         // MARK: - Command line
         .target(name: "CordCLI",
                 dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative", "CordDiffusion",
+                               "CordAtlas", "CordRegistration",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
 
@@ -77,7 +78,7 @@ let package = Package(
         .testTarget(name: "CordPhantomTests", dependencies: ["CordTestSupport", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordDenoiseTests", dependencies: ["CordTestSupport", "CordDenoise", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
-        .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore"]),
+        .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore", "CordAtlas", "CordIO", "CordPipeline"]),
         .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore", "CordMyelin", "CordPhantom"]),
         .testTarget(name: "CordSegmentationTests", dependencies: ["CordTestSupport", "CordSegmentation", "CordPhantom", "CordIO", "CordCore"]),
         .testTarget(name: "CordMetricsTests", dependencies: ["CordTestSupport", "CordMetrics", "CordAtlas", "CordPhantom", "CordCore"]),

@@ -24,6 +24,7 @@ public struct CordQCommand: ParsableCommand {
             DenoiseCommand.self,
             DWICommand.self,
             SegCommand.self,
+            RegCommand.self,
             AtlasCommand.self,
             MetricsCommand.self,
             DbCommand.self,

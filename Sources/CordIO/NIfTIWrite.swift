@@ -144,7 +144,7 @@ extension NIfTIFile {
         }
     }
 
-    private static func encode<Scalar: NIfTIWritable>(_ data: [Scalar], datatype: NIfTIDatatype,
+    static func encode<Scalar: NIfTIWritable>(_ data: [Scalar], datatype: NIfTIDatatype,
                                                       slope: Double, inter: Double, into bytes: inout [UInt8]) {
         func put<T>(_ v: T) { withUnsafeBytes(of: v) { bytes.append(contentsOf: $0) } }
         let range = datatype.integerRange

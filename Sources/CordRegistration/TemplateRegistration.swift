@@ -1,0 +1,110 @@
+// Template ↔ subject registration driven by the cord segmentation (De Leener et al. 2018
+// NeuroImage 165:170, PAM50): levels along the cord, then per-slice in-plane affine.
+import CordAtlas
+import CordCore
+
+/// Options of template registration.
+public struct TemplateRegistrationOptions: Sendable {
+    /// Half-width (mm) of the moving average along z applied to the subject's per-slice cord
+    /// centre and moments (suppresses the staircase of a segmentation drawn on thick or
+    /// sagittal slices).
+    public var subjectSmoothing = 1.5
+    /// Minimum number of labels at different levels (2: translation and scaling along z).
+    public var minimumLabels = 2
+    public init() {}
+}
+
+/// Template → subject registration: a map from every subject point to the template point
+/// that lands there, and its inverse.
+///
+/// Method (after De Leener et al. 2018 NeuroImage 165:170 and SCT's
+/// `sct_register_to_template` with `step=1,type=seg`): (1) along the superior axis, the
+/// labelled levels are aligned by a piecewise-linear map of world z (translation and
+/// scaling between labels, Ullmann et al. 2014); (2) in each axial plane, the template
+/// cord's cross-section is taken onto the subject segmentation's by the affine that matches
+/// centres and second moments, x ↦ c_s + Σ_s^{1/2}Σ_t^{−1/2}(x − c_t), which is
+/// exactly invertible. Axial planes stand in for planes orthogonal to the centerline (De
+/// Leener et al. 2017 straightening); the in-plane affine absorbs the elongation a tilted
+/// cord shows in axial planes.
+///
+/// Warps follow ITK/ANTs as SCT writes them (`warp_template2anat.nii.gz`): a displacement
+/// field on the grid where the image is resampled, 3 frames (x, y, z) in mm in **LPS**
+/// physical space (ITK's; RAS+ world with x and y negated); point p of that grid takes its
+/// value from p + d(p) in the other image.
+public struct TemplateRegistration: Sendable {
+    public let subjectGrid: Grid
+    public let atlas: Atlas
+    public let labels: VertebralLabels
+    public let reference: LevelReference
+    public let subjectProfile: CordProfile, templateProfile: CordProfile
+    /// Template → subject: on the subject grid, LPS displacement (mm) to the template point.
+    public let forwardWarp: Volume<Float>
+    /// Subject → template: on the (possibly cropped) atlas grid, LPS displacement (mm) to the subject point.
+    public let inverseWarp: Volume<Float>
+
+    /// Registers `atlas` (its `cord` map and `levels`) onto the subject. `subject` supplies
+    /// the grid (its intensities are not used by this segmentation-driven method);
+    /// `segmentation` is the subject's binary cord mask on that grid.
+    public static func register(subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels, atlas: Atlas,
+                                options: TemplateRegistrationOptions = TemplateRegistrationOptions()) throws -> TemplateRegistration {
+        try subject.grid.requireCompatible(with: segmentation.grid, "subject image", "segmentation")
+        try segmentation.requireNonEmpty("cord segmentation")
+        let distinct = Set(labels.points.map(\.level))
+        guard distinct.count >= options.minimumLabels else {
+            throw RegistrationError.tooFewLabels(found: distinct.sorted(), needed: options.minimumLabels)
+        }
+        guard let cord = atlas.cord else { throw RegistrationError.atlasIncomplete("\(atlas.source) has no spinal cord map") }
+        let reference = try LevelReference(atlas: atlas)
+        let missing = labels.points.filter { reference.position(level: $0.level, kind: $0.kind) == nil }.map(\.level)
+        guard missing.isEmpty else {
+            throw RegistrationError.atlasIncomplete("level(s) \(missing.map { VertebralLevelName.name($0) }.joined(separator: ", ")) of the labels are not in the atlas's level map (loaded: \(reference.extents.keys.sorted().map { VertebralLevelName.name($0) }.joined(separator: ", ")))")
+        }
+        let subjectProfile = try CordProfile(segmentation.map { Float($0 != 0 ? 1 : 0) }, smoothing: options.subjectSmoothing)
+        let templateProfile = try CordProfile(cord.map { $0 >= 0.5 ? $0 : 0 })
+        let map = CordMap(labels: labels, reference: reference, subject: subjectProfile, template: templateProfile)
+        let forward = DisplacementField.field(on: subject.grid) { map.templatePoint(ofSubject: $0) }
+        let inverse = DisplacementField.field(on: atlas.grid) { map.subjectPoint(ofTemplate: $0) }
+        return TemplateRegistration(subjectGrid: subject.grid, atlas: atlas, labels: labels, reference: reference,
+                                    subjectProfile: subjectProfile, templateProfile: templateProfile,
+                                    forwardWarp: forward, inverseWarp: inverse)
+    }
+
+    /// Every atlas map warped onto the subject grid (trilinear for probability maps and
+    /// contrasts, nearest neighbour for level and disc labels, as SCT's `sct_warp_template`).
+    public func atlasInSubjectSpace() throws -> Atlas {
+        try atlas.transformed(grid: subjectGrid,
+                              maps: { try DisplacementField.apply(self.forwardWarp, to: $0) },
+                              labels: { try DisplacementField.apply(self.forwardWarp, to: $0) })
+    }
+}
+
+/// The analytic point maps behind the warps.
+struct CordMap: Sendable {
+    let labels: VertebralLabels
+    let reference: LevelReference
+    let subject: CordProfile, template: CordProfile
+    let toTemplateZ: PiecewiseLinear, toSubjectZ: PiecewiseLinear
+
+    init(labels: VertebralLabels, reference: LevelReference, subject: CordProfile, template: CordProfile) {
+        self.labels = labels; self.reference = reference; self.subject = subject; self.template = template
+        let a = labels.anchors(reference)
+        toTemplateZ = PiecewiseLinear(a)
+        toSubjectZ = PiecewiseLinear(a.map { ($0.1, $0.0) })
+    }
+
+    func templatePoint(ofSubject p: SIMD3<Double>) -> SIMD3<Double> {
+        let zt = toTemplateZ.value(p.z)
+        let s = subject.at(z: p.z), t = template.at(z: zt)
+        let (r0, r1) = Sym2.matching(from: s.covariance, to: t.covariance)
+        let d = SIMD2(p.x, p.y) - s.centre
+        return SIMD3(t.centre.x + (r0 * d).sum(), t.centre.y + (r1 * d).sum(), zt)
+    }
+
+    func subjectPoint(ofTemplate q: SIMD3<Double>) -> SIMD3<Double> {
+        let zs = toSubjectZ.value(q.z)
+        let s = subject.at(z: zs), t = template.at(z: q.z)
+        let (r0, r1) = Sym2.matching(from: t.covariance, to: s.covariance)
+        let d = SIMD2(q.x, q.y) - t.centre
+        return SIMD3(s.centre.x + (r0 * d).sum(), s.centre.y + (r1 * d).sum(), zs)
+    }
+}

@@ -1,0 +1,87 @@
+import CordTestSupport
+import Foundation
+@testable import CordAtlas
+@testable import CordCore
+@testable import CordIO
+@testable import CordPhantom
+@testable import CordPipeline
+@testable import CordRegistration
+
+/// Shared inputs of the registration tests: phantom subjects with labels, real scans, atlases.
+enum Fixtures {
+    /// A noise-free axial phantom (0.6 mm pixels, 2 mm slices, C2…C6 region).
+    static func phantom(_ edit: (inout PhantomParameters) -> Void = { _ in }) throws -> PhantomSubject {
+        var p = PhantomParameters(); p.snr = nil
+        edit(&p)
+        return try PhantomSubject(p, on: PhantomGrid.axial(inPlane: 0.6, sliceThickness: 2, fieldOfView: 30, inferior: -30, superior: 50))
+    }
+
+    /// Mid-vertebral-body labels (SCT `-l`) for `levels` on the phantom's centerline.
+    static func bodyLabels(_ ph: PhantomSubject, levels: [Int]) -> Volume<Int32> {
+        var out = Volume<Int32>(grid: ph.grid, repeating: 0)
+        for l in levels {
+            guard let level = VertebralLevel(rawValue: l) else { continue }
+            let w = ph.anatomy.centerlinePoint(atArcLength: ph.anatomy.centre(of: level))
+            let v = ph.grid.voxel(ofWorld: w)
+            let i = Int(v.x.rounded()), j = Int(v.y.rounded()), k = Int(v.z.rounded())
+            if ph.grid.contains(i, j, k) { out[i, j, k] = Int32(l) }
+        }
+        return out
+    }
+
+    static var cordQAtlasPath: String { Support.packageRoot + "/atlas/CordQ" }
+    static var pam50Path: String { Support.sharedData + "/PAM50" }
+    static var t2Path: String { Support.sharedData + "/sct_testing_data/t2" }
+
+    /// An atlas folder's cord, levels and tissue maps (no tract maps), cropped to `levels`.
+    static func atlas(_ path: String, levels: [Int]? = nil) throws -> Atlas {
+        var o = AtlasLoadOptions(); o.contrasts = false; o.levels = levels
+        return try AtlasPipeline.load(path, regions: [], options: o).atlas
+    }
+
+    /// The real T2w scan, its manual segmentation and its two labels (3 = C3, 5 = C5).
+    static func realT2() throws -> (image: Volume<Float>, seg: Mask, labels: Volume<Int32>) {
+        let img = try NIfTIFile.read(t2Path + "/t2.nii.gz").0
+        let seg = try NIfTIFile.read(t2Path + "/t2_seg-manual.nii.gz").0.map { UInt8($0 > 0.5 ? 1 : 0) }
+        let labels = try NIfTIFile.read(t2Path + "/labels.nii.gz", as: Int32.self).0
+        return (img, seg, labels)
+    }
+
+    /// Dice of the warped atlas cord (≥ 0.5) and `truth`, over the axial slices (canonical
+    /// RPI) where `truth` holds cord.
+    static func dice(_ warped: Volume<Float>, _ truth: Mask) -> Double {
+        let (w, _) = warped.reoriented(), (t, _) = truth.reoriented()
+        let g = t.grid, per = g.nx * g.ny
+        var inter = 0, a = 0, b = 0
+        for k in 0..<g.nz {
+            let range = (k * per)..<((k + 1) * per)
+            guard range.contains(where: { t.data[$0] != 0 }) else { continue }
+            for n in range {
+                let x = w.data[n] >= 0.5, y = t.data[n] != 0
+                if x { a += 1 }; if y { b += 1 }; if x && y { inter += 1 }
+            }
+        }
+        return a + b > 0 ? 2 * Double(inter) / Double(a + b) : 0
+    }
+
+    /// Largest |forward∘inverse − identity| (mm) over the voxels of `mask`: p → template
+    /// point q (forward field on the subject grid) → back through the inverse field.
+    static func roundTripError(_ r: TemplateRegistration, mask: Mask) -> Double {
+        let g = r.forwardWarp.grid
+        var worst = 0.0
+        for n in 0..<mask.data.count where mask.data[n] != 0 {
+            let p = g.world(g.coordinates(of: n))
+            let q = p + DisplacementField.displacement(r.forwardWarp, atWorld: p)
+            let back = q + DisplacementField.displacement(r.inverseWarp, atWorld: q)
+            worst = max(worst, length(back - p))
+        }
+        return worst
+    }
+
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let t = ContinuousClock.now
+        try body()
+        let d = ContinuousClock.now - t
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}

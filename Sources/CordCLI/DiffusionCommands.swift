@@ -147,7 +147,7 @@ public struct DWISimulateCommand: ParsableCommand {
         The cord phantom's tissues are populations of microscopic tensors (white matter λ∥ 2.0, \
         λ⊥ 0.4 µm²/ms with Watson dispersion about the cord; grey matter 1.3/0.6 with isotropic \
         dispersion; CSF 3.0), partial volume per voxel, Rician noise with SNR = white-matter b=0 \
-        signal / σ. Schemes: dti, lte-ste, lte-pte-ste, multishell, dde. Writes dwi.nii.gz, \
+        signal / σ. Schemes: dti (5 b=0 + 30 × b=800), dti66 (6 b=0 + 60 × b=1000), lte-ste, lte-pte-ste, multishell, dde. Writes dwi.nii.gz, \
         dwi.bval, dwi.bvec, dwi_encoding.tsv, cord and white-matter masks, truth maps.
         """)
     @Argument(help: "Output folder (created; must not exist or be empty).")
@@ -168,8 +168,11 @@ public struct DWISimulateCommand: ParsableCommand {
     public var zRange = "-45,-5"
     public init() {}
 
+    @Option(help: "Noise σ grows linearly across slices by this fraction (0 = uniform; 1 = last slice twice the first), as multiband g-factors make it.")
+    public var sliceNoiseRamp: Double = 0
     public func run() throws {
         var o = DWISimulationOptions()
+        o.sliceNoiseRamp = sliceNoiseRamp
         o.scheme = scheme; o.snr = snr > 0 ? snr : nil; o.seed = seed
         o.inPlane = inPlane; o.sliceThickness = sliceThickness; o.fieldOfView = fieldOfView
         let z = zRange.split(separator: ",").compactMap { Double($0) }

@@ -23,6 +23,8 @@ public struct DWISimulation: Sendable {
     public var image: Volume<Float>
     /// Noise σ per complex channel (0 without noise).
     public var sigma: Double
+    /// σ of each slice (equal to `sigma` everywhere unless a slice ramp was asked for).
+    public var sigmaPerSlice: [Double]
     public var truth: DiffusionTruth
 }
 
@@ -112,9 +114,11 @@ public enum DWISimulator {
         let noiseFree = try Volume(grid: grid, frames: nb, data: out.array)
         let wmS0 = TissueClass.allCases.filter(\.isWhiteMatter).map { p.tissues[Int($0.rawValue)].s0 }.max() ?? 1
         let sigma = p.snr.map { wmS0 / $0 } ?? 0
-        let image = RicianNoise.apply(to: noiseFree, sigma: sigma, seed: p.seed)
+        let nz = grid.nz
+        let perSlice = (0..<nz).map { k in sigma * (1 + p.sliceNoiseRamp * (nz > 1 ? Double(k) / Double(nz - 1) : 0)) }
+        let image = RicianNoise.apply(to: noiseFree, sigmaPerSlice: perSlice, seed: p.seed)
         func vol(_ i: Int) -> Volume<Float> { (try? Volume(grid: grid, frames: 1, data: truth[i].array)) ?? Volume(grid: grid) }
-        return DWISimulation(table: table, noiseFree: noiseFree, image: image, sigma: sigma,
+        return DWISimulation(table: table, noiseFree: noiseFree, image: image, sigma: sigma, sigmaPerSlice: perSlice,
                              truth: DiffusionTruth(fa: vol(0), md: vol(1), microFA: vol(2), isotropicVariance: vol(3),
                                                    anisotropicVariance: vol(4), s0: vol(5)))
     }

@@ -44,6 +44,7 @@ public enum DiffusionSchemes {
     public static func named(_ name: String) -> GradientTable? {
         switch name {
         case "dti": GradientTable(referenceVolumes(5) + shell(800, 30))
+        case "dti66": GradientTable(referenceVolumes(6) + shell(1000, 60))
         case "lte-ste": GradientTable(referenceVolumes(4) + [500.0, 1000, 2000].flatMap { shell($0, 20) + shell($0, 10, .spherical) })
         case "lte-pte-ste":
             GradientTable(referenceVolumes(4) + [500.0, 1000, 2000].flatMap { shell($0, 20) + shell($0, 10, .planar, twist: 0.3) + shell($0, 10, .spherical) })
@@ -52,5 +53,5 @@ public enum DiffusionSchemes {
         default: nil
         }
     }
-    public static let names = ["dti", "lte-ste", "lte-pte-ste", "multishell", "dde"]
+    public static let names = ["dti", "dti66", "lte-ste", "lte-pte-ste", "multishell", "dde"]
 }

@@ -52,6 +52,9 @@ public struct DiffusionPhantomParameters: Codable, Sendable, Equatable {
     /// SNR = white-matter b = 0 signal / σ (σ per complex channel, Rician magnitude). nil: no noise.
     public var snr: Double? = 50
     public var seed: UInt64 = 1
+    /// σ grows linearly across slices by this fraction from the first to the last slice
+    /// (0: uniform; 1: the last slice has twice the first one's σ), as multiband g-factors do.
+    public var sliceNoiseRamp = 0.0
 
     public init() {
         func wm(_ kappa: Double) -> TissueDiffusion {

@@ -11,7 +11,14 @@ public enum RicianNoise {
     /// draws from its own `SeededRNG(seed: seed, stream: t·2³² + k)`, voxels in i-fastest
     /// order, n₁ then n₂ per voxel. σ ≤ 0 returns the image unchanged.
     public static func apply(to image: Volume<Float>, sigma: Double, seed: UInt64) -> Volume<Float> {
-        guard sigma > 0 else { return image }
+        apply(to: image, sigmaPerSlice: [Double](repeating: sigma, count: image.grid.nz), seed: seed)
+    }
+
+    /// As above with σ varying across slices (voxel axis k), as multiband g-factors and coil
+    /// geometry make it: slice k gets `sigmaPerSlice[k]`.
+    public static func apply(to image: Volume<Float>, sigmaPerSlice: [Double], seed: UInt64) -> Volume<Float> {
+        precondition(sigmaPerSlice.count == image.grid.nz, "one σ per slice")
+        guard sigmaPerSlice.contains(where: { $0 > 0 }) else { return image }
         let g = image.grid
         let perSlice = g.nx * g.ny
         let slices = g.nz * image.frames
@@ -21,6 +28,7 @@ public enum RicianNoise {
             for slice in range {
                 let t = slice / g.nz, k = slice % g.nz
                 var rng = SeededRNG(seed: seed, stream: UInt64(t) << 32 | UInt64(k))
+                let sigma = sigmaPerSlice[k]
                 let base = slice * perSlice
                 for n in base..<(base + perSlice) {
                     let re = Double(input[n]) + sigma * rng.normal()

@@ -13,13 +13,15 @@ public struct DWISimulationOptions: Sendable {
     /// the world z range (mm; C1–T1 spans about −73…73, C3–C5 about −45…−5).
     public var inPlane = 0.8, sliceThickness = 3.0, fieldOfView = 20.0
     public var inferior = -45.0, superior = -5.0
+    /// Fractional increase of σ from the first to the last slice (see `DiffusionPhantomParameters`).
+    public var sliceNoiseRamp = 0.0
     public init() {}
 }
 
 public enum DiffusionSimulationExport {
     /// Writes `output` (new or empty folder): `dwi.nii.gz`, `dwi.bval`, `dwi.bvec` (FSL),
     /// `dwi_encoding.tsv`, `mask_cord.nii.gz` (cord fraction ≥ ½), `mask_wm.nii.gz` (voxels of
-    /// pure white matter), and `truth_{FA,MD,microFA,VI,VA,S0}.nii.gz` (µm²/ms, (µm²/ms)²).
+    /// pure white matter), and `truth_{FA,MD,microFA,VI,VA,S0}.nii.gz` (µm²/ms, (µm²/ms)²), `truth_dwi_noisefree.nii.gz` and `truth_sigma.nii.gz` (noise σ per voxel).
     public static func write(to output: String, options o: DWISimulationOptions) throws -> [String] {
         guard let table = DiffusionSchemes.named(o.scheme) else {
             throw CordError.invalidValue(what: "scheme \"\(o.scheme)\"", detail: "use one of \(DiffusionSchemes.names.joined(separator: ", "))")
@@ -29,7 +31,7 @@ public enum DiffusionSimulationExport {
                                      inferior: o.inferior, superior: o.superior, centre: [0, 4])
         let subject = try PhantomSubject(anatomy, on: grid)
         var p = DiffusionPhantomParameters()
-        p.snr = o.snr; p.seed = o.seed
+        p.snr = o.snr; p.seed = o.seed; p.sliceNoiseRamp = o.sliceNoiseRamp
         let sim = try DWISimulator.simulate(subject, table: table, parameters: p)
         let out = try OutputFolder(output)
         var files: [String] = []
@@ -37,6 +39,12 @@ public enum DiffusionSimulationExport {
         try GradientFiles.write(table, grid: grid, bval: out.path("dwi.bval"), bvec: out.path("dwi.bvec"))
         try EncodingTable.write(table, grid: grid, to: out.path("dwi_encoding.tsv"))
         files += ["dwi.nii.gz", "dwi.bval", "dwi.bvec", "dwi_encoding.tsv"]
+        // Ground truth for denoising: the noise-free series and the noise σ of every voxel.
+        try NIfTIFile.write(sim.noiseFree, to: out.path("truth_dwi_noisefree.nii.gz"), description: "cordq dwi simulate noise-free")
+        var sigmaMap = Volume<Float>(grid: grid)
+        for k in 0..<grid.nz { for j in 0..<grid.ny { for i in 0..<grid.nx { sigmaMap[i, j, k] = Float(sim.sigmaPerSlice[k]) } } }
+        try NIfTIFile.write(sigmaMap, to: out.path("truth_sigma.nii.gz"), description: "cordq dwi simulate noise sigma")
+        files += ["truth_dwi_noisefree.nii.gz", "truth_sigma.nii.gz"]
         var wm = Mask(grid: grid, frames: 1, repeating: 0)
         for n in 0..<grid.voxelCount where subject.composition.pureTissue(at: n)?.isWhiteMatter ?? false { wm.data[n] = 1 }
         try NIfTIFile.write(subject.cordMask, to: out.path("mask_cord.nii.gz"), datatype: .uint8)

@@ -8,8 +8,12 @@ import Glibc
 /// Outputs of the QTI fit, per voxel.
 public enum QTIOutput: Int, CaseIterable, Sendable {
     /// `constrained`: 0 plain fit, 1 isotropic variances projected onto ≥ 0, 2 full refit.
-    case s0 = 0, md, fa, microFA, cmd, cm, cmu, cc, vmd, kBulk, kShear, mk, kMu, constrained
-    public static let count = 14
+    /// `meanTensor` starts 6 values ⟨D⟩ xx yy zz xy xz yz (µm²/ms); `covariance` starts the
+    /// 21 upper-triangle entries of ℂ in Mandel notation (order (1,1), (1,2) … (1,6), (2,2) …
+    /// (6,6) over xx, yy, zz, √2yz, √2xz, √2xy; (µm²/ms)²).
+    case s0 = 0, md, fa, microFA, cmd, cm, cmu, cc, vmd, kBulk, kShear, mk, kMu, constrained, meanTensor
+    case covariance = 20
+    public static let count = 41
 }
 
 /// Q-space trajectory imaging (Westin et al. 2016, NeuroImage 135:345): the cumulant
@@ -170,6 +174,10 @@ final class QTIFitter: VoxelFitter, LeastSquaresProblem {
         }
         metrics(out)
         out[QTIOutput.constrained.rawValue] = constrained
+        let t = QTIOutput.meanTensor.rawValue, r2 = 1 / Mandel.root2
+        out[t] = beta[1]; out[t + 1] = beta[2]; out[t + 2] = beta[3]
+        out[t + 3] = beta[6] * r2; out[t + 4] = beta[5] * r2; out[t + 5] = beta[4] * r2
+        for k in 0..<21 { out[QTIOutput.covariance.rawValue + k] = beta[7 + k] }
     }
 
     /// ⟨D⟩ positive semidefinite and ℂ:𝔼_bulk, ℂ:𝔼_shear ≥ −0.01·MD² (necessary for ℂ ⪰ 0,

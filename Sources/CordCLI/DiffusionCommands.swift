@@ -110,8 +110,8 @@ public struct MicroFACommand: ParsableCommand {
         dispersion. Methods: gamma — powder-average gamma model over linear + spherical (+ planar) \
         shells (Lasič et al. 2014, Front Phys 2:11; Szczepankiewicz et al. 2016, NeuroImage \
         142:522): μFA, MD, V_I, V_A, C_MD. qti — Q-space trajectory imaging (Westin et al. 2016, \
-        NeuroImage 135:345), positivity-constrained refit where the plain fit is unphysical: μFA, \
-        FA, MD, C_MD, C_M, C_μ, C_c, K_bulk, K_shear, MK. smt — spherical mean technique for \
+        NeuroImage 135:345), positivity-constrained refit where the plain fit is unphysical: mean \
+        tensor, covariance tensor, μFA, FA, MD, C_MD, C_M, C_μ, C_c, K_bulk, K_shear, MK. smt — spherical mean technique for \
         linear-only multi-shell data (Kaden et al. 2016, MRM 75:1752): μFA, λ∥, λ⊥; \
         MODEL-DEPENDENT (one microscopic tensor per voxel), flagged in microfa.json. dde — double \
         diffusion encoding, parallel vs orthogonal powder averages (Jespersen et al. 2013, NMR \

@@ -145,7 +145,13 @@ public enum MicroFA {
                 (.kMu, "Kmu", "", "microscopic kurtosis"), (.s0, "S0", "signal", "non-diffusion-weighted signal"),
                 (.constrained, "constrained", "", "0 plain fit, 1 variances held at 0 (positivity), 2 full positivity-constrained refit"),
             ]
-            let maps = list.map { DiffusionMap(name: $0.1, unit: $0.2, description: $0.3, image: vol(v, n, $0.0.rawValue)) }
+            var maps = list.map { DiffusionMap(name: $0.1, unit: $0.2, description: $0.3, image: vol(v, n, $0.0.rawValue)) }
+            func frames(_ first: Int, _ count: Int) throws -> Volume<Float> { try Volume.stacking((0..<count).map { vol(v, n, first + $0) }) }
+            maps.append(DiffusionMap(name: "meanTensor", unit: "um2/ms", description: "⟨D⟩, frames xx yy zz xy xz yz (world RAS+)",
+                                     image: try frames(QTIOutput.meanTensor.rawValue, 6)))
+            maps.append(DiffusionMap(name: "covariance", unit: "um4/ms2",
+                                     description: "ℂ, 21 frames: Mandel upper triangle (1,1) (1,2) … (1,6) (2,2) … (6,6) over xx yy zz √2yz √2xz √2xy (world RAS+); with linear + spherical encoding only its isotropic contractions are determined (minimum-norm rest)",
+                                     image: try frames(QTIOutput.covariance.rawValue, 21)))
             return MicroFAResult(method: .qti, explanation: why, modelDependent: false,
                                  assumptions: ["second-order cumulant expansion: μFA is underestimated when b·√V is large (b > 1000 s/mm² in white matter)"],
                                  maps: maps)

@@ -30,6 +30,18 @@ import CordPhantom
             let fa = Errors(try #require(r.map("FA")), sim.truth.fa, mask: wm)
             print("  QTI FA \(fa)")
             #expect(fa.maxAbs < 0.01)  // FA of ⟨D⟩ from the 2nd-order cumulant at b ≤ 2000
+            // The mean tensor's trace gives MD; the covariance's bulk part gives V_MD.
+            let d = try #require(r.map("meanTensor")), c = try #require(r.map("covariance")), mdMap = try #require(r.map("MD"))
+            let vmd = try #require(r.map("VMD"))
+            let nv = d.grid.voxelCount
+            for i in 0..<nv where wm.data[i] != 0 {
+                let trace = Double(d.data[i]) + Double(d.data[i + nv]) + Double(d.data[i + 2 * nv])
+                #expect(abs(trace / 3 - Double(mdMap.data[i])) < 1e-5)  // Float storage
+                // ℂ:𝔼_bulk = (C11 + C22 + C33 + 2(C12 + C13 + C23))/9; upper-triangle indices 0, 6, 11 and 1, 2, 7.
+                let f = { (k: Int) in Double(c.data[i + k * nv]) }
+                #expect(abs((f(0) + f(6) + f(11) + 2 * (f(1) + f(2) + f(7))) / 9 - Double(vmd.data[i])) < 1e-5)
+            }
+            #expect(c.frames == 21 && d.frames == 6)
         }
     }
 

@@ -18,8 +18,10 @@ public struct PhantomCommand: ParsableCommand {
         Images are T2w-like (CSF 1.0, WM 0.30, GM 0.38) with Rician noise: SNR = WM signal / σ, \
         σ the noise SD of each complex channel.
 
-        Output: OUTDIR/sub-<label>/anat/*_acq-sag_T2w.nii.gz (0.8 mm isotropic, sagittal) and \
-        *_acq-ax_T2w.nii.gz (0.5×0.5×3 mm axial), with sidecars; OUTDIR/derivatives/truth/ holds \
+        Output: OUTDIR/sub-<label>/anat/*_acq-sag_T2w.nii.gz (2D TSE, 0.7×0.7×3 mm sagittal), \
+        *_acq-ax_T2w.nii.gz (0.5×0.5×3 mm axial) and dwi/*_dwi.nii.gz (1×1×5 mm axial, 5 b=0 + 30 \
+        directions at b=800 s/mm², with bval/bvec), with sidecars that match the clinical-minimal \
+        protocol card (cordq protocol check … --protocol clinical-minimal); OUTDIR/derivatives/truth/ holds \
         cord/GM/CSF masks, tissue, level (1=C1…8=T1) and disc label maps (disc n at the top of \
         vertebra n: 2 = C1/C2, 3 = C2/C3), the cord partial-volume map, the noise-free image, \
         the centerline (mm) and all parameters with the measured truth (areas in mm²).
@@ -39,8 +41,8 @@ public struct PhantomCommand: ParsableCommand {
     public var compress: String?
     @Option(help: "Length of the compression along the cord (mm).")
     public var compressionLength: Double = 12
-    @Option(help: "Acquisitions to simulate: sag, ax, or both (comma-separated).")
-    public var acquisitions = "sag,ax"
+    @Option(help: "Acquisitions to simulate, comma-separated: sag, ax, dwi.")
+    public var acquisitions = "sag,ax,dwi"
 
     public init() {}
 
@@ -62,7 +64,7 @@ public struct PhantomCommand: ParsableCommand {
         let list = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         return try list.map { name in
             guard let a = PhantomAcquisition(rawValue: name) else {
-                throw ValidationError("unknown acquisition \"\(name)\": use sag, ax or sag,ax")
+                throw ValidationError("unknown acquisition \"\(name)\": use sag, ax, dwi or a comma-separated list")
             }
             return a
         }

@@ -9,18 +9,20 @@ public struct PhantomExportOptions: Sendable {
     public var subject = "phantom01"
     public var parameters = PhantomParameters()
     /// Which acquisitions to simulate: sagittal T2w (`acq-sag`) and/or axial T2w (`acq-ax`).
-    public var acquisitions: [PhantomAcquisition] = [.sagittalT2w, .axialT2w]
+    public var acquisitions: [PhantomAcquisition] = [.sagittalT2w, .axialT2w, .dwi]
     public init() {}
 }
 
-/// A simulated series: its BIDS name, grid and sidecar values.
+/// A simulated series: its BIDS name, grid and sidecar values. Together they match the
+/// `clinical-minimal` protocol card (2D sagittal and axial T2w TSE, single-shell DWI).
 public enum PhantomAcquisition: String, Sendable, CaseIterable {
-    case sagittalT2w = "sag", axialT2w = "ax"
+    case sagittalT2w = "sag", axialT2w = "ax", dwi = "dwi"
 
     var grid: Grid {
         switch self {
-        case .sagittalT2w: PhantomGrid.sagittal(inPlane: 0.8, sliceThickness: 0.8)
+        case .sagittalT2w: PhantomGrid.sagittal(inPlane: 0.7, sliceThickness: 3)
         case .axialT2w: PhantomGrid.axial(inPlane: 0.5, sliceThickness: 3)
+        case .dwi: PhantomGrid.axial(inPlane: 1, sliceThickness: 5, fieldOfView: 40, inferior: -50, superior: 30)
         }
     }
     /// Sidecar of a 3D T2w turbo spin echo (sagittal) or 2D TSE (axial) at 3 T.
@@ -32,13 +34,18 @@ public enum PhantomAcquisition: String, Sendable, CaseIterable {
         ]
         switch self {
         case .sagittalT2w:
-            s["MRAcquisitionType"] = .string("3D"); s["RepetitionTime"] = .number(1.5); s["FlipAngle"] = .number(120)
+            s["MRAcquisitionType"] = .string("2D"); s["RepetitionTime"] = .number(3.0); s["FlipAngle"] = .number(90)
             s["ScanningSequence"] = .string("SE"); s["SeriesDescription"] = .string("T2w sagittal (phantom)")
-            s["SliceThickness"] = .number(0.8)
+            s["SliceThickness"] = .number(3)
         case .axialT2w:
             s["MRAcquisitionType"] = .string("2D"); s["RepetitionTime"] = .number(4.0); s["FlipAngle"] = .number(90)
             s["ScanningSequence"] = .string("SE"); s["SeriesDescription"] = .string("T2w axial (phantom)")
             s["SliceThickness"] = .number(3)
+        case .dwi:
+            s["MRAcquisitionType"] = .string("2D"); s["RepetitionTime"] = .number(5.0); s["EchoTime"] = .number(0.08)
+            s["FlipAngle"] = .number(90); s["ScanningSequence"] = .string("EP"); s["SequenceVariant"] = .string("SK_SP")
+            s["SeriesDescription"] = .string("DWI axial single shell (phantom)"); s["SliceThickness"] = .number(5)
+            s["MultibandAccelerationFactor"] = .number(2); s["PhaseEncodingDirection"] = .string("j-")
         }
         return s
     }
@@ -74,7 +81,26 @@ public enum PhantomExport {
                      rows: [[sub, "digital phantom", "CordQ cervical cord phantom C1-T1"]]).write(to: out.path("participants.tsv"))
         for acq in options.acquisitions {
             let phantom = try PhantomSubject(options.parameters, on: acq.grid)
-            let stem = "\(sub)_acq-\(acq.rawValue)"
+            let stem = acq == .dwi ? "\(sub)" : "\(sub)_acq-\(acq.rawValue)"
+            if acq == .dwi {
+                // Single-shell DWI (5 b=0 + 30 × b=800 s/mm²) from the diffusion simulator, at the T2w SNR.
+                let table = try DiffusionSchemes.named("dti").orThrow("the dti scheme")
+                var p = DiffusionPhantomParameters(); p.snr = options.parameters.snr; p.seed = options.parameters.seed
+                let sim = try DWISimulator.simulate(phantom, table: table, parameters: p)
+                let base = "\(sub)/dwi/\(stem)_dwi"
+                try NIfTIFile.write(sim.image, to: out.path(base + ".nii.gz"), description: "cordq phantom DWI")
+                try GradientFiles.write(table, grid: acq.grid, bval: out.path(base + ".bval"), bvec: out.path(base + ".bvec"))
+                try JSONFile.write(acq.sidecar, to: out.path(base + ".json"))
+                images.append(base + ".nii.gz")
+                let t = "derivatives/truth/\(sub)/dwi/\(stem)"
+                for (v, name) in [(sim.truth.fa, "FA"), (sim.truth.md, "MD")] {
+                    try NIfTIFile.write(v, to: out.path("\(t)_desc-truth\(name)_dwimap.nii.gz"))
+                    truthFiles.append("\(t)_desc-truth\(name)_dwimap.nii.gz")
+                }
+                try NIfTIFile.write(phantom.cordMask, to: out.path("\(t)_label-cord_mask.nii.gz"), datatype: .uint8)
+                truthFiles.append("\(t)_label-cord_mask.nii.gz")
+                continue
+            }
             let anat = "\(sub)/anat/\(stem)_T2w"
             try NIfTIFile.write(phantom.t2w, to: out.path(anat + ".nii.gz"), description: "cordq phantom T2w")
             try JSONFile.write(acq.sidecar, to: out.path(anat + ".json"))
@@ -128,5 +154,13 @@ public enum PhantomExport {
                       formatFixed(p.world.z, 3), p.level?.name ?? ""])
         }
         return t
+    }
+}
+
+extension Optional {
+    /// The value, or an error naming what was missing.
+    func orThrow(_ what: String) throws -> Wrapped {
+        guard let v = self else { throw CordError.invalidValue(what: what, detail: "is not available") }
+        return v
     }
 }

@@ -70,3 +70,27 @@ import CordTestSupport
         #expect(Support.files(in: dir) == ["note.txt"])
     }
 }
+
+@Suite struct PhantomProtocolTests {
+    /// The phantom subject is written to match the clinical-minimal card; one changed
+    /// sidecar value must come back as exactly that deviation.
+    @Test func phantomSubjectPassesClinicalMinimalAndOneChangeIsReported() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        var options = PhantomExportOptions(); options.parameters.snr = 20
+        _ = try PhantomExport.write(to: dir + "/bids", options: options)
+        let subject = dir + "/bids/sub-phantom01"
+        let library = ProtocolLibrary(folders: [Support.packageRoot + "/protocols"])
+        let ok = try library.check(subject: subject, protocol: "clinical-minimal")
+        #expect(ok.canProceed)
+        #expect(ok.deviations.isEmpty)
+        var cmd = try CordQCommand.parseAsRoot(["protocol", "check", subject, "--protocol", Support.packageRoot + "/protocols/clinical-minimal.yaml"])
+        try cmd.run()   // exit 0
+        // DWI TR 9 s is outside the card's 2–8 s.
+        let json = subject + "/dwi/sub-phantom01_dwi.json"
+        let text = try String(contentsOfFile: json, encoding: .utf8).replacingOccurrences(of: "\"RepetitionTime\" : 5", with: "\"RepetitionTime\" : 9")
+        try text.write(toFile: json, atomically: true, encoding: .utf8)
+        let bad = try library.check(subject: subject, protocol: "clinical-minimal")
+        #expect(!bad.canProceed)
+        #expect(bad.deviations.map { "\($0.series) \($0.finding.key)" } == ["dwi tr_s"])
+    }
+}

@@ -45,15 +45,8 @@ public struct PhantomContrast: Codable, Sendable, Equatable {
 
     /// Intensity of each tissue class, indexed by `TissueClass.rawValue`.
     public var intensities: [Double] {
-        TissueClass.allCases.map { c -> Double in
-            switch c {
-            case .background: background
-            case .csf: csf
-            case .vertebralBody: vertebralBody
-            case .intervertebralDisc: disc
-            default: c.isGreyMatter ? greyMatter : whiteMatter
-            }
-        }
+        TissueClass.perClass(background: background, csf: csf, vertebralBody: vertebralBody, disc: disc,
+                             greyMatter: greyMatter, whiteMatter: whiteMatter)
     }
 }
 

@@ -147,3 +147,20 @@ public enum CrossSectionTemplate {
         return counts.map { Double($0) / Double(max(total, 1)) }
     }
 }
+
+extension TissueClass {
+    /// One value per tissue class (indexed by raw value) from a value per tissue kind: the
+    /// shape every contrast's intensity table and every simulator's parameter table takes.
+    public static func perClass(background: Double, csf: Double, vertebralBody: Double, disc: Double,
+                                greyMatter: Double, whiteMatter: Double) -> [Double] {
+        allCases.map { c in
+            switch c {
+            case .background: background
+            case .csf: csf
+            case .vertebralBody: vertebralBody
+            case .intervertebralDisc: disc
+            default: c.isGreyMatter ? greyMatter : whiteMatter
+            }
+        }
+    }
+}

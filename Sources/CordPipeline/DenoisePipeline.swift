@@ -29,7 +29,7 @@ public enum DenoisePipeline {
     /// input's header (float32, or complex64 for complex input), and optionally σ and rank maps.
     public static func mppca(_ r: MPPCARequest) throws -> MPPCASummary {
         let outputs = [r.output, r.noiseOutput, r.rankOutput].compactMap { $0 }
-        for o in outputs { try MTPipeline.refuseOverwrite(o, inputs: [r.input, r.mask].compactMap { $0 }) }
+        for o in outputs { try PipelineInputs.refuseOverwrite(o, inputs: [r.input, r.mask].compactMap { $0 }) }
         guard Set(outputs.map(TextFile.canonicalPath)).count == outputs.count else {
             throw CordError.invalidValue(what: "outputs", detail: "the same path is given for two outputs")
         }
@@ -37,7 +37,7 @@ public enum DenoisePipeline {
         guard h.frames >= 2 else {
             throw CordIOError.invalidContent(path: r.input, reason: "is \(h.frames == 1 ? "a 3D image" : "empty"); MP-PCA needs a 4D series of at least 2 volumes")
         }
-        let mask = try r.mask.map { try MTPipeline.readMask($0, on: h.grid, reference: r.input) }
+        let mask = try r.mask.map { try PipelineInputs.readMask($0, on: h.grid, reference: r.input) }
         let clock = ContinuousClock.now
         let files = OutputFiles()
         let sigma: Volume<Float>, rank: Volume<Float>
@@ -71,7 +71,7 @@ public enum DenoisePipeline {
 extension DenoisePipeline {
     /// Gibbs unringing of every slice and frame (Kellner et al. 2016), written like the input.
     public static func degibbs(input: String, output: String, options: GibbsOptions) throws -> SIMD2<Int> {
-        try MTPipeline.refuseOverwrite(output, inputs: [input])
+        try PipelineInputs.refuseOverwrite(output, inputs: [input])
         let h = try NIfTIFile.readHeader(input)
         let axes = try GibbsUnringing.planeAxes(for: h.grid, options: options)
         let (v, _) = try NIfTIFile.read(input)
@@ -83,7 +83,7 @@ extension DenoisePipeline {
     /// Magnitude bias correction with a scalar σ or a σ map (e.g. MP-PCA's), written like the input.
     public static func debias(input: String, output: String, sigma: Double?, sigmaMap: String?,
                               coils: Int, method: MagnitudeBiasMethod) throws {
-        try MTPipeline.refuseOverwrite(output, inputs: [input, sigmaMap].compactMap { $0 })
+        try PipelineInputs.refuseOverwrite(output, inputs: [input, sigmaMap].compactMap { $0 })
         let (v, h) = try NIfTIFile.read(input)
         let out: Volume<Float>
         if let p = sigmaMap {

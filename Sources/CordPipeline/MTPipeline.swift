@@ -59,12 +59,12 @@ public struct MTReport: Sendable, Codable {
 public enum MTPipeline {
     /// MTR (p.u.) = 100·(M₀ − M_sat)/M₀ written to `request.output` on the MT-on grid.
     public static func mtr(_ r: MTRRequest) throws -> MTReport {
-        try refuseOverwrite(r.output, inputs: [r.mtOn, r.mtOff, r.mask].compactMap { $0 })
+        try PipelineInputs.refuseOverwrite(r.output, inputs: [r.mtOn, r.mtOff, r.mask].compactMap { $0 })
         let (on, hOn) = try NIfTIFile.read(r.mtOn)
         var (off, _) = try NIfTIFile.read(r.mtOff)
         try on.requireFinite(r.mtOn); try off.requireFinite(r.mtOff)
         try on.grid.requireCompatible(with: off.grid, r.mtOn, r.mtOff)
-        let mask = try r.mask.map { try readMask($0, on: on.grid, reference: r.mtOn) }
+        let mask = try r.mask.map { try PipelineInputs.readMask($0, on: on.grid, reference: r.mtOn) }
         var report = MTReport(outputs: [], invalidVoxels: 0)
         if r.register {
             let a = try SliceRegistration.align(moving: off, fixed: on, mask: mask, options: r.registration)
@@ -88,7 +88,7 @@ public enum MTPipeline {
     /// recording timings, form, B1 handling and alignment.
     public static func mtsat(_ r: MTsatRequest) throws -> MTReport {
         let inputs = [r.mt, r.pd, r.t1w, r.b1, r.mask].compactMap { $0 }
-        try refuseOverwrite(r.outputFolder, inputs: inputs)
+        try PipelineInputs.refuseOverwrite(r.outputFolder, inputs: inputs)
         let (mt, hMT) = try NIfTIFile.read(r.mt)
         var (pd, _) = try NIfTIFile.read(r.pd)
         var (t1w, _) = try NIfTIFile.read(r.t1w)
@@ -101,7 +101,7 @@ public enum MTPipeline {
             try b.requireFinite(p)
             return b
         }
-        let mask = try r.mask.map { try readMask($0, on: mt.grid, reference: r.mt) }
+        let mask = try r.mask.map { try PipelineInputs.readMask($0, on: mt.grid, reference: r.mt) }
         var options = MTsatOptions(mt: try timing(r.mt, r.mtTiming, "--mt-flip", "--mt-tr"),
                                    pd: try timing(r.pd, r.pdTiming, "--pd-flip", "--pd-tr"),
                                    t1: try timing(r.t1w, r.t1Timing, "--t1w-flip", "--t1w-tr"))
@@ -158,19 +158,6 @@ public enum MTPipeline {
             }
         }
         return FLASHTiming(flipAngleDegrees: flip ?? 0, repetitionTime: tr ?? 0)
-    }
-
-    static func readMask(_ path: String, on grid: Grid, reference: String) throws -> Mask {
-        let (m, _) = try NIfTIFile.read(path)
-        try grid.requireCompatible(with: m.grid, reference, path)
-        let mask = Mask.threshold(m, above: 0.5)
-        try mask.requireNonEmpty(path)
-        return mask
-    }
-
-    static func refuseOverwrite(_ output: String, inputs: [String]) throws {
-        let o = TextFile.canonicalPath(output)
-        if inputs.contains(where: { TextFile.canonicalPath($0) == o }) { throw CordIOError.wouldOverwriteInput(path: output) }
     }
 
     static func median(_ v: Volume<Float>, _ m: Mask) -> Double {

@@ -28,7 +28,7 @@ public enum MetricsPipeline {
     /// for a map in template space, or an atlas folder warped onto the subject) and writes
     /// the long-form TSV atomically. Returns the table and warnings.
     public static func extract(_ r: MetricsExtractRequest) throws -> ExtractionResult {
-        try MTPipeline.refuseOverwrite(r.output, inputs: [r.map])
+        try PipelineInputs.refuseOverwrite(r.output, inputs: [r.map])
         guard r.output.hasSuffix(".tsv") else { throw CordIOError.writeFailed(path: r.output, reason: "the table is tab-separated: name it .tsv") }
         guard let method = ExtractionMethod(rawValue: r.method.lowercased()) else {
             throw CordError.invalidValue(what: "method", detail: "\"\(r.method)\" is not one of \(MetricsPipeline.methods.joined(separator: ", "))")

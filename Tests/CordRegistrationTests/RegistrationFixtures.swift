@@ -50,18 +50,7 @@ enum Fixtures {
     /// Dice of the warped atlas cord (≥ 0.5) and `truth`, over the axial slices (canonical
     /// RPI) where `truth` holds cord.
     static func dice(_ warped: Volume<Float>, _ truth: Mask) -> Double {
-        let (w, _) = warped.reoriented(), (t, _) = truth.reoriented()
-        let g = t.grid, per = g.nx * g.ny
-        var inter = 0, a = 0, b = 0
-        for k in 0..<g.nz {
-            let range = (k * per)..<((k + 1) * per)
-            guard range.contains(where: { t.data[$0] != 0 }) else { continue }
-            for n in range {
-                let x = w.data[n] >= 0.5, y = t.data[n] != 0
-                if x { a += 1 }; if y { b += 1 }; if x && y { inter += 1 }
-            }
-        }
-        return a + b > 0 ? 2 * Double(inter) / Double(a + b) : 0
+        RegistrationPipeline.diceOverSegmentedSlices(warped, truth)
     }
 
     /// Largest |forward∘inverse − identity| (mm) over the voxels of `mask`: p → template

@@ -18,7 +18,7 @@ public struct CordQCommand: ParsableCommand {
         version: CordQVersion.string,
         subcommands: [
             InfoCommand.self,
-            PhantomCommand.self,
+            PhantomGroupCommand.self,
             ProtocolCommand.self,
             MTCommand.self,
             DenoiseCommand.self,

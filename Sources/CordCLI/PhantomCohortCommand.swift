@@ -1,0 +1,105 @@
+// `cordq phantom cohort OUTDIR`: a BIDS dataset of phantom volunteers and patients.
+import ArgumentParser
+import CordCore
+import CordPhantom
+import CordPipeline
+
+/// `cordq phantom …`: one subject (`cordq phantom OUTDIR`, the default) or a cohort.
+public struct PhantomGroupCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "phantom",
+        abstract: "Digital cervical cord phantoms with ground truth: one subject (default) or a cohort.",
+        discussion: """
+        cordq phantom OUTDIR […] writes one subject (see cordq phantom phantom --help); \
+        cordq phantom cohort OUTDIR […] writes healthy volunteers and compressed patients.
+        """,
+        subcommands: [PhantomCommand.self, PhantomCohortCommand.self],
+        defaultSubcommand: PhantomCommand.self)
+    public init() {}
+}
+
+/// `cordq phantom cohort OUTDIR --healthy 20 --compressed 5 [--seed 1]`
+public struct PhantomCohortCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "cohort",
+        abstract: "Write a BIDS dataset of phantom volunteers with natural variation and patients with compressions of known severity.",
+        discussion: """
+        Each subject's cord area per level is drawn around the spine-generic means (203 adults; \
+        Cohen-Adad et al. 2021, Sci Data 8:219) with the between-subject spread of that table: a part \
+        shared by all levels that depends on sex and height (≈ 0.22 mm² per cm; men ≈ 4.4 mm² larger \
+        through height and sex together), an unexplained shared part and a level-specific part; the \
+        AP/RL ratio varies likewise, level lengths scale with height. No age effect (none over 19–52 \
+        years in that table). Patients come from the same population, older, and carry one focal \
+        AP narrowing at a level of --levels with a severity (AP reduction at its centre) drawn \
+        uniformly in --severity over 10–14 mm.
+
+        Output: OUTDIR/participants.tsv (participant_id, sex, age in years, height_cm, group healthy \
+        or patient); sub-*/anat/*_acq-ax_T2w.nii.gz (axial 2D T2w, 0.5×0.5×3 mm, C1–T1); \
+        derivatives/labels/sub-*/anat/*_acq-ax_desc-discs_dseg.nii.gz (PAM50 disc labels: 3 = C2/C3, \
+        for cordq reg labels --kind disc); derivatives/truth/ with each subject's level map \
+        (1 = C1 … 8 = T1), cord mask and parameters, compressions.tsv (participant_id, \
+        compressed_level, severity, length_mm, healthy and compressed CSA in mm², MSCC in %) and \
+        levels.tsv (each subject's requested CSA, diameters and level lengths).
+        """)
+
+    @Argument(help: "Output folder (created; must not exist or be empty).")
+    public var outdir: String
+    @Option(help: "Number of healthy volunteers.")
+    public var healthy = 20
+    @Option(help: "Number of patients with a compression.")
+    public var compressed = 5
+    @Option(help: "Seed; the same seed gives the same cohort and images.")
+    public var seed: UInt64 = 1
+    @Option(help: "Signal-to-noise ratio (white matter / σ).")
+    public var snr: Double = 20
+    @Option(help: "Levels a compression may sit at, comma-separated.")
+    public var levels = "C4,C5,C6"
+    @Option(help: "Range of the compression severity (AP reduction at its centre), MIN:MAX within (0, 0.8].")
+    public var severity = "0.3:0.6"
+    @Option(help: "Letters and digits put before the hc/dcm labels (e.g. to tell cohorts apart).")
+    public var idPrefix = ""
+    @Option(help: "In-plane field of view of the axial images (mm).")
+    public var fieldOfView: Double = 36
+
+    public init() {}
+
+    func cohort() throws -> PhantomCohort {
+        var c = PhantomCohort(healthy: healthy, compressed: compressed, seed: seed)
+        c.snr = snr
+        c.idPrefix = idPrefix
+        c.compressionLevels = try levels.split(separator: ",").map { name in
+            guard let l = VertebralLevel(name: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--levels: \"\(name)\" is not a level; use C1…C7 or T1, comma-separated")
+            }
+            return l
+        }
+        let parts = severity.split(separator: ":").compactMap { Double($0) }
+        guard parts.count == 2, parts[0] > 0, parts[0] <= parts[1], parts[1] <= 0.8 else {
+            throw ValidationError("--severity takes MIN:MAX with 0 < MIN ≤ MAX ≤ 0.8, e.g. 0.3:0.6")
+        }
+        c.severity = parts[0]...parts[1]
+        do { try c.validate() } catch { throw ValidationError("\(error)") }
+        return c
+    }
+
+    public func validate() throws {
+        guard snr > 0 else { throw ValidationError("--snr must be positive") }
+        _ = try cohort()
+    }
+
+    public func run() throws {
+        try runReporting("phantom cohort") {
+            let s = try PhantomCohortExport.write(try cohort(), to: outdir, fieldOfView: fieldOfView)
+            let patients = s.subjects.filter { $0.group == .patient }.count
+            print("wrote \(s.root): \(s.subjects.count - patients) healthy, \(patients) patients in \(formatFixed(s.seconds, 1)) s")
+            for (sub, t) in zip(s.subjects, s.truth) {
+                var line = "  \(sub.id) \(sub.sex) \(formatFixed(sub.age, 0)) y \(formatFixed(sub.height, 0)) cm"
+                line += "  C3 \(formatFixed(sub.parameters.levels[2].csa, 1)) mm²"
+                if let c = t.compression {
+                    line += "  compression \(c.level.name) \(formatFixed(c.fraction * 100, 0))% AP, CSA \(formatFixed(c.healthyCSA, 1)) → \(formatFixed(c.compressedCSA, 1)) mm²"
+                }
+                print(line)
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+// `cordq phantom cohort`: a BIDS dataset of phantom volunteers and patients with their truth.
+import CordCore
+import CordIO
+import CordPhantom
+import Foundation
+
+/// What `PhantomCohortExport.write` wrote.
+public struct PhantomCohortSummary: Sendable {
+    public var root: String
+    public var subjects: [CohortSubject]
+    /// Truth per subject (same order as `subjects`).
+    public var truth: [PhantomTruth]
+    /// Wall time (s) of the whole write.
+    public var seconds: Double
+}
+
+/// Writes a `PhantomCohort` as one BIDS dataset, each subject with what `cordq process` needs
+/// (an axial T2w and vertebral disc labels) and what a test needs to check it.
+///
+/// Layout (paths relative to the output folder):
+/// - `participants.tsv`: `participant_id sex age height_cm group` (group healthy or patient)
+/// - `sub-<label>/anat/sub-<label>_acq-ax_T2w.nii.gz` and `.json`: the axial 2D T2w TSE of
+///   the demo (`PhantomAcquisition.axialT2w`: 0.5 × 0.5 mm in plane, 3 mm slices) over
+///   C1–T1 plus 6 mm, on a `fieldOfView` mm square
+/// - `derivatives/labels/sub-<label>/anat/sub-<label>_acq-ax_desc-discs_dseg.nii.gz`: PAM50
+///   disc labels on the centerline (value n at the top of vertebra n: 2 = C1/C2, 3 = C2/C3 …
+///   9 = T1/T2), as `cordq reg labels --kind disc` takes them
+/// - `derivatives/truth/sub-<label>/anat/sub-<label>_acq-ax_desc-levels_dseg.nii.gz` (level of
+///   each cord voxel, 1 = C1 … 8 = T1), `_label-cord_mask.nii.gz`, `_desc-truth_parameters.json`
+/// - `derivatives/truth/compressions.tsv`: `participant_id compressed_level severity
+///   length_mm healthy_csa_mm2 compressed_csa_mm2 mscc_percent` for every patient (severity =
+///   fraction by which the AP diameter is reduced at the compression's centre)
+/// - `derivatives/truth/levels.tsv`: `participant_id level csa_mm2 diameter_ap_mm
+///   diameter_rl_mm length_mm`, the requested healthy size of every subject's levels.
+/// Subjects are simulated in parallel; the dataset appears complete or not at all.
+public enum PhantomCohortExport {
+    public static let participantColumns = ["participant_id", "sex", "age", "height_cm", "group"]
+    public static let compressionColumns = ["participant_id", "compressed_level", "severity", "length_mm",
+                                            "healthy_csa_mm2", "compressed_csa_mm2", "mscc_percent"]
+    public static let levelColumns = ["participant_id", "level", "csa_mm2", "diameter_ap_mm", "diameter_rl_mm", "length_mm"]
+
+    /// The axial T2w grid of one subject: the demo's axial spacing over the subject's C1–T1
+    /// (centred on z = 0 by `PhantomCohort`) with 6 mm above and below.
+    public static func grid(for p: PhantomParameters, fieldOfView: Double) -> Grid {
+        let spacing = PhantomAcquisition.axialT2w.grid.spacing
+        let half = p.levels.reduce(0) { $0 + $1.length } / 2 + 6
+        return PhantomGrid.axial(inPlane: spacing.x, sliceThickness: spacing.z, fieldOfView: fieldOfView,
+                                 inferior: -half, superior: half, centre: [p.centerlineX, p.centerlineY + 4])
+    }
+
+    public static func write(_ cohort: PhantomCohort, to outDir: String, fieldOfView: Double = 36,
+                             progress: (@Sendable (String) -> Void)? = nil) throws -> PhantomCohortSummary {
+        let start = ContinuousClock.now
+        guard fieldOfView >= 24, fieldOfView <= 96 else {
+            throw CordError.invalidValue(what: "field of view \(fieldOfView) mm", detail: "use 24…96 mm (the dural sac is about 19 mm wide)")
+        }
+        let subjects = try cohort.subjects()
+        let out = try OutputFolder(outDir)
+        try JSONFile.write(PhantomExport.datasetDescription(derivative: false), to: out.path("dataset_description.json"))
+        for d in ["truth", "labels"] {
+            try JSONFile.write(PhantomExport.datasetDescription(derivative: true), to: out.path("derivatives/\(d)/dataset_description.json"))
+        }
+        // Folders first (serially): the workers below only write files.
+        for s in subjects {
+            for d in ["\(s.id)/anat", "derivatives/truth/\(s.id)/anat", "derivatives/labels/\(s.id)/anat"] {
+                _ = try out.path(d, isFolder: true)
+            }
+        }
+        let truths = TruthSlots(subjects.count), staging = out.staging
+        parallelChunks(subjects.count) { range, _ in
+            for n in range {
+                truths.set(n, Result { try writeSubject(subjects[n], root: staging, fieldOfView: fieldOfView) })
+                progress?(subjects[n].id)
+            }
+        }
+        let truth = try truths.values()
+
+        var participants = TSVTable(columns: participantColumns)
+        var compressions = TSVTable(columns: compressionColumns), levels = TSVTable(columns: levelColumns)
+        for (s, t) in zip(subjects, truth) {
+            participants.append([s.id, s.sex, formatFixed(s.age, 0), formatFixed(s.height, 1), s.group.rawValue])
+            for l in s.parameters.levels {
+                levels.append([s.id, l.level.name, formatFixed(l.csa, 2), formatFixed(l.apDiameter, 3),
+                               formatFixed(l.rlDiameter, 3), formatFixed(l.length, 2)])
+            }
+            if let c = t.compression {
+                compressions.append([s.id, c.level.name, formatFixed(c.fraction, 3), formatFixed(c.length, 1),
+                                     formatFixed(c.healthyCSA, 2), formatFixed(c.compressedCSA, 2), formatFixed(c.msccPercent, 1)])
+            }
+        }
+        try participants.write(to: out.path("participants.tsv"))
+        try compressions.write(to: out.path("derivatives/truth/compressions.tsv"))
+        try levels.write(to: out.path("derivatives/truth/levels.tsv"))
+        try out.commit()
+        let elapsed = ContinuousClock.now - start
+        return PhantomCohortSummary(root: out.destination, subjects: subjects, truth: truth,
+                                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+
+    /// Simulates one subject's axial T2w and writes it with its labels and truth.
+    /// Its folders exist already under `root` (the staging folder).
+    static func writeSubject(_ s: CohortSubject, root: String, fieldOfView: Double) throws -> PhantomTruth {
+        func path(_ relative: String) -> String { root + "/" + relative }
+        let phantom = try PhantomSubject(s.parameters, on: grid(for: s.parameters, fieldOfView: fieldOfView))
+        let anat = "\(s.id)/anat/\(s.id)_acq-ax_T2w"
+        try NIfTIFile.write(phantom.t2w, to: path(anat + ".nii.gz"), description: "cordq phantom cohort T2w")
+        var sidecar = PhantomAcquisition.axialT2w.sidecar
+        sidecar["ConversionSoftware"] = .string("cordq phantom cohort")
+        try JSONFile.write(sidecar, to: path(anat + ".json"))
+        let labels = "derivatives/labels/\(s.id)/anat/\(s.id)_acq-ax"
+        try NIfTIFile.write(phantom.discs.volume, to: path(labels + "_desc-discs_dseg.nii.gz"), datatype: .int16)
+        let t = "derivatives/truth/\(s.id)/anat/\(s.id)_acq-ax"
+        try NIfTIFile.write(phantom.levels.volume, to: path(t + "_desc-levels_dseg.nii.gz"), datatype: .int16)
+        try NIfTIFile.write(phantom.cordMask, to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)
+        try JSONFile.write(phantom.truth, to: path(t + "_desc-truth_parameters.json"))
+        return phantom.truth
+    }
+}
+
+/// Per-subject results written by several workers at distinct indices.
+final class TruthSlots: @unchecked Sendable {
+    private var slots: [Result<PhantomTruth, any Error>?]
+    private let lock = NSLock()
+    init(_ n: Int) { slots = Array(repeating: nil, count: n) }
+    func set(_ i: Int, _ r: Result<PhantomTruth, any Error>) { lock.lock(); slots[i] = r; lock.unlock() }
+    /// The truths in order; the first failure is thrown.
+    func values() throws -> [PhantomTruth] {
+        try slots.map { slot in
+            guard let s = slot else { throw CordError.invalidValue(what: "phantom cohort", detail: "a subject was not written") }
+            return try s.get()
+        }
+    }
+}

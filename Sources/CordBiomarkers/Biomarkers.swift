@@ -49,19 +49,27 @@ public struct PatientBiomarkers: Sendable {
     public var compressedLevel: String
     /// True when the level came from the patient list, false when found from the rows.
     public var levelGiven: Bool
-    /// CSA at the compressed level, its normative expectation, z-score and ratio (CSA over
-    /// expected: the normalised CSA).
+    /// The metric whose lowest z-score chose the level (`csa_min_mm2` or `csa_mm2`); nil when given.
+    public var levelMetric: String?
+    /// CSA at the compressed level (`csa_mm2`, the level mean), its normative expectation,
+    /// z-score and ratio (CSA over expected: the normalised CSA).
     public var csa: ZScore
     public var csaRatio: Double
+    /// The smallest slice CSA in the level (`csa_min_mm2`) against its own model, and its
+    /// ratio to the expectation; nil when the tables or the database lack it.
+    public var csaMin: ZScore?
+    public var csaMinRatio: Double? { csaMin.map { $0.value / $0.expected } }
     /// MSCC on AP diameter (%), compression ratio AP/RL; nil when the diameters are missing.
     public var mscc: Double?, compressionRatio: Double?
     public var values: [BiomarkerValue]
 }
 
 /// Myelopathy biomarkers from per-level long-form rows (Martin et al. 2017, AJNR 38:1266;
-/// Iwama et al. 2020, Spine J 20:417): the maximally compressed level is the one whose cord
-/// CSA (`csa_mm2`, region "cord") has the lowest z-score against the normative models
-/// (covariate-adjusted when the model allows), unless the list gives it. MSCC follows
+/// Iwama et al. 2020, Spine J 20:417): the maximally compressed level is the one whose
+/// smallest slice CSA (`csa_min_mm2`, region "cord") has the lowest z-score against the
+/// normative models (covariate-adjusted when the model allows), unless the list gives it. A
+/// focal compression a few mm long is diluted in the level mean (`csa_mm2`), which is used
+/// only when the tables or the database have no `csa_min_mm2`; both z-scores are reported. MSCC follows
 /// Fehlings et al. 1999 (Spine 24:605) on per-level mean AP diameters: (1 − d_i/((d_a + d_b)/2))·100
 /// with d_a, d_b at the levels above and below (one of them when the other is absent); on
 /// level means it is smaller than on the narrowest slice.
@@ -84,23 +92,30 @@ public enum Biomarkers {
         func model(_ r: MetricRow) -> NormativeModel? { models[ModelKey(metric: r.metric, region: r.region, level: r.level, method: r.method)] }
         let csaRows = rows.filter { $0.metric == "csa_mm2" && $0.region == "cord" }
         guard !csaRows.isEmpty else { throw CordError.invalidValue(what: id, detail: "has no csa_mm2 row in region cord") }
+        let minRows = rows.filter { $0.metric == "csa_min_mm2" && $0.region == "cord" }
+        func lowestZ(_ candidates: [MetricRow]) -> String? {
+            let scored = candidates.compactMap { r in model(r).map { (r.level, $0.zScore(r.value, for: patient.participant).z) } }
+            return scored.filter { $0.1.isFinite }.min(by: { $0.1 < $1.1 })?.0
+        }
         let level: String
+        var levelMetric: String?
         if let given = patient.compressedLevel {
             guard csaRows.contains(where: { $0.level == given }) else {
                 throw CordError.invalidValue(what: id, detail: "has no cord CSA at the given level \(given)")
             }
             level = given
+        } else if let lowest = lowestZ(minRows) {
+            level = lowest; levelMetric = "csa_min_mm2"
+        } else if let lowest = lowestZ(csaRows) {
+            level = lowest; levelMetric = "csa_mm2"
         } else {
-            let scored = csaRows.compactMap { r in model(r).map { (r.level, $0.zScore(r.value, for: patient.participant).z) } }.filter { $0.1.isFinite }
-            guard let lowest = scored.min(by: { $0.1 < $1.1 }) else {
-                throw CordError.invalidValue(what: id, detail: "the database has no csa_mm2 model at the patient's levels (\(csaRows.map(\.level).joined(separator: ", ")))")
-            }
-            level = lowest.0
+            throw CordError.invalidValue(what: id, detail: "the database has no csa_mm2 model at the patient's levels (\(csaRows.map(\.level).joined(separator: ", ")))")
         }
         guard let csaRow = csaRows.first(where: { $0.level == level }), let csaModel = model(csaRow) else {
             throw CordError.invalidValue(what: id, detail: "the database has no csa_mm2 model at \(level)")
         }
         let csa = csaModel.zScore(csaRow.value, for: patient.participant)
+        let csaMin = minRows.first { $0.level == level }.flatMap { r in model(r).map { $0.zScore(r.value, for: patient.participant) } }
         func cord(_ names: [String], _ l: String?) -> Double? {
             guard let l else { return nil }
             return rows.first { $0.region == "cord" && $0.level == l && names.contains($0.metric) }?.value
@@ -121,8 +136,9 @@ public enum Biomarkers {
                                              ratioToC2: l == "C2" ? nil : c2.flatMap { $0.value != 0 ? r.value / $0.value : nil }))
             }
         }
-        return PatientBiomarkers(subject: id, compressedLevel: level, levelGiven: patient.compressedLevel != nil, csa: csa,
-                                 csaRatio: csa.value / csa.expected, mscc: mscc, compressionRatio: ratio, values: values)
+        return PatientBiomarkers(subject: id, compressedLevel: level, levelGiven: patient.compressedLevel != nil,
+                                 levelMetric: levelMetric, csa: csa, csaRatio: csa.value / csa.expected, csaMin: csaMin,
+                                 mscc: mscc, compressionRatio: ratio, values: values)
     }
 
     /// Every patient, in parallel over the cores; a failing patient gives its error and the

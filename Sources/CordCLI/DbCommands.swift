@@ -39,23 +39,53 @@ func report(_ s: NormativePipeline.IngestSummary) {
     }
 }
 
-/// `cordq db build DB --tables DIR_OR_FILES… --participants TSV`
+/// `cordq db build DB (--tables DIR_OR_FILES… | --bids ROOT) [--participants TSV]`
 public struct DbBuildCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "build",
-        abstract: "Create or extend a database from pre-computed long-form tables and a participants table.",
+        abstract: "Create or extend a database from pre-computed long-form tables or from a BIDS dataset of healthy volunteers.",
         discussion: """
-        --tables takes long-form TSV files or folders (their .tsv files, participants.tsv excepted). \
-        All tables are read before anything is written, so a malformed table stops the run with the \
-        database unchanged. --participants is a BIDS participants.tsv (participant_id, sex, age, \
-        height_cm, weight_kg, site, manufacturer, scanner, protocol; any subset).
+        --tables takes long-form TSV files or folders (their .tsv files, participants.tsv excepted, \
+        and the sub-*/*_metrics.tsv tables of a derivatives folder). All tables are read before \
+        anything is written, so a malformed table stops the run with the database unchanged.
+
+        --bids ROOT takes every sub-* of a BIDS dataset whose group (or pathology) in \
+        participants.tsv is empty or healthy (HC, control); patients are skipped. Each subject's \
+        table is ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv, as cordq process writes it; a subject \
+        without one fails with that reason and the others go on (exit code 1 at the end). Subjects \
+        are stored one transaction each, so a killed build keeps only complete subjects and a re-run \
+        completes it.
+
+        --participants is a BIDS participants.tsv (participant_id, sex, age, height_cm, weight_kg, \
+        site, manufacturer, scanner, protocol, group; any subset); with --bids it defaults to \
+        ROOT/participants.tsv.
         """)
     @Argument(help: "Database file (created when absent).") public var database: String
-    @Option(parsing: .upToNextOption, help: "Long-form tables or folders of them.") public var tables: [String]
+    @Option(parsing: .upToNextOption, help: "Long-form tables or folders of them.") public var tables: [String] = []
+    @Option(help: "A BIDS dataset of healthy volunteers (tables from derivatives/cordq).") public var bids: String?
     @Option(help: "Participants table with demographics.") public var participants: String?
     public init() {}
-    public func validate() throws { if tables.isEmpty { throw ValidationError("--tables needs at least one file or folder") } }
+    public func validate() throws {
+        if tables.isEmpty && bids == nil { throw ValidationError("give --tables (files or folders) or --bids ROOT") }
+        if !tables.isEmpty && bids != nil { throw ValidationError("give --tables or --bids, not both") }
+    }
     public func run() throws {
+        if let root = bids {
+            var s: NormativePipeline.BIDSBuildSummary?
+            try runReporting("db build") {
+                s = try NormativePipeline.buildFromBIDS(database: database, root: root, participants: participants)
+            }
+            guard let s else { return }
+            print("\(s.database): wrote \(s.ingested.count) subject\(s.ingested.count == 1 ? "" : "s"), \(s.rows) rows"
+                  + (s.processed.isEmpty ? "" : " (\(s.processed.count) processed now)"))
+            if !s.skipped.isEmpty { print("  skipped (not healthy): \(s.skipped.map(\.subject).joined(separator: ", "))") }
+            if !s.withoutDemographics.isEmpty {
+                print("  without demographics (not in the participants table): \(s.withoutDemographics.joined(separator: ", "))")
+            }
+            for (_, reason) in s.failed { writeStandardError("cordq db build: failed: \(reason)\n") }
+            if !s.failed.isEmpty { throw ExitCode(1) }
+            return
+        }
         try runReporting("db build") {
             report(try NormativePipeline.build(database: database, tables: tables, participants: participants))
         }

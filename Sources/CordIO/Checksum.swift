@@ -11,6 +11,8 @@ public enum FileChecksum {
         }
         return hex(SHA256.digest([UInt8](data)))
     }
+    /// Lower-case hex SHA-256 of a text's UTF-8 bytes (fingerprints of inputs that are not one file).
+    public static func sha256(text: String) -> String { hex(SHA256.digest(Array(text.utf8))) }
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
         return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })

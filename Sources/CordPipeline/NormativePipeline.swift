@@ -64,14 +64,19 @@ public enum NormativePipeline {
         return IngestSummary(database: database, subjects: written, rows: table.rows.count, withoutDemographics: [])
     }
 
-    /// Expands folders to their `.tsv` files (sorted, `participants.tsv` skipped).
+    /// Expands folders to their `.tsv` files (sorted, `participants.tsv` skipped) and, in a
+    /// derivatives folder, the `sub-*/…_metrics.tsv` tables `cordq process` writes.
     static func tableFiles(_ paths: [String]) throws -> [String] {
         var out: [String] = []
         for p in paths {
             if TextFile.isDirectory(p) {
-                let found = try TextFile.listDirectory(p).filter { $0.hasSuffix(".tsv") && $0 != "participants.tsv" }
-                guard !found.isEmpty else { throw CordError.invalidValue(what: p, detail: "holds no .tsv table") }
-                out += found.map { p + "/" + $0 }
+                let entries = try TextFile.listDirectory(p).sorted()
+                var found = entries.filter { $0.hasSuffix(".tsv") && $0 != "participants.tsv" }.map { p + "/" + $0 }
+                for sub in entries where sub.hasPrefix("sub-") && TextFile.isDirectory(p + "/" + sub) {
+                    found += try TextFile.listDirectory(p + "/" + sub).sorted().filter { $0.hasSuffix("_metrics.tsv") }.map { "\(p)/\(sub)/\($0)" }
+                }
+                guard !found.isEmpty else { throw CordError.invalidValue(what: p, detail: "holds no .tsv table (nor sub-*/*_metrics.tsv)") }
+                out += found
             } else {
                 guard TextFile.exists(p) else { throw CordIOError.notFound(path: p) }
                 out.append(p)

@@ -111,16 +111,44 @@ enum SyntheticCohort {
     /// The real executable builds a large database and is killed with SIGKILL part-way: the
     /// database must open and hold only complete subjects, and a re-run completes it.
     @Test func killedBuildLeavesOnlyCompleteSubjects() throws {
-        let binary = try #require(Bundle.main.executableURL.map { $0.deletingLastPathComponent().path + "/cordq" },
-                                  "no test bundle location")
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "the cordq executable is not built beside the tests (\(binary))")
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let n = 1500
         try SyntheticCohort.write(subjects: n, files: 6, to: dir)
-        let db = dir + "/norms.sqlite"
+        try killPartWay(["db", "build", dir + "/norms.sqlite", "--tables", dir + "/tables", "--participants", dir + "/participants.tsv"],
+                        database: dir + "/norms.sqlite", subjects: n) {
+            _ = try NormativePipeline.build(database: dir + "/norms.sqlite", tables: [dir + "/tables"], participants: dir + "/participants.tsv")
+        }
+    }
+
+    /// The same with `db build --bids` over a BIDS dataset whose subjects carry their
+    /// derivative tables (`derivatives/cordq/<sub>/<sub>_metrics.tsv`).
+    @Test func killedBIDSBuildLeavesOnlyCompleteSubjects() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let n = 1000
+        try SyntheticCohort.write(subjects: n, files: 1, to: dir)
+        let root = dir + "/bids"
+        let all = try TSVTable.read(dir + "/tables/part0.tsv")
+        for (id, rows) in Dictionary(grouping: all.rows, by: { $0[0] }) {
+            try TextFile.makeDirectory("\(root)/\(id)/anat")
+            try TextFile.makeDirectory("\(root)/derivatives/cordq/\(id)")
+            try TSVTable(columns: all.columns, rows: rows).write(to: NormativePipeline.derivativeTable(root: root, subject: id))
+        }
+        try TextFile.write(try TextFile.read(dir + "/participants.tsv"), to: root + "/participants.tsv")
+        try killPartWay(["db", "build", dir + "/norms.sqlite", "--bids", root], database: dir + "/norms.sqlite", subjects: n) {
+            let s = try NormativePipeline.buildFromBIDS(database: dir + "/norms.sqlite", root: root)
+            #expect(s.failed.isEmpty && s.ingested.count == n)
+        }
+    }
+
+    /// Runs the cordq executable with `arguments`, kills it (SIGKILL) once 50 subjects are in
+    /// `database`, checks the database holds only complete subjects, then `rerun` completes it.
+    func killPartWay(_ arguments: [String], database db: String, subjects n: Int, rerun: () throws -> Void) throws {
+        let binary = try #require(Bundle.main.executableURL.map { $0.deletingLastPathComponent().path + "/cordq" },
+                                  "no test bundle location")
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "the cordq executable is not built beside the tests (\(binary))")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: binary)
-        child.arguments = ["db", "build", db, "--tables", dir + "/tables", "--participants", dir + "/participants.tsv"]
+        child.arguments = arguments
         child.standardOutput = FileHandle.nullDevice
         try child.run()
         // Wait until some subjects are in, then kill without warning.
@@ -135,10 +163,52 @@ enum SyntheticCohort {
         #expect(child.terminationReason == .uncaughtSignal, "cordq finished (status \(child.terminationStatus)) before it could be killed")
         let reopened = try NormativeDatabase(path: db)
         let present = try SyntheticCohort.checkComplete(reopened)
-        print("killed db build: \(present) of \(n) subjects present, all complete")
+        print("killed \(arguments.prefix(2).joined(separator: " ")) \(arguments[3]): \(present) of \(n) subjects present, all complete")
         #expect(present >= 50 && present < n)
         // A re-run replaces what is there and adds the rest.
-        _ = try NormativePipeline.build(database: db, tables: [dir + "/tables"], participants: dir + "/participants.tsv")
+        try rerun()
         #expect(try SyntheticCohort.checkComplete(try NormativeDatabase(path: db, readOnly: true)) == n)
+    }
+
+    /// `db build --bids`: healthy subjects with tables are stored, patients skipped, a subject
+    /// without a table fails alone (exit 1), and a processor makes the missing table.
+    @Test func bidsBuildTakesDerivativeTablesSkipsPatientsAndIsolatesFailures() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let root = dir + "/bids"
+        @Sendable func table(_ id: String, _ csa: Double) -> TSVTable {
+            TSVTable(columns: LongFormTable.columns, rows: [[id, "", "C3", "cord", "csa_mm2", String(csa), "morphometry", "6"],
+                                                            [id, "", "C3", "cord", "csa_min_mm2", String(csa - 2), "morphometry", "6"]])
+        }
+        for id in ["sub-a", "sub-b", "sub-c", "sub-p"] { try TextFile.makeDirectory("\(root)/\(id)/anat") }
+        for id in ["sub-a", "sub-p"] {
+            try TextFile.makeDirectory("\(root)/derivatives/cordq/\(id)")
+            try table(id, 70).write(to: NormativePipeline.derivativeTable(root: root, subject: id))
+        }
+        try TextFile.write("participant_id\tsex\tage\theight_cm\tgroup\nsub-a\tF\t30\t165\thealthy\nsub-b\tM\t40\t180\tHC\nsub-p\tM\t60\t175\tpatient\n",
+                           to: root + "/participants.tsv")
+        var cli = try CordQCommand.parseAsRoot(["db", "build", dir + "/n.sqlite", "--bids", root])
+        #expect(throws: ExitCode.self) { try cli.run() }          // sub-b and sub-c have no table
+        let s = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root)
+        #expect(s.ingested == ["sub-a"] && s.skipped.map(\.subject) == ["sub-p"] && s.failed.map(\.subject) == ["sub-b", "sub-c"])
+        #expect(s.failed[0].reason.contains("sub-b_metrics.tsv") && s.failed[0].reason.contains("cordq process"))
+        #expect(s.withoutDemographics.isEmpty)
+        let db = try NormativeDatabase(path: dir + "/n.sqlite", readOnly: true)
+        #expect(try db.subjects().map { [$0.participant.id, $0.participant.sex ?? "", $0.participant.pathology] } == [["sub-a", "F", "healthy"]])
+        let provenance = try #require(Provenance.decode(try db.subjects()[0].provenance))
+        #expect(provenance.command == "db build --bids" && provenance.sources.count == 2)
+        // With a processor, the missing tables are made (sub-c has no demographics) and stored.
+        let made = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root) { subject, output in
+            let id = URL(fileURLWithPath: subject).lastPathComponent
+            try TextFile.makeDirectory(output)
+            try table(id, 75).write(to: output + "/\(id)_metrics.tsv")
+        }
+        #expect(made.ingested == ["sub-a", "sub-b", "sub-c"] && made.processed == ["sub-b", "sub-c"] && made.failed.isEmpty)
+        #expect(made.withoutDemographics == ["sub-c"])
+        #expect(try NormativeDatabase(path: dir + "/n.sqlite", readOnly: true).counts() == (3, 6))
+        // A table holding another subject's rows is refused for that subject only.
+        try table("sub-x", 70).write(to: NormativePipeline.derivativeTable(root: root, subject: "sub-a"))
+        let wrong = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root)
+        #expect(wrong.failed.map(\.subject) == ["sub-a"] && wrong.failed[0].reason.contains("sub-x"))
+        #expect(wrong.ingested == ["sub-b", "sub-c"])
     }
 }

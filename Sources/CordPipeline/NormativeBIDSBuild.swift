@@ -1,0 +1,107 @@
+// `cordq db build DB --bids ROOT`: healthy volunteers of a BIDS dataset into the database,
+// from their CordQ derivative tables (processing the subjects that have none).
+import CordCore
+import CordIO
+import CordMetrics
+import CordNormative
+
+extension NormativePipeline {
+    /// Processes one subject: `subject` is the BIDS subject folder, `output` its derivatives
+    /// folder (`ROOT/derivatives/cordq/sub-…`), where `sub-…_metrics.tsv` must appear.
+    public typealias SubjectProcessor = @Sendable (_ subject: String, _ output: String) throws -> Void
+
+    /// What `buildFromBIDS` did, subject by subject.
+    public struct BIDSBuildSummary: Sendable {
+        public var database: String
+        /// Subjects written to the database, in order.
+        public var ingested: [String]
+        /// Of those, the ones whose table was made by processing in this run.
+        public var processed: [String]
+        /// Subjects left out on purpose (not healthy), with the reason.
+        public var skipped: [(subject: String, reason: String)]
+        /// Subjects that could not be processed or ingested, with the reason; the others went on.
+        public var failed: [(subject: String, reason: String)]
+        public var rows: Int
+        /// Ingested subjects without demographics (absent from the participants table).
+        public var withoutDemographics: [String]
+    }
+
+    /// Values of the participants table's `group`/`pathology` column that mark a healthy
+    /// volunteer (case-insensitive; an empty cell counts as healthy).
+    public static let healthyGroups: Set<String> = ["", "healthy", "hc", "control", "controls", "healthy control", "volunteer"]
+
+    /// The long-form table `cordq process` writes for a subject: `ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv`.
+    public static func derivativeTable(root: String, subject: String) -> String {
+        "\(root)/derivatives/cordq/\(subject)/\(subject)_metrics.tsv"
+    }
+
+    /// The `sub-*` folders of a BIDS dataset, sorted.
+    static func bidsSubjects(_ root: String) throws -> [String] {
+        guard TextFile.isDirectory(root) else { throw CordIOError.notFound(path: root) }
+        let subs = try TextFile.listDirectory(root).filter { $0.hasPrefix("sub-") && TextFile.isDirectory(root + "/" + $0) }.sorted()
+        guard !subs.isEmpty else { throw CordIOError.invalidContent(path: root, reason: "holds no sub-* folder (is it a BIDS dataset?)") }
+        return subs
+    }
+
+    /// `cordq db build DB --bids ROOT`: for every healthy `sub-*` of ROOT (group/pathology
+    /// empty or healthy in the participants table; others are skipped), takes
+    /// `derivatives/cordq/<sub>/<sub>_metrics.tsv` when present, else runs `process` on the
+    /// subject to make it (without a processor such a subject fails), and stores the
+    /// subject's rows with its demographics from `participants` (default
+    /// ROOT/participants.tsv, optional) and provenance (table and participants SHA-256).
+    /// Subjects are processed and stored one at a time, each in its own transaction: a
+    /// failing subject is reported and the others go on, and a run killed part-way leaves
+    /// the subjects already stored, each complete; a re-run reuses the tables made before.
+    public static func buildFromBIDS(database: String, root: String, participants: String? = nil,
+                                     process: SubjectProcessor? = nil,
+                                     progress: ((Int, Int, String) -> Void)? = nil) throws -> BIDSBuildSummary {
+        let subjects = try bidsSubjects(root)
+        let participantsPath = participants ?? (TextFile.exists(root + "/participants.tsv") ? root + "/participants.tsv" : nil)
+        var people: [String: Participant] = [:]
+        var participantsSource: Provenance.Source?
+        if let path = participantsPath {
+            let t = try TSVTable.read(path)
+            for p in try Participant.parseTable(columns: t.columns, rows: t.rows, source: path) { people[p.id] = p }
+            participantsSource = .init(path: TextFile.canonicalPath(path), sha256: try FileChecksum.sha256(path))
+        }
+        var summary = BIDSBuildSummary(database: database, ingested: [], processed: [], skipped: [], failed: [], rows: 0,
+                                       withoutDemographics: [])
+        let db = try NormativeDatabase(path: database)
+        for (n, id) in subjects.enumerated() {
+            defer { progress?(n + 1, subjects.count, id) }
+            let group = people[id]?.pathology ?? ""
+            guard healthyGroups.contains(group.lowercased()) else {
+                summary.skipped.append((id, "group \(group) in \(participantsPath ?? "participants.tsv")")); continue
+            }
+            do {
+                let table = derivativeTable(root: root, subject: id)
+                if !TextFile.exists(table) {
+                    guard let process else {
+                        throw CordError.invalidValue(what: id, detail: "has no table \(table) (run cordq process on the subject first)")
+                    }
+                    try process(root + "/" + id, "\(root)/derivatives/cordq/\(id)")
+                    guard TextFile.exists(table) else {
+                        throw CordError.invalidValue(what: id, detail: "processing finished without writing \(table)")
+                    }
+                    summary.processed.append(id)
+                }
+                let t = try TSVTable.read(table)
+                let rows = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: table).rows
+                if let other = rows.first(where: { $0.subject != id }) {
+                    throw CordError.invalidValue(what: table, detail: "holds a row of \(other.subject), not of \(id)")
+                }
+                guard !rows.isEmpty else { throw CordError.invalidValue(what: table, detail: "holds no rows") }
+                let sources = [Provenance.Source(path: TextFile.canonicalPath(table), sha256: try FileChecksum.sha256(table))]
+                    + (participantsSource.map { [$0] } ?? [])
+                let provenance = Provenance(command: "db build --bids", sources: sources)
+                try db.put(SubjectRecord(participant: people[id] ?? Participant(id: id), rows: rows, provenance: provenance.json))
+                if people[id] == nil { summary.withoutDemographics.append(id) }
+                summary.ingested.append(id)
+                summary.rows += rows.count
+            } catch {
+                summary.failed.append((id, "\(error)"))
+            }
+        }
+        return summary
+    }
+}

@@ -29,6 +29,7 @@ public struct CordQCommand: ParsableCommand {
             MetricsCommand.self,
             DbCommand.self,
             BiomarkersCommand.self,
+            ProcessCommand.self,
         ]
     )
     public init() {}

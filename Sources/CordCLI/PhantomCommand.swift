@@ -41,8 +41,8 @@ public struct PhantomCommand: ParsableCommand {
     public var compress: String?
     @Option(help: "Length of the compression along the cord (mm).")
     public var compressionLength: Double = 12
-    @Option(help: "Acquisitions to simulate, comma-separated: sag, ax, dwi.")
-    public var acquisitions = "sag,ax,dwi"
+    @Option(help: "Acquisitions to simulate, comma-separated: sag (2D sagittal T2w), ax (axial T2w), dwi (single-shell DWI), mt (MT-on, MT-off and T1-weighted FLASH, spine-generic timings).")
+    public var acquisitions = "sag,ax,dwi,mt"
 
     public init() {}
 
@@ -64,7 +64,7 @@ public struct PhantomCommand: ParsableCommand {
         let list = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         return try list.map { name in
             guard let a = PhantomAcquisition(rawValue: name) else {
-                throw ValidationError("unknown acquisition \"\(name)\": use sag, ax, dwi or a comma-separated list")
+                throw ValidationError("unknown acquisition \"\(name)\": use sag, ax, dwi, mt or a comma-separated list")
             }
             return a
         }

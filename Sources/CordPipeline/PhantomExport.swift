@@ -8,21 +8,26 @@ public struct PhantomExportOptions: Sendable {
     /// BIDS subject label (without `sub-`).
     public var subject = "phantom01"
     public var parameters = PhantomParameters()
-    /// Which acquisitions to simulate: sagittal T2w (`acq-sag`) and/or axial T2w (`acq-ax`).
+    /// Which acquisitions to simulate: sagittal T2w (`acq-sag`), axial T2w (`acq-ax`), the
+    /// DWI series and the MT set (MT-on, MT-off and T1-weighted FLASH, `_MTS`).
     public var acquisitions: [PhantomAcquisition] = [.sagittalT2w, .axialT2w, .dwi]
+    /// Also write disc labels in the cord (`derivatives/labels/`, spine-generic's layout for
+    /// manual labels) for every T2w series.
+    public var discLabels = true
     public init() {}
 }
 
 /// A simulated series: its BIDS name, grid and sidecar values. Together they match the
 /// `clinical-minimal` protocol card (2D sagittal and axial T2w TSE, single-shell DWI).
 public enum PhantomAcquisition: String, Sendable, CaseIterable {
-    case sagittalT2w = "sag", axialT2w = "ax", dwi = "dwi"
+    case sagittalT2w = "sag", axialT2w = "ax", dwi = "dwi", mt = "mt"
 
     var grid: Grid {
         switch self {
         case .sagittalT2w: PhantomGrid.sagittal(inPlane: 0.7, sliceThickness: 3)
         case .axialT2w: PhantomGrid.axial(inPlane: 0.5, sliceThickness: 3)
         case .dwi: PhantomGrid.axial(inPlane: 1, sliceThickness: 5, fieldOfView: 40, inferior: -50, superior: 30)
+        case .mt: PhantomGrid.axial(inPlane: 0.9, sliceThickness: 5, fieldOfView: 40, inferior: -50, superior: 30)
         }
     }
     /// Sidecar of a 3D T2w turbo spin echo (sagittal) or 2D TSE (axial) at 3 T.
@@ -46,6 +51,9 @@ public enum PhantomAcquisition: String, Sendable, CaseIterable {
             s["FlipAngle"] = .number(90); s["ScanningSequence"] = .string("EP"); s["SequenceVariant"] = .string("SK_SP")
             s["SeriesDescription"] = .string("DWI axial single shell (phantom)"); s["SliceThickness"] = .number(5)
             s["MultibandAccelerationFactor"] = .number(2); s["PhaseEncodingDirection"] = .string("j-")
+        case .mt:
+            s["MRAcquisitionType"] = .string("3D"); s["ScanningSequence"] = .string("GR"); s["SequenceVariant"] = .string("SP")
+            s["EchoTime"] = .number(0.004); s["SliceThickness"] = .number(5)
         }
         return s
     }
@@ -81,6 +89,11 @@ public enum PhantomExport {
                      rows: [[sub, "digital phantom", "CordQ cervical cord phantom C1-T1"]]).write(to: out.path("participants.tsv"))
         for acq in options.acquisitions {
             let phantom = try PhantomSubject(options.parameters, on: acq.grid)
+            if acq == .mt {
+                let w = try writeMT(phantom, sub: sub, snr: options.parameters.snr, seed: options.parameters.seed, into: out)
+                images += w.images; truthFiles += w.truth
+                continue
+            }
             let stem = acq == .dwi ? "\(sub)" : "\(sub)_acq-\(acq.rawValue)"
             if acq == .dwi {
                 // Single-shell DWI (5 b=0 + 30 × b=800 s/mm²) from the diffusion simulator, at the T2w SNR.
@@ -131,6 +144,11 @@ public enum PhantomExport {
             written += ["\(t)_desc-centerline.tsv", "\(t)_desc-truth_parameters.json"]
             truthFiles += written
             truths.append(phantom.truth)
+            if options.discLabels {
+                let path = "derivatives/labels/\(sub)/anat/\(stem)_T2w_labels-disc.nii.gz"
+                try NIfTIFile.write(discLabels(phantom), to: out.path(path), datatype: .uint8, description: "disc labels (phantom truth)")
+                truthFiles.append(path)
+            }
         }
         try out.commit()
         return PhantomExportSummary(root: out.destination, images: images, truthFiles: truthFiles, truth: truths)

@@ -1,0 +1,86 @@
+// `cordq process SUBJECT_DIR OUT`: the single-subject pipeline.
+import ArgumentParser
+import CordCore
+import CordDiffusion
+import CordMetrics
+import CordPipeline
+import CordRegistration
+
+/// `cordq process`
+public struct ProcessCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "process",
+        abstract: "Process one BIDS subject: cord, levels, atlas in every contrast, DTI/μFA, MTR/MTsat, per-level tables.",
+        discussion: """
+        Reads SUBJECT_DIR (sub-XX, with anat/ and dwi/), writes OUT (new or empty; e.g. \
+        derivatives/cordq/sub-XX), all or nothing. Series are taken by their BIDS names: \
+        anat/*_T2w (axial preferred for cord area; T1w or T2starw when there is no T2w), \
+        dwi/*_dwi with .bval/.bvec (and <stem>_encoding.tsv for b-tensor shapes), anat/*_MTS \
+        (flip-1_mt-on, flip-1_mt-off, flip-2_mt-off, or acq-MTon/MToff/T1w). The protocol card \
+        (--protocol, or inferred) is checked and its findings recorded. A missing contrast is \
+        named in the log and the provenance, and the rest is processed.
+
+        Steps: cord segmentation (or the segmentation in derivatives/labels/…_label-SC_seg); \
+        vertebral labels (--labels, or derivatives/labels/<sub>/anat/<image>_labels-disc*.nii.gz, \
+        values n = disc above vertebra n as PAM50/SCT, or _labels-body for mid-body labels); \
+        atlas registration (levels along the cord, then per-slice in-plane affine of the cord \
+        cross-section; De Leener et al. 2018 NeuroImage 165:170) in the anatomical, DWI and MT \
+        spaces, each with its own cord segmentation and the session's labels; MP-PCA (Veraart \
+        2016) then DTI (WLS) and μFA (route from the encodings); MTR and MTsat (Helms 2008); \
+        morphometry (SCT conventions). Values per level and region use --extraction (default wa, \
+        the partial-volume weighted average, bounded by the voxel values; ml and map unmix the \
+        tracts jointly, Lévy et al. 2015 NeuroImage 119:262, and can leave the physical range on \
+        noisy data with few directions).
+
+        Output: OUT/<sub>_metrics.tsv (long form: participant_id session level region metric \
+        value method count; metric names carry units: csa_mm2, csa_min_mm2, diameter_ap_mm, \
+        fa, md_um2_per_ms, ufa, mtr_pu, mtsat_pu, t1_s), OUT/<sub>_provenance.json (inputs' \
+        SHA-256, version, options, each step, missing parts), and the maps, masks, warps \
+        (ITK/ANTs convention) and warped atlases under anat/ and dwi/.
+        Exit status: 0 = done (missing contrasts allowed), 1 = a step failed (nothing written).
+        """)
+    @Argument(help: "BIDS subject folder (sub-XX).") public var subject: String
+    @Argument(help: "Output folder for this subject (new or empty).") public var output: String
+    @Option(help: "Protocol card name or YAML path; default: inferred and recorded.") public var `protocol`: String?
+    @Option(help: "Session label (without ses-) when the subject has several.") public var session: String?
+    @Option(help: "Atlas folder (CordQ or PAM50 layout); default: the project's atlas/CordQ.") public var atlas: String?
+    @Option(help: "Vertebral label image on one of the subject's anatomical images.") public var labels: String?
+    @Option(help: "What --labels values mean: disc (n = disc above vertebra n) or body (mid-vertebral body, in the cord).")
+    public var labelKind: LabelKind = .disc
+    @Option(help: "MP-PCA before DTI: auto (when a series has ≥ 15 volumes), on or off.") public var denoise: String = "auto"
+    @Option(help: "μFA route: auto, gamma, qti, smt or dde (auto skips μFA when the encodings allow only DTI).")
+    public var microfa: String = "auto"
+    @Option(help: "Estimator per level and region: wa, bin, median, ml or map.") public var extraction: String = "wa"
+    @Flag(help: "Record a failing step and go on with the others (default: stop and write nothing).") public var keepGoing = false
+    public init() {}
+
+    public func validate() throws {
+        guard ["auto", "on", "off"].contains(denoise) else { throw ValidationError("--denoise takes auto, on or off") }
+        guard MicroFAMethod(rawValue: microfa) != nil else {
+            throw ValidationError("--microfa takes \(MicroFAMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard ExtractionMethod(rawValue: extraction) != nil else {
+            throw ValidationError("--extraction takes \(ExtractionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    public func run() throws {
+        var r = ProcessRequest(subject: subject, output: output)
+        r.protocolName = `protocol`; r.session = session; r.atlas = atlas; r.labels = labels; r.labelKind = labelKind
+        r.denoise = denoise == "auto" ? nil : denoise == "on"
+        r.microFAMethod = MicroFAMethod(rawValue: microfa) ?? .auto
+        r.extraction = ExtractionMethod(rawValue: extraction) ?? .wa
+        r.keepGoing = keepGoing
+        do {
+            let s = try ProcessPipeline.run(r) { writeStandardError("cordq process: " + $0 + "\n") }
+            print("\(s.participant): \(s.rows) rows in \(s.tablePath)")
+            print("provenance: \(s.provenancePath)")
+            for m in s.missing { print("missing: \(m)") }
+            for f in s.steps where f.status == .failed { print("failed: \(f.name): \(f.detail)") }
+            print("time: \(formatFixed(s.seconds, 1)) s")
+        } catch {
+            writeStandardError("cordq process: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}

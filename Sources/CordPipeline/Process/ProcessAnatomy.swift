@@ -1,0 +1,151 @@
+// `cordq process`, anatomical part: cord segmentation, vertebral labels, registration of the
+// atlas to the anatomical image, and morphometry per slice and per level.
+import CordAtlas
+import CordCore
+import CordIO
+import CordMetrics
+import CordRegistration
+import CordSegmentation
+
+/// The segmented anatomical image.
+struct AnatomyResult {
+    var image: SubjectImage
+    var volume: Volume<Float>
+    var header: NIfTIHeader
+    var binary: Mask
+    var soft: Volume<Float>
+    /// The level map (1 = C1 …) inside the cord, once labels are known.
+    var levels: Volume<Int32>?
+}
+
+extension ProcessRun {
+    /// Segments the first anatomical image (or takes the external segmentation found under
+    /// `derivatives/labels/`). Nil when the subject has no anatomical image.
+    func anatomyStep() throws -> AnatomyResult? {
+        guard let image = inventory.anatomy.first else { skip("segmentation", "no anatomical image"); return nil }
+        var result: AnatomyResult?
+        try step("segmentation") {
+            let (r, detail, outputs) = try segment(image)
+            result = r
+            return (detail, outputs)
+        }
+        return result
+    }
+
+    /// Cord segmentation of an anatomical image: external (derivatives) or CordQ's.
+    func segment(_ image: SubjectImage) throws -> (AnatomyResult, String, [String]) {
+        let (volume, header) = try NIfTIFile.read(image.path)
+        try volume.requireFinite(image.path)
+        inputs[image.path] = "anatomical image"
+        if let sidecar = image.sidecar { inputs[sidecar] = "sidecar" }
+        let name = "anat/\(image.stem)_label-SC_mask.nii.gz", softName = "anat/\(image.stem)_label-SC_probseg.nii.gz"
+        if let external = inventory.derivativeSegmentations[image.path] {
+            let (seg, _) = try NIfTIFile.read(external)
+            try volume.grid.requireCompatible(with: seg.grid, image.path, external)
+            inputs[external] = "external cord segmentation"
+            let binary = Mask.threshold(seg.frames == 1 ? seg : seg.frame(0), above: 0.5)
+            try binary.requireNonEmpty(external)
+            let soft = seg.map { min(1, max(0, $0)) }
+            try NIfTIFile.write(binary, to: out.path(name), datatype: .uint8, like: header, description: "cord segmentation (external)")
+            return (AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: binary, soft: soft),
+                    "external segmentation \(external) (\(binary.count) voxels)", [name])
+        }
+        var options = CordSegmentationOptions()
+        options.contrast = SegmentationContrast(rawValue: inventory.anatomyContrast.contrast)
+        let seg = try CordSegmenter.segment(volume.frame(0), options: options)
+        try NIfTIFile.write(seg.binary, to: out.path(name), datatype: .uint8, like: header, description: "cordq seg cord")
+        try NIfTIFile.write(seg.soft, to: out.path(softName), datatype: .float32, like: header, description: "cordq seg cord (partial volume)")
+        let volumeMM3 = seg.soft.data.reduce(0) { $0 + Double($1) } * volume.grid.voxelVolume
+        return (AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: seg.binary, soft: seg.soft),
+                "\(image.stem): cord in \(seg.slices.count) slices, \(formatFixed(volumeMM3, 0)) mm³ (\(seg.polarity))", [name, softName])
+    }
+
+    // MARK: - Levels
+
+    /// Vertebral labels: the user's file, else labels under `derivatives/labels/`, else the
+    /// automatic attempt on the T2w image. They are world positions, so they serve every
+    /// contrast of the session.
+    func levelsStep(_ anatomy: AnatomyResult) throws {
+        try step("levels") {
+            var source: (image: SubjectImage, labels: String, kind: LabelKind, origin: String)?
+            if let file = request.labels {
+                let h = try NIfTIFile.readHeader(file)
+                guard let image = try inventory.anatomy.first(where: { try NIfTIFile.readHeader($0.path).grid.isCompatible(with: h.grid) }) else {
+                    throw CordError.invalidValue(what: "--labels \(file)", detail: "its grid matches none of the subject's anatomical images (\(inventory.anatomy.map(\.stem).joined(separator: ", ")))")
+                }
+                source = (image, file, request.labelKind, "given with --labels")
+            } else if let found = inventory.derivativeLabels.first(where: { $0.image.path == anatomy.image.path }) ?? inventory.derivativeLabels.first {
+                source = (found.image, found.labels, found.kind, "found under derivatives/labels")
+            }
+            guard let source else {
+                missing.append("levels: no vertebral labels (give --labels FILE, or place them in derivatives/labels/\(participant)/anat/<image>_labels-disc.nii.gz), so no per-level tables and no atlas registration")
+                return ("no labels; per-level tables and atlas registration skipped", [])
+            }
+            let segmentation = source.image.path == anatomy.image.path ? anatomy.binary : try segment(source.image).0.binary
+            let (labelImage, _) = try NIfTIFile.read(source.labels, as: Int32.self)
+            inputs[source.labels] = "vertebral labels"
+            let found = try VertebralLabelling.fromLabels(labelImage, kind: source.kind, segmentation: segmentation)
+            labels = found
+            labelsRecord["Labels"] = .object([
+                "file": .string(source.labels), "kind": .string(source.kind.rawValue), "origin": .string(source.origin),
+                "points": .array(found.points.map { .object(["level": .number(Double($0.level)), "z_mm": .number($0.world.z)]) }),
+            ])
+            let list = found.points.map { "\($0.level)" }.joined(separator: ", ")
+            return ("\(found.points.count) \(source.kind == .disc ? "disc" : "vertebral-body") labels (\(list)) \(source.origin)", [])
+        }
+    }
+
+    /// Registers the atlas to the anatomical image, writes the warps and the level map.
+    func registerAnatomy(_ anatomy: AnatomyResult) throws {
+        guard let labels else { return }
+        var levels: Volume<Int32>?
+        try step("registration (anat)") {
+            let atlas = try atlas()
+            let reg = try TemplateRegistration.register(subject: anatomy.volume, segmentation: anatomy.binary, labels: labels, atlas: atlas)
+            let map = try labels.levelMap(on: anatomy.volume.grid, segmentation: anatomy.binary, reference: reg.reference)
+            levels = map.volume
+            let stem = anatomy.image.stem
+            let names = ["anat/\(stem)_desc-levels_dseg.nii.gz", "anat/warp_template2anat.nii.gz", "anat/warp_anat2template.nii.gz"]
+            try NIfTIFile.write(map.volume, to: out.path(names[0]), datatype: .int16, like: anatomy.header, description: "cordq vertebral levels")
+            try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: out.path(names[1]))
+            try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: out.path(names[2]))
+            let cord = try DisplacementField.apply(reg.forwardWarp, to: atlas.cord ?? Volume(grid: atlas.grid))
+            let dice = RegistrationPipeline.diceOverSegmentedSlices(cord, anatomy.binary)
+            let present = Set(map.volume.data.filter { $0 > 0 }).sorted().map { VertebralLevelName.name(Int($0)) }
+            return ("levels \(present.joined(separator: ", ")); warped atlas cord vs segmentation: Dice \(formatFixed(dice, 3))", names)
+        }
+        pendingLevels = levels
+    }
+
+    // MARK: - Morphometry
+
+    /// Per-slice table (`anat/<stem>_morphometry.tsv`) and per-level rows (region `cord`,
+    /// method `morphometry`): csa_mm2 (mean), csa_min_mm2 (smallest slice), diameters,
+    /// eccentricity, solidity.
+    func morphometry(_ anatomy: AnatomyResult) throws -> (detail: String, outputs: [String]) {
+        let slices = try Morphometry.perSlice(anatomy.soft, levels: pendingLevels)
+        let name = "anat/\(anatomy.image.stem)_morphometry.tsv"
+        var t = TSVTable(columns: ["slice", "z_mm", "level", "csa_mm2", "diameter_ap_mm", "diameter_rl_mm", "eccentricity",
+                                   "solidity", "angle_ap_deg", "angle_rl_deg"])
+        func f(_ x: Double, _ d: Int = 3) -> String { x.isFinite ? formatFixed(x, d) : "n/a" }
+        for s in slices {
+            t.append([String(s.slice), f(s.z), s.level.map { VertebralLevelName.name(Int($0)) } ?? "", f(s.csa), f(s.diameterAP),
+                      f(s.diameterRL), f(s.eccentricity, 4), f(s.solidity, 4), f(s.angleAP, 2), f(s.angleRL, 2)])
+        }
+        try t.write(to: out.path(name))
+        guard pendingLevels != nil else { return ("\(slices.count) slices; no levels, so no per-level rows", [name]) }
+        var added = 0
+        for l in Morphometry.perLevel(slices) where l.level > 0 {
+            let level = VertebralLevelName.name(Int(l.level))
+            let minimum = slices.filter { $0.level == l.level && $0.csa.isFinite }.map(\.csa).min() ?? .nan
+            for (metric, value) in [("csa_mm2", l.csa), ("csa_min_mm2", minimum), ("diameter_ap_mm", l.diameterAP),
+                                    ("diameter_rl_mm", l.diameterRL), ("eccentricity", l.eccentricity), ("solidity", l.solidity)]
+            where value.isFinite {
+                rows.append(MetricRow(subject: participant, session: inventory.session ?? "", level: level, region: "cord",
+                                      metric: metric, value: value, method: "morphometry", count: l.sliceCount))
+                added += 1
+            }
+        }
+        return ("\(slices.count) slices, \(added) per-level rows from \(anatomy.image.stem)", [name])
+    }
+}

@@ -1,0 +1,137 @@
+// What a subject folder holds for `cordq process`: the anatomical images, the DWI series,
+// the MT set, and labels or segmentations other tools left under `derivatives/`.
+import CordCore
+import CordIO
+import CordRegistration
+
+/// One image the run uses, with the BIDS stem its outputs are named after.
+struct SubjectImage: Sendable {
+    var path: String
+    var stem: String
+    var sidecar: String?
+    var bval: String?, bvec: String?
+    /// `axial` when the slices are the grid axis closest to S–I.
+    var axial: Bool
+}
+
+/// The MT set: MT-on and MT-off (same flip and TR), and the T1-weighted image for MTsat.
+struct MTSet: Sendable {
+    var on: SubjectImage, off: SubjectImage
+    var t1w: SubjectImage?
+}
+
+/// Everything `cordq process` found for one subject (and session).
+struct ProcessInventory: Sendable {
+    var participant: String
+    var session: String?
+    var root: String
+    /// T2w images, the one for morphometry first (axial before sagittal, then the highest run).
+    var anatomy: [SubjectImage]
+    /// The anatomical contrast of `anatomy` (T2w; T1w or T2*w only when there is no T2w).
+    var anatomyContrast: (suffix: String, contrast: SegmentationContrastName)
+    var dwi: [SubjectImage]
+    var mt: MTSet?
+    /// Label images found under `derivatives/labels/` for an anatomical image: (image, labels, kind).
+    var derivativeLabels: [(image: SubjectImage, labels: String, kind: LabelKind)]
+    /// External cord segmentations under `derivatives/labels/` keyed by image path.
+    var derivativeSegmentations: [String: String]
+    /// What is absent, worded for the log.
+    var missing: [String]
+}
+
+/// Segmentation contrast names as `SegmentationContrast` raw values (kept as text here so
+/// the inventory does not depend on the segmentation module).
+typealias SegmentationContrastName = String
+
+enum ProcessInventoryReader {
+    /// Reads the subject folder. Throws when it is not a BIDS subject, when it has several
+    /// sessions and none is chosen, or when it holds no image CordQ can process.
+    static func read(_ path: String, session wanted: String?) throws -> ProcessInventory {
+        let subject = try BIDSSubject.load(path)
+        var session: String?
+        if !subject.sessions.isEmpty {
+            if let w = wanted {
+                guard subject.sessions.contains(w) else {
+                    throw CordError.invalidValue(what: "--session \(w)", detail: "\(path) has sessions \(subject.sessions.map { "ses-" + $0 }.joined(separator: ", "))")
+                }
+                session = w
+            } else if subject.sessions.count == 1 {
+                session = subject.sessions[0]
+            } else {
+                throw CordError.invalidValue(what: path, detail: "has \(subject.sessions.count) sessions (\(subject.sessions.map { "ses-" + $0 }.joined(separator: ", "))); choose one with --session")
+            }
+        }
+        let images = subject.images.filter { $0.session == session }
+        func make(_ im: BIDSImage) throws -> SubjectImage {
+            let h = try NIfTIFile.readHeader(im.path)
+            let code = h.grid.orientation.letters
+            let axial = (code.firstIndex { $0.worldAxis == 2 } ?? 2) == 2
+            return SubjectImage(path: im.path, stem: im.name.fileName(extension: ""), sidecar: im.sidecarPath,
+                                bval: im.bvalPath, bvec: im.bvecPath, axial: axial)
+        }
+        /// Highest run of each series (same entities but `run`).
+        func latest(_ list: [BIDSImage]) -> [BIDSImage] {
+            var best: [String: BIDSImage] = [:]
+            for im in list {
+                let key = im.name.entities.filter { $0.key != "run" }.map { "\($0.key)-\($0.value)" }.joined(separator: "_") + im.suffix
+                let run = im.entity("run").flatMap { Int($0) } ?? 0
+                if let b = best[key], (b.entity("run").flatMap { Int($0) } ?? 0) >= run { continue }
+                best[key] = im
+            }
+            return best.values.sorted { $0.path < $1.path }
+        }
+        var missing: [String] = []
+        var anatomy: [SubjectImage] = []
+        var contrast = ("T2w", "t2")
+        for (suffix, c) in [("T2w", "t2"), ("T1w", "t1"), ("T2starw", "t2s")] {
+            let found = try latest(images.filter { $0.datatype == "anat" && $0.suffix == suffix }).map(make)
+            if !found.isEmpty { anatomy = found.sorted { $0.axial && !$1.axial }; contrast = (suffix, c); break }
+        }
+        if anatomy.isEmpty {
+            missing.append("anatomy: no anat/*_T2w (nor T1w or T2starw) image, so no cord morphometry and no vertebral levels")
+        } else if contrast.0 != "T2w" {
+            missing.append("anatomy: no T2w image; the \(contrast.0) image is used for the cord and levels")
+        }
+        let dwi = try latest(images.filter { $0.datatype == "dwi" && $0.suffix == "dwi" }).map(make)
+        if dwi.isEmpty { missing.append("diffusion: no dwi/*_dwi image, so no DTI or μFA") }
+        let mt = try mtSet(latest(images.filter { $0.datatype == "anat" && $0.suffix == "MTS" }), make, &missing)
+
+        let root = BIDSDerivatives.datasetRoot(ofSubject: subject)
+        var labels: [(SubjectImage, String, LabelKind)] = [], segs: [String: String] = [:]
+        for im in anatomy {
+            let found = BIDSDerivatives.images(root: root, pipeline: "labels", subject: subject.id, session: session,
+                                               datatype: "anat", stem: im.stem)
+            let rest = found.map { String($0.split(separator: "/").last ?? "").dropFirst(im.stem.count + 1) }
+            for (file, tail) in zip(found, rest) {
+                if tail.hasPrefix("labels-disc") || tail.hasPrefix("label-disc") { labels.append((im, file, .disc)) }
+                else if tail.hasPrefix("labels-body") || tail.hasPrefix("label-body") || tail.hasPrefix("labels.") { labels.append((im, file, .vertebralBody)) }
+                else if segs[im.path] == nil, tail.hasPrefix("label-SC_seg") || tail.hasPrefix("seg-manual") || tail.hasPrefix("label-SC_mask") {
+                    segs[im.path] = file
+                }
+            }
+        }
+        guard !anatomy.isEmpty || !dwi.isEmpty || mt != nil else {
+            throw CordError.invalidValue(what: path, detail: "holds no image CordQ processes (anat/*_T2w, T1w or T2starw; dwi/*_dwi; anat/*_MTS)")
+        }
+        return ProcessInventory(participant: subject.id, session: session, root: root, anatomy: anatomy,
+                                anatomyContrast: (contrast.0, contrast.1), dwi: dwi, mt: mt,
+                                derivativeLabels: labels.map { ($0.0, $0.1, $0.2) }, derivativeSegmentations: segs, missing: missing)
+    }
+
+    /// The MT set by BIDS qMRI names (`flip-1_mt-on`, `flip-1_mt-off`, `flip-2_mt-off`, suffix
+    /// MTS) or spine-generic's older `acq-MTon`, `acq-MToff`, `acq-T1w`.
+    static func mtSet(_ list: [BIDSImage], _ make: (BIDSImage) throws -> SubjectImage,
+                      _ missing: inout [String]) throws -> MTSet? {
+        func find(_ mt: String, _ flip: String, _ acq: String) -> BIDSImage? {
+            list.first { ($0.entity("mt") == mt && ($0.entity("flip") ?? "1") == flip) || $0.entity("acq")?.lowercased() == acq.lowercased() }
+        }
+        let on = find("on", "1", "MTon"), off = find("off", "1", "MToff"), t1 = find("off", "2", "T1w")
+        guard let on, let off else {
+            if list.isEmpty { missing.append("MT: no anat/*_MTS images, so no MTR or MTsat") }
+            else { missing.append("MT: the MT-on/MT-off pair is incomplete (\(on == nil ? "no MT-on" : "no MT-off")), so no MTR or MTsat") }
+            return nil
+        }
+        if t1 == nil { missing.append("MT: no T1-weighted MTS image (flip-2_mt-off), so MTR only, no MTsat or T1") }
+        return MTSet(on: try make(on), off: try make(off), t1w: try t1.map(make))
+    }
+}

@@ -1,0 +1,43 @@
+// The provenance record of a `cordq process` run: what was read (with checksums), which
+// version and options, what each step did, and what is missing.
+import CordCore
+import CordIO
+import CordMetrics
+import Foundation
+
+extension ProcessRun {
+    func provenanceRecord() throws -> [String: JSONValue] {
+        var files: [JSONValue] = []
+        for (path, role) in inputs.sorted(by: { $0.key < $1.key }) {
+            files.append(.object(["path": .string(TextFile.canonicalPath(path)), "role": .string(role),
+                                  "sha256": .string(try FileChecksum.sha256(path))]))
+        }
+        let r = request
+        var options: [String: JSONValue] = [
+            "protocol": r.protocolName.map { .string($0) } ?? .null,
+            "atlas": .string(r.atlas ?? ProcessPipeline.standardAtlas),
+            "labels": r.labels.map { .string($0) } ?? .null, "label_kind": .string(r.labelKind.rawValue),
+            "denoise": r.denoise.map { .bool($0) } ?? .string("auto (MP-PCA when a series has >= 15 volumes)"),
+            "microfa_method": .string(r.microFAMethod.rawValue), "extraction": .string(r.extraction.rawValue),
+            "keep_going": .bool(r.keepGoing),
+        ]
+        if let s = r.session { options["session"] = .string(s) }
+        let iso = ISO8601DateFormatter()
+        return [
+            "Command": .string("cordq process"), "Version": .string(CordQVersion.string),
+            "Participant": .string(participant), "Session": inventory.session.map { .string($0) } ?? .null,
+            "Subject": .string(TextFile.canonicalPath(r.subject)),
+            "Started": .string(iso.string(from: startDate)), "Seconds": .number((ContinuousClock.now - started).seconds),
+            "Options": .object(options), "Protocol": .object(protocolRecord), "Levels": .object(labelsRecord),
+            "Inputs": .array(files),
+            "Steps": .array(steps.map {
+                .object(["step": .string($0.name), "status": .string($0.status.rawValue), "detail": .string($0.detail),
+                         "seconds": .number(($0.seconds * 1000).rounded() / 1000), "outputs": .array($0.outputs.map { .string($0) })])
+            }),
+            "Missing": .array(missing.map { .string($0) }), "Warnings": .array(warnings.map { .string($0) }),
+            "Table": .object(["file": .string(prefix + "_metrics.tsv"), "rows": .number(Double(rows.count)),
+                              "columns": .array(LongFormTable.columns.map { .string($0) }),
+                              "units": .string("metric names carry the unit: csa_mm2 (mm²), diameter_*_mm (mm), md/ad/rd_um2_per_ms (µm²/ms), mtr_pu and mtsat_pu (p.u.), t1_s (s); fa, ufa, eccentricity, solidity unitless")]),
+        ]
+    }
+}

@@ -51,10 +51,11 @@ public struct DbBuildCommand: ParsableCommand {
 
         --bids ROOT takes every sub-* of a BIDS dataset whose group (or pathology) in \
         participants.tsv is empty or healthy (HC, control); patients are skipped. Each subject's \
-        table is ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv, as cordq process writes it; a subject \
-        without one fails with that reason and the others go on (exit code 1 at the end). Subjects \
-        are stored one transaction each, so a killed build keeps only complete subjects and a re-run \
-        completes it.
+        table is ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv; a subject without one is processed \
+        first (cordq process with its defaults, into that folder; --no-process: such a subject fails \
+        instead). A failing subject is reported and the others go on (exit code 1 at the end). \
+        Subjects are stored one transaction each, so a killed build keeps only complete subjects, and \
+        a re-run reuses the tables already made and completes it.
 
         --participants is a BIDS participants.tsv (participant_id, sex, age, height_cm, weight_kg, \
         site, manufacturer, scanner, protocol, group; any subset); with --bids it defaults to \
@@ -64,8 +65,10 @@ public struct DbBuildCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Long-form tables or folders of them.") public var tables: [String] = []
     @Option(help: "A BIDS dataset of healthy volunteers (tables from derivatives/cordq).") public var bids: String?
     @Option(help: "Participants table with demographics.") public var participants: String?
+    @Flag(help: "With --bids: do not run cordq process on subjects without a table (they fail).") public var noProcess = false
     public init() {}
     public func validate() throws {
+        if noProcess && bids == nil { throw ValidationError("--no-process goes with --bids") }
         if tables.isEmpty && bids == nil { throw ValidationError("give --tables (files or folders) or --bids ROOT") }
         if !tables.isEmpty && bids != nil { throw ValidationError("give --tables or --bids, not both") }
     }
@@ -73,7 +76,10 @@ public struct DbBuildCommand: ParsableCommand {
         if let root = bids {
             var s: NormativePipeline.BIDSBuildSummary?
             try runReporting("db build") {
-                s = try NormativePipeline.buildFromBIDS(database: database, root: root, participants: participants)
+                s = try NormativePipeline.buildFromBIDS(database: database, root: root, participants: participants,
+                                                        process: noProcess ? nil : NormativePipeline.standardProcessor) { n, total, id in
+                    print("[\(n)/\(total)] \(id)")
+                }
             }
             guard let s else { return }
             print("\(s.database): wrote \(s.ingested.count) subject\(s.ingested.count == 1 ? "" : "s"), \(s.rows) rows"

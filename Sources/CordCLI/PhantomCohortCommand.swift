@@ -35,8 +35,8 @@ public struct PhantomCohortCommand: ParsableCommand {
 
         Output: OUTDIR/participants.tsv (participant_id, sex, age in years, height_cm, group healthy \
         or patient); sub-*/anat/*_acq-ax_T2w.nii.gz (axial 2D T2w, 0.5×0.5×3 mm, C1–T1); \
-        derivatives/labels/sub-*/anat/*_acq-ax_desc-discs_dseg.nii.gz (PAM50 disc labels: 3 = C2/C3, \
-        for cordq reg labels --kind disc); derivatives/truth/ with each subject's level map \
+        derivatives/labels/sub-*/anat/*_acq-ax_T2w_labels-disc.nii.gz (disc labels: 3 = C2/C3, where \
+        cordq process finds them); derivatives/truth/ with each subject's level map \
         (1 = C1 … 8 = T1), cord mask and parameters, compressions.tsv (participant_id, \
         compressed_level, severity, length_mm, healthy and compressed CSA in mm², MSCC in %) and \
         levels.tsv (each subject's requested CSA, diameters and level lengths).
@@ -59,7 +59,7 @@ public struct PhantomCohortCommand: ParsableCommand {
     @Option(help: "Letters and digits put before the hc/dcm labels (e.g. to tell cohorts apart).")
     public var idPrefix = ""
     @Option(help: "In-plane field of view of the axial images (mm).")
-    public var fieldOfView: Double = 36
+    public var fieldOfView: Double = 32
 
     public init() {}
 

@@ -4,6 +4,7 @@ import CordCore
 import CordIO
 import CordMetrics
 import CordNormative
+import Foundation
 
 extension NormativePipeline {
     /// Processes one subject: `subject` is the BIDS subject folder, `output` its derivatives
@@ -26,6 +27,12 @@ extension NormativePipeline {
         public var withoutDemographics: [String]
     }
 
+    /// `cordq process` with its defaults (the project's atlas, labels from
+    /// `derivatives/labels/`, every contrast the subject has).
+    public static let standardProcessor: SubjectProcessor = { subject, output in
+        _ = try ProcessPipeline.run(ProcessRequest(subject: subject, output: output))
+    }
+
     /// Values of the participants table's `group`/`pathology` column that mark a healthy
     /// volunteer (case-insensitive; an empty cell counts as healthy).
     public static let healthyGroups: Set<String> = ["", "healthy", "hc", "control", "controls", "healthy control", "volunteer"]
@@ -45,16 +52,17 @@ extension NormativePipeline {
 
     /// `cordq db build DB --bids ROOT`: for every healthy `sub-*` of ROOT (group/pathology
     /// empty or healthy in the participants table; others are skipped), takes
-    /// `derivatives/cordq/<sub>/<sub>_metrics.tsv` when present, else runs `process` on the
-    /// subject to make it (without a processor such a subject fails), and stores the
+    /// `derivatives/cordq/<sub>/<sub>_metrics.tsv` when present, else runs `process` (default
+    /// `cordq process`) on the subject to make it (with `process` nil such a subject fails), and stores the
     /// subject's rows with its demographics from `participants` (default
     /// ROOT/participants.tsv, optional) and provenance (table and participants SHA-256).
-    /// Subjects are processed and stored one at a time, each in its own transaction: a
-    /// failing subject is reported and the others go on, and a run killed part-way leaves
-    /// the subjects already stored, each complete; a re-run reuses the tables made before.
+    /// Subjects are processed and stored two at a time (one per core), each stored in its own
+    /// transaction: a failing subject is reported and the others go on, and a run killed
+    /// part-way leaves the subjects already stored, each complete; a re-run reuses the tables
+    /// made before. Summary lists follow the subjects' order.
     public static func buildFromBIDS(database: String, root: String, participants: String? = nil,
-                                     process: SubjectProcessor? = nil,
-                                     progress: ((Int, Int, String) -> Void)? = nil) throws -> BIDSBuildSummary {
+                                     process: SubjectProcessor? = standardProcessor,
+                                     progress: (@Sendable (Int, Int, String) -> Void)? = nil) throws -> BIDSBuildSummary {
         let subjects = try bidsSubjects(root)
         let participantsPath = participants ?? (TextFile.exists(root + "/participants.tsv") ? root + "/participants.tsv" : nil)
         var people: [String: Participant] = [:]
@@ -66,42 +74,92 @@ extension NormativePipeline {
         }
         var summary = BIDSBuildSummary(database: database, ingested: [], processed: [], skipped: [], failed: [], rows: 0,
                                        withoutDemographics: [])
-        let db = try NormativeDatabase(path: database)
-        for (n, id) in subjects.enumerated() {
-            defer { progress?(n + 1, subjects.count, id) }
+        var healthy: [String] = []
+        for id in subjects {
             let group = people[id]?.pathology ?? ""
-            guard healthyGroups.contains(group.lowercased()) else {
-                summary.skipped.append((id, "group \(group) in \(participantsPath ?? "participants.tsv")")); continue
+            if healthyGroups.contains(group.lowercased()) { healthy.append(id) }
+            else { summary.skipped.append((id, "group \(group) in \(participantsPath ?? "participants.tsv")")) }
+        }
+        if process != nil && healthy.contains(where: { !TextFile.exists(derivativeTable(root: root, subject: $0)) }) {
+            try prepareDerivatives(root)
+        }
+        let db = try NormativeDatabase(path: database)
+        let outcomes = SubjectOutcomes(healthy.count)
+        let (known, source, todo) = (people, participantsSource, healthy)
+        // Two subjects at a time (processing is mostly serial); each is stored in its own transaction.
+        parallelChunks(todo.count) { range, _ in
+            for n in range {
+                let id = todo[n]
+                outcomes.set(n, Result {
+                    try ingestSubject(id, root: root, database: db, participant: known[id], participantsSource: source, process: process)
+                })
+                progress?(outcomes.finished(), todo.count, id)
             }
-            do {
-                let table = derivativeTable(root: root, subject: id)
-                if !TextFile.exists(table) {
-                    guard let process else {
-                        throw CordError.invalidValue(what: id, detail: "has no table \(table) (run cordq process on the subject first)")
-                    }
-                    try process(root + "/" + id, "\(root)/derivatives/cordq/\(id)")
-                    guard TextFile.exists(table) else {
-                        throw CordError.invalidValue(what: id, detail: "processing finished without writing \(table)")
-                    }
-                    summary.processed.append(id)
-                }
-                let t = try TSVTable.read(table)
-                let rows = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: table).rows
-                if let other = rows.first(where: { $0.subject != id }) {
-                    throw CordError.invalidValue(what: table, detail: "holds a row of \(other.subject), not of \(id)")
-                }
-                guard !rows.isEmpty else { throw CordError.invalidValue(what: table, detail: "holds no rows") }
-                let sources = [Provenance.Source(path: TextFile.canonicalPath(table), sha256: try FileChecksum.sha256(table))]
-                    + (participantsSource.map { [$0] } ?? [])
-                let provenance = Provenance(command: "db build --bids", sources: sources)
-                try db.put(SubjectRecord(participant: people[id] ?? Participant(id: id), rows: rows, provenance: provenance.json))
-                if people[id] == nil { summary.withoutDemographics.append(id) }
+        }
+        for (id, outcome) in zip(healthy, outcomes.results) {
+            switch outcome {
+            case let .success((rows, processed)):
                 summary.ingested.append(id)
-                summary.rows += rows.count
-            } catch {
+                summary.rows += rows
+                if processed { summary.processed.append(id) }
+                if people[id] == nil { summary.withoutDemographics.append(id) }
+            case let .failure(error):
                 summary.failed.append((id, "\(error)"))
             }
         }
         return summary
+    }
+
+    /// Processes (when needed) and stores one subject; returns its row count and whether it was processed now.
+    static func ingestSubject(_ id: String, root: String, database db: NormativeDatabase, participant: Participant?,
+                              participantsSource: Provenance.Source?, process: SubjectProcessor?) throws -> (Int, Bool) {
+        let table = derivativeTable(root: root, subject: id)
+        var processed = false
+        if !TextFile.exists(table) {
+            guard let process else {
+                throw CordError.invalidValue(what: id, detail: "has no table \(table) (run cordq process on the subject first)")
+            }
+            try process(root + "/" + id, "\(root)/derivatives/cordq/\(id)")
+            guard TextFile.exists(table) else {
+                throw CordError.invalidValue(what: id, detail: "processing finished without writing \(table)")
+            }
+            processed = true
+        }
+        let t = try TSVTable.read(table)
+        let rows = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: table).rows
+        if let other = rows.first(where: { $0.subject != id }) {
+            throw CordError.invalidValue(what: table, detail: "holds a row of \(other.subject), not of \(id)")
+        }
+        guard !rows.isEmpty else { throw CordError.invalidValue(what: table, detail: "holds no rows") }
+        let sources = [Provenance.Source(path: TextFile.canonicalPath(table), sha256: try FileChecksum.sha256(table))]
+            + (participantsSource.map { [$0] } ?? [])
+        let provenance = Provenance(command: "db build --bids", sources: sources)
+        try db.put(SubjectRecord(participant: participant ?? Participant(id: id), rows: rows, provenance: provenance.json))
+        return (rows.count, processed)
+    }
+
+    /// Creates `ROOT/derivatives/cordq/` with its `dataset_description.json` when absent.
+    static func prepareDerivatives(_ root: String) throws {
+        let dir = root + "/derivatives/cordq"
+        try TextFile.makeDirectory(dir)
+        guard !TextFile.exists(dir + "/dataset_description.json") else { return }
+        try JSONFile.write([
+            "Name": .string("CordQ per-level tables"), "BIDSVersion": .string("1.9.0"), "DatasetType": .string("derivative"),
+            "GeneratedBy": .array([.object(["Name": .string("cordq"), "Version": .string(CordQVersion.string)])]),
+        ] as [String: JSONValue], to: dir + "/dataset_description.json")
+    }
+}
+
+/// Per-subject outcomes written by several workers at distinct indices.
+final class SubjectOutcomes: @unchecked Sendable {
+    private var slots: [Result<(Int, Bool), any Error>?]
+    private var done = 0
+    private let lock = NSLock()
+    init(_ n: Int) { slots = Array(repeating: nil, count: n) }
+    func set(_ i: Int, _ r: Result<(Int, Bool), any Error>) { lock.lock(); slots[i] = r; done += 1; lock.unlock() }
+    /// How many subjects have finished.
+    func finished() -> Int { lock.lock(); defer { lock.unlock() }; return done }
+    var results: [Result<(Int, Bool), any Error>] {
+        slots.map { $0 ?? .failure(CordError.invalidValue(what: "subject", detail: "was not processed")) }
     }
 }

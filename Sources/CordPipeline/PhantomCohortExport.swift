@@ -22,9 +22,9 @@ public struct PhantomCohortSummary: Sendable {
 /// - `sub-<label>/anat/sub-<label>_acq-ax_T2w.nii.gz` and `.json`: the axial 2D T2w TSE of
 ///   the demo (`PhantomAcquisition.axialT2w`: 0.5 × 0.5 mm in plane, 3 mm slices) over
 ///   C1–T1 plus 6 mm, on a `fieldOfView` mm square
-/// - `derivatives/labels/sub-<label>/anat/sub-<label>_acq-ax_desc-discs_dseg.nii.gz`: PAM50
-///   disc labels on the centerline (value n at the top of vertebra n: 2 = C1/C2, 3 = C2/C3 …
-///   9 = T1/T2), as `cordq reg labels --kind disc` takes them
+/// - `derivatives/labels/sub-<label>/anat/sub-<label>_acq-ax_T2w_labels-disc.nii.gz`: disc
+///   labels on the centerline (value n for the disc above vertebra n: 2 = C1/C2, 3 = C2/C3 …
+///   8 = C7/T1), where `cordq process` finds them (spine-generic's layout for manual labels)
 /// - `derivatives/truth/sub-<label>/anat/sub-<label>_acq-ax_desc-levels_dseg.nii.gz` (level of
 ///   each cord voxel, 1 = C1 … 8 = T1), `_label-cord_mask.nii.gz`, `_desc-truth_parameters.json`
 /// - `derivatives/truth/compressions.tsv`: `participant_id compressed_level severity
@@ -48,7 +48,7 @@ public enum PhantomCohortExport {
                                  inferior: -half, superior: half, centre: [p.centerlineX, p.centerlineY + 4])
     }
 
-    public static func write(_ cohort: PhantomCohort, to outDir: String, fieldOfView: Double = 36,
+    public static func write(_ cohort: PhantomCohort, to outDir: String, fieldOfView: Double = 32,
                              progress: (@Sendable (String) -> Void)? = nil) throws -> PhantomCohortSummary {
         let start = ContinuousClock.now
         guard fieldOfView >= 24, fieldOfView <= 96 else {
@@ -107,8 +107,8 @@ public enum PhantomCohortExport {
         var sidecar = PhantomAcquisition.axialT2w.sidecar
         sidecar["ConversionSoftware"] = .string("cordq phantom cohort")
         try JSONFile.write(sidecar, to: path(anat + ".json"))
-        let labels = "derivatives/labels/\(s.id)/anat/\(s.id)_acq-ax"
-        try NIfTIFile.write(phantom.discs.volume, to: path(labels + "_desc-discs_dseg.nii.gz"), datatype: .int16)
+        try NIfTIFile.write(PhantomExport.discLabels(phantom), to: path("derivatives/labels/\(s.id)/anat/\(s.id)_acq-ax_T2w_labels-disc.nii.gz"),
+                            datatype: .uint8, description: "disc labels (phantom truth)")
         let t = "derivatives/truth/\(s.id)/anat/\(s.id)_acq-ax"
         try NIfTIFile.write(phantom.levels.volume, to: path(t + "_desc-levels_dseg.nii.gz"), datatype: .int16)
         try NIfTIFile.write(phantom.cordMask, to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)

@@ -9,36 +9,6 @@ import CordTestSupport
 @testable import CordNormative
 @testable import CordPipeline
 
-/// Per-subject long-form tables for a phantom cohort: the cord segmented on the axial T2w
-/// (`cordq seg cord`), per-slice morphometry with the phantom's true level map, then per
-/// level the mean CSA (`csa_mm2`), the smallest slice CSA (`csa_min_mm2`) and the mean AP
-/// and RL diameters, written where `cordq process` writes its table.
-enum CohortTables {
-    static func write(root: String, subject: String) throws {
-        let dir = "\(root)/derivatives/cordq/\(subject)"
-        try TextFile.makeDirectory(dir)
-        let image = "\(root)/\(subject)/anat/\(subject)_acq-ax_T2w.nii.gz"
-        var seg = try CordQCommand.parseAsRoot(["seg", "cord", image, "\(dir)/\(subject)_seg.nii.gz", "--contrast", "t2"])
-        try seg.run()
-        let levels = "\(root)/derivatives/truth/\(subject)/anat/\(subject)_acq-ax_desc-levels_dseg.nii.gz"
-        let slices = try MorphometryTables.morphometry(segmentation: "\(dir)/\(subject)_seg_soft.nii.gz", levels: levels, perLevel: false)
-        var perLevel: [String: [[String: String]]] = [:]
-        for r in slices.records { if let l = r["level"], l.hasPrefix("C") || l.hasPrefix("T") { perLevel[l, default: []].append(r) } }
-        var t = TSVTable(columns: LongFormTable.columns)
-        for level in perLevel.keys.sorted(by: { LevelOrder.rank($0) < LevelOrder.rank($1) }) {
-            let rows = perLevel[level] ?? []
-            func values(_ c: String) -> [Double] { rows.compactMap { $0[c].flatMap(Double.init) } }
-            func mean(_ c: String) -> Double { values(c).reduce(0, +) / Double(max(values(c).count, 1)) }
-            let n = String(rows.count)
-            for (metric, v) in [("csa_mm2", mean("csa_mm2")), ("csa_min_mm2", values("csa_mm2").min() ?? .nan),
-                                ("diameter_ap_mm", mean("diameter_ap_mm")), ("diameter_rl_mm", mean("diameter_rl_mm"))] {
-                t.append([subject, "", level, "cord", metric, formatFixed(v, 4), "morphometry", n])
-            }
-        }
-        try t.write(to: NormativePipeline.derivativeTable(root: root, subject: subject))
-    }
-}
-
 /// A value several threads update under a lock.
 final class Locked<T>: @unchecked Sendable {
     private var stored: T
@@ -49,8 +19,8 @@ final class Locked<T>: @unchecked Sendable {
 }
 
 /// The must-show: a phantom cohort (20 healthy volunteers with natural variation, 5
-/// patients with 30–60 % AP compressions at C4–C6) goes through `db build --bids` and
-/// `biomarkers`. Every patient's compressed level is found and its smallest-slice CSA has
+/// patients with 30–60 % AP compressions at C4–C6) goes through `cordq process`,
+/// `db build --bids` and `biomarkers`. Every patient's compressed level is found and its smallest-slice CSA has
 /// z < −2 there; five healthy hold-outs (another seed, not in the database) stay within ±2.
 @Suite struct CohortEndToEndTests {
     @Test func compressedPatientsStandOutAndHealthyHoldOutsDoNot() throws {
@@ -63,20 +33,9 @@ final class Locked<T>: @unchecked Sendable {
         try makeHoldout.run()
         let participants = try TSVTable.read(cohort + "/participants.tsv").records
         #expect(participants.count == 25 && participants.filter { $0["group"] == "patient" }.count == 5)
-        let jobs: [(root: String, subject: String)] = participants.map { (cohort, $0["participant_id"] ?? "") }
-            + (try TSVTable.read(holdout + "/participants.tsv").records.map { (holdout, $0["participant_id"] ?? "") })
-        // Two subjects at a time: segmentation alone leaves part of the second core idle.
-        let failures = Locked<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: 2) { worker in
-            for job in jobs.enumerated() where job.offset % 2 == worker {
-                do { try CohortTables.write(root: job.element.root, subject: job.element.subject) } catch {
-                    failures.update { $0.append("\(job.element.subject): \(error)") }
-                }
-            }
-        }
-        #expect(failures.value.isEmpty, "\(failures.value)")
 
-        // The database: the 20 healthy volunteers; the patients are skipped.
+        // The database: `db build --bids` runs `cordq process` on the 20 healthy volunteers
+        // (two at a time) and stores them; the patients are skipped.
         let db = dir + "/norms.sqlite"
         var build = try CordQCommand.parseAsRoot(["db", "build", db, "--bids", cohort])
         try build.run()
@@ -86,9 +45,25 @@ final class Locked<T>: @unchecked Sendable {
         let c5 = try #require(try stored.models(metric: "csa_mm2").first { $0.key.level == "C5" })
         print("cohort database C5 CSA: \(formatFixed(c5.mean, 2)) ± \(formatFixed(c5.sd, 2)) mm² (n \(c5.n)), model \(c5.fit?.covariates ?? [])")
 
+        // Patients and hold-outs: `cordq process` each into its derivatives folder, two at a time.
+        let holdouts = try TSVTable.read(holdout + "/participants.tsv").records
+        let jobs: [(root: String, subject: String)] = participants.filter { $0["group"] == "patient" }.map { (cohort, $0["participant_id"] ?? "") }
+            + holdouts.map { (holdout, $0["participant_id"] ?? "") }
+        try TextFile.makeDirectory(holdout + "/derivatives/cordq")
+        let failures = Locked<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for job in jobs.enumerated() where job.offset % 2 == worker {
+                let (root, id) = job.element
+                do {
+                    var process = try CordQCommand.parseAsRoot(["process", "\(root)/\(id)", "\(root)/derivatives/cordq/\(id)"])
+                    try process.run()
+                } catch { failures.update { $0.append("\(id): \(error)") } }
+            }
+        }
+        #expect(failures.value.isEmpty, "\(failures.value)")
+
         // Patients and hold-outs in one list, with their demographics.
         var list = TSVTable(columns: ["participant_id", "sex", "age", "height_cm"])
-        let holdouts = try TSVTable.read(holdout + "/participants.tsv").records
         for p in participants.filter({ $0["group"] == "patient" }) + holdouts {
             list.append(["participant_id", "sex", "age", "height_cm"].map { p[$0] ?? "" })
         }

@@ -187,8 +187,8 @@ enum SyntheticCohort {
         try TextFile.write("participant_id\tsex\tage\theight_cm\tgroup\nsub-a\tF\t30\t165\thealthy\nsub-b\tM\t40\t180\tHC\nsub-p\tM\t60\t175\tpatient\n",
                            to: root + "/participants.tsv")
         var cli = try CordQCommand.parseAsRoot(["db", "build", dir + "/n.sqlite", "--bids", root])
-        #expect(throws: ExitCode.self) { try cli.run() }          // sub-b and sub-c have no table
-        let s = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root)
+        #expect(throws: ExitCode.self) { try cli.run() }          // sub-b and sub-c have no image to process
+        let s = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root, process: nil)
         #expect(s.ingested == ["sub-a"] && s.skipped.map(\.subject) == ["sub-p"] && s.failed.map(\.subject) == ["sub-b", "sub-c"])
         #expect(s.failed[0].reason.contains("sub-b_metrics.tsv") && s.failed[0].reason.contains("cordq process"))
         #expect(s.withoutDemographics.isEmpty)
@@ -207,7 +207,7 @@ enum SyntheticCohort {
         #expect(try NormativeDatabase(path: dir + "/n.sqlite", readOnly: true).counts() == (3, 6))
         // A table holding another subject's rows is refused for that subject only.
         try table("sub-x", 70).write(to: NormativePipeline.derivativeTable(root: root, subject: "sub-a"))
-        let wrong = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root)
+        let wrong = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root, process: nil)
         #expect(wrong.failed.map(\.subject) == ["sub-a"] && wrong.failed[0].reason.contains("sub-x"))
         #expect(wrong.ingested == ["sub-b", "sub-c"])
     }

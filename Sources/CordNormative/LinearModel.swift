@@ -19,6 +19,17 @@ public struct LinearFit: Sendable, Equatable {
     public var n: Int, parameters: Int
     /// Coefficient of determination R².
     public var rSquared: Double
+    /// Smallest and largest value of each covariate among the subjects fitted (same order as
+    /// `covariates`): the range the model has seen.
+    public var lower: [Double] = [], upper: [Double] = []
+
+    /// `x` with each covariate moved into the fitted range [`lower`, `upper`]: the model is
+    /// not extrapolated (a 65-year-old patient against volunteers of 19–52 is compared with
+    /// the prediction at 52).
+    public func clamped(_ x: [Double]) -> [Double] {
+        guard lower.count == x.count, upper.count == x.count else { return x }
+        return x.indices.map { min(upper[$0], max(lower[$0], x[$0])) }
+    }
 
     /// The fitted value at covariate values `x` (same order as `covariates`).
     public func predict(_ x: [Double]) -> Double {
@@ -66,6 +77,8 @@ public struct LinearFit: Sendable, Equatable {
         out.standardErrors = (0..<p).map { (sigma2 * inverse[$0 * p + $0]).squareRoot() }
         out.residualSD = sigma2.squareRoot()
         out.rSquared = tss > 0 ? 1 - rss / tss : 0
+        out.lower = (0..<covariates.count).map { j in x.map { $0[j] }.min() ?? 0 }
+        out.upper = (0..<covariates.count).map { j in x.map { $0[j] }.max() ?? 0 }
         return out
     }
 

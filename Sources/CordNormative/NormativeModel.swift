@@ -45,10 +45,11 @@ public struct NormativeModel: Sendable, Equatable {
 
     /// z-score of `value` for `participant`: against the linear model's prediction and
     /// residual SD when the model exists and the participant has every covariate it uses,
-    /// else against mean and SD.
+    /// else against mean and SD. Covariates outside the range of the normative subjects are
+    /// clamped to it (`LinearFit.clamped`): the model is never extrapolated.
     public func zScore(_ value: Double, for participant: Participant?) -> ZScore {
         if let f = fit, let p = participant, let x = NormativeModels.covariateValues(f.covariates, of: p), f.residualSD > 0 {
-            let expected = f.predict(x)
+            let expected = f.predict(f.clamped(x))
             return ZScore(value: value, expected: expected, sd: f.residualSD, z: (value - expected) / f.residualSD,
                           adjustedFor: f.covariates)
         }

@@ -12,7 +12,8 @@ import CordNormative
 /// at, above and below the compressed level, with z-scores and ratios to C2).
 ///
 /// A re-run resumes: a patient whose row in the existing OUT has status ok and the same
-/// `input_sha256` — the SHA-256 of its list entry, its rows and the normative models — is
+/// `input_sha256` — the SHA-256 of its list entry, its rows, the normative models and the
+/// CordQ version — is
 /// copied from OUT and OUT_values rather than recomputed (its clinical columns are taken
 /// from the current list); failed, new and changed patients are computed.
 public enum BiomarkersPipeline {
@@ -97,12 +98,12 @@ public enum BiomarkersPipeline {
 
     // MARK: - Resuming
 
-    /// SHA-256 of the models' keys and numbers (what every z-score depends on).
+    /// SHA-256 of the CordQ version and the models' keys and numbers (what every z-score depends on).
     static func fingerprint(_ models: [NormativeModel]) -> String {
-        var text = ""
+        var text = "cordq \(CordQVersion.string)\n"
         for m in models {
             text += "\(m.key.metric)|\(m.key.region)|\(m.key.level)|\(m.key.method)|\(m.n)|\(m.mean)|\(m.sd)"
-            if let fit = m.fit { text += "|\(fit.covariates)|\(fit.centres)|\(fit.coefficients)|\(fit.residualSD)" }
+            if let fit = m.fit { text += "|\(fit.covariates)|\(fit.centres)|\(fit.coefficients)|\(fit.residualSD)|\(fit.lower)|\(fit.upper)" }
             text += "\n"
         }
         return FileChecksum.sha256(text: text)

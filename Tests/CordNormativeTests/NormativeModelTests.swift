@@ -89,6 +89,13 @@ enum Cohort {
         #expect(abs(z.z - (50 - expected) / f.residualSD) < 1e-9)
         // Missing height: the model cannot be applied, mean/SD is used instead.
         #expect(m.zScore(50, for: Participant(id: "p", sex: "F", age: 55)).adjustedFor.isEmpty)
+        // Outside the volunteers' ages (20–60) and heights the model is not extrapolated: an
+        // 80-year-old, 200 cm tall, is compared with the prediction at the oldest and tallest.
+        let ages = c.participants.compactMap(\.age), heights = c.participants.compactMap(\.height)
+        #expect(f.lower == [ages.min() ?? 0, 0, heights.min() ?? 0] && f.upper == [ages.max() ?? 0, 1, heights.max() ?? 0])
+        let old = m.zScore(50, for: Participant(id: "q", sex: "F", age: 80, height: 200))
+        let edge = f.coefficients[0] + f.coefficients[1] * ((ages.max() ?? 0) - f.centres[0]) + f.coefficients[3] * ((heights.max() ?? 0) - f.centres[2])
+        #expect(abs(old.expected - edge) < 1e-9)
     }
 
     @Test func subjectsPerParameterRule() {

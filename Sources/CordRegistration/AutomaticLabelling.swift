@@ -82,7 +82,8 @@ public struct DiscLabelling: Sendable {
 /// reference's disc spacing (PAM50 by default) times one per-subject factor (0.8…1.25),
 /// each gap within 0.75…1.3 of it; (4) the chain is numbered from a user hint (one disc or
 /// vertebral body with its level), or, without a hint, by taking the highest disc as C2/C3
-/// when at least 1.3 reference gaps of image above it show no disc (C2's body and dens).
+/// when at least 1.3 reference gaps of image above it show no disc (C2's body and dens);
+/// weak peaks above the first strong disc (under half the median contrast) are not discs.
 ///
 /// Throws `RegistrationError.automaticLabellingFailed` when the discs are weak (median
 /// z-score under `minimumContrast`), fewer than two are found, their spacing is
@@ -146,9 +147,17 @@ public enum AutomaticLabelling {
                 ? "no chain of discs with the reference's spacing was found in front of the cord"
                 : "no chain of discs with the reference's spacing passes near the hint")
         }
-        let chain = chosen.chain, zb = chosen.z, alpha = chain.alpha
+        var chain = chosen.chain
+        let zb = chosen.z, alpha = chain.alpha
         guard median >= options.minimumContrast else {
             throw RegistrationError.automaticLabellingFailed(reason: "the discs found are weak (median contrast z = \(String(format1: median)), at least \(String(format1: options.minimumContrast)) needed)")
+        }
+        if hint == nil {
+            // C2/C3 is the first strong disc: weaker peaks on top of the chain (the upper end
+            // of C2's body, the dens) are dropped and the chain renumbered from 3.
+            while chain.nodes.count > 2, zb[chain.nodes[0].index] < 0.5 * median { chain.nodes.removeFirst() }
+            let first = ref.levels[0]
+            chain.nodes = chain.nodes.enumerated().map { (first + $0.offset, $0.element.index) }
         }
         // Gap consistency.
         var residuals: [Double] = []

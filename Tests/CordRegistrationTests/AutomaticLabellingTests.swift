@@ -32,10 +32,13 @@ import Testing
         }
     }
 
-    @Test func sagittalT2wWithoutHint() throws {
-        let ph = try Self.phantom(PhantomGrid.sagittal(inPlane: 0.7, sliceThickness: 3))
+    /// Sagittal 2D T2w over C1…T1 (three noise seeds, two pixel sizes): the upper end of
+    /// C2's body gives a weaker peak above C2/C3 that must not be taken as a disc.
+    @Test(arguments: [(UInt64(7), 0.7), (UInt64(3), 0.8), (UInt64(11), 0.8)])
+    func sagittalT2wWithoutHint(seed: UInt64, pixel: Double) throws {
+        let ph = try Self.phantom(PhantomGrid.sagittal(inPlane: pixel, sliceThickness: 3, inferior: -80, superior: 80)) { $0.seed = seed }
         let r = try AutomaticLabelling.label(image: ph.t2w, segmentation: ph.cordMask)
-        Self.check(r, ph, minimumCount: 6, "sagittal 0.7×0.7×3 mm, SNR 20")   // C2/C3 … T1/T2 lie in the field of view
+        Self.check(r, ph, minimumCount: 6, "sagittal \(pixel)×\(pixel)×3 mm, SNR 20, seed \(seed)")   // C2/C3 … T1/T2 lie in the field of view
         #expect(r.discs.first?.level == 3)   // exact: C2/C3 found as the top disc
     }
 

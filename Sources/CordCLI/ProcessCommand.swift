@@ -22,7 +22,9 @@ public struct ProcessCommand: ParsableCommand {
 
         Steps: cord segmentation (or the segmentation in derivatives/labels/…_label-SC_seg); \
         vertebral labels (--labels, or derivatives/labels/<sub>/anat/<image>_labels-disc*.nii.gz, \
-        values n = disc above vertebra n as PAM50/SCT, or _labels-body for mid-body labels); \
+        values n = disc above vertebra n as PAM50/SCT, or _labels-body for mid-body labels; \
+        else the discs found automatically on the T2w images, a single given label numbering \
+        them); \
         atlas registration (levels along the cord, then per-slice in-plane affine of the cord \
         cross-section; De Leener et al. 2018 NeuroImage 165:170) in the anatomical, DWI and MT \
         spaces, each with its own cord segmentation and the session's labels; MP-PCA (Veraart \

@@ -20,6 +20,7 @@ public enum RegistrationError: Error, Equatable, Sendable, CustomStringConvertib
     case duplicateLabel(value: Int)
     case labelsOutOfOrder(detail: String)
     case atlasIncomplete(String)
+    case automaticLabellingFailed(reason: String)
 
     public var description: String {
         switch self {
@@ -32,6 +33,8 @@ public enum RegistrationError: Error, Equatable, Sendable, CustomStringConvertib
         case let .duplicateLabel(v): return "label value \(v) is placed more than once (in separate places); use one point per level"
         case let .labelsOutOfOrder(d): return "labels are not in anatomical order along the cord: \(d)"
         case let .atlasIncomplete(d): return "the atlas cannot be registered: \(d)"
+        case let .automaticLabellingFailed(reason):
+            return "automatic vertebral labelling failed: \(reason). Give one label you can identify with --hint (e.g. --hint-level 3 --hint-kind disc --hint-voxel i,j,k at the C2/C3 disc, or --hint labels.nii.gz), or place the labels by hand (cordq reg labels)"
         }
     }
 }
@@ -100,6 +103,9 @@ public struct VertebralLabels: Sendable, Equatable {
         public var level: Int
         public var kind: LabelKind
         public var world: SIMD3<Double>
+        public init(level: Int, kind: LabelKind, world: SIMD3<Double>) {
+            self.level = level; self.kind = kind; self.world = world
+        }
     }
     /// The labels, inferior first.
     public var points: [Point]

@@ -99,14 +99,30 @@ import CordTestSupport
         let prov = JSONValue.object(try JSONFile.read([String: JSONValue].self, from: s.provenancePath))
         #expect((prov["Missing"]?.arrayValue ?? []).count == s.missing.count)
 
-        // No labels anywhere: morphometry per slice only, named as missing.
+        // No labels given: the discs are found automatically on the T2w images, and the
+        // per-level areas match those from the true disc labels (same levels, within 2 %).
         let dir2 = try Support.temporaryDirectory(); defer { Support.remove(dir2) }
-        var o = PhantomExportOptions(); o.acquisitions = [.axialT2w]; o.discLabels = false
+        var o = PhantomExportOptions(); o.acquisitions = [.sagittalT2w, .axialT2w]; o.discLabels = false; o.parameters.seed = 3
         _ = try PhantomExport.write(to: dir2 + "/bids", options: o)
         let s2 = try ProcessPipeline.run(ProcessRequest(subject: dir2 + "/bids/sub-phantom01", output: dir2 + "/out"))
-        #expect(s2.missing.contains { $0.hasPrefix("levels:") })
-        #expect(s2.rows == 0)
-        #expect(TextFile.exists(dir2 + "/out/anat/sub-phantom01_acq-ax_T2w_morphometry.tsv"))
+        let levels = try #require(s2.steps.first { $0.name == "levels" })
+        #expect(levels.detail.contains("found automatically"), "\(levels.detail)")
+        let auto = try Self.table(s2.tablePath).filter { $0.metric == "csa_mm2" }
+        for r in rows where r.metric == "csa_mm2" && !["C1", "T1"].contains(r.level) {
+            let a = try #require(auto.first { $0.level == r.level }, "level \(r.level) from automatic labels")
+            #expect(abs(a.value / r.value - 1) < 0.02, "\(r.level): \(a.value) vs \(r.value)")
+        }
+
+        // No labels and no T2w (a T1w only): per-slice morphometry, the levels named as missing.
+        let dir3 = try Support.temporaryDirectory(); defer { Support.remove(dir3) }
+        var o3 = PhantomExportOptions(); o3.acquisitions = [.axialT2w]; o3.discLabels = false
+        _ = try PhantomExport.write(to: dir3 + "/bids", options: o3)
+        let anat = dir3 + "/bids/sub-phantom01/anat/sub-phantom01_acq-ax_"
+        for ext in [".nii.gz", ".json"] { try FileManager.default.moveItem(atPath: anat + "T2w" + ext, toPath: anat + "T1w" + ext) }
+        let s3 = try ProcessPipeline.run(ProcessRequest(subject: dir3 + "/bids/sub-phantom01", output: dir3 + "/out"))
+        #expect(s3.missing.contains { $0.hasPrefix("levels:") })
+        #expect(s3.rows == 0)
+        #expect(TextFile.exists(dir3 + "/out/anat/sub-phantom01_acq-ax_T1w_morphometry.tsv"))
     }
 
     @Test func badInputStopsWithNothingWrittenUnlessKeepGoing() throws {

@@ -77,14 +77,15 @@ extension ProcessRun {
             } else if let found = inventory.derivativeLabels.first(where: { $0.image.path == anatomy.image.path }) ?? inventory.derivativeLabels.first {
                 source = (found.image, found.labels, found.kind, "found under derivatives/labels")
             }
-            guard let source else {
-                missing.append("levels: no vertebral labels (give --labels FILE, or place them in derivatives/labels/\(participant)/anat/<image>_labels-disc.nii.gz), so no per-level tables and no atlas registration")
-                return ("no labels; per-level tables and atlas registration skipped", [])
-            }
+            guard let source else { return try automaticLevels(anatomy, hint: nil) }
             let segmentation = source.image.path == anatomy.image.path ? anatomy.binary : try segment(source.image).0.binary
             let (labelImage, _) = try NIfTIFile.read(source.labels, as: Int32.self)
             inputs[source.labels] = "vertebral labels"
             let found = try VertebralLabelling.fromLabels(labelImage, kind: source.kind, segmentation: segmentation)
+            if found.points.count == 1 {
+                // One label: the hint that numbers the automatically found discs.
+                return try automaticLevels(anatomy, hint: found.points[0])
+            }
             labels = found
             labelsRecord["Labels"] = .object([
                 "file": .string(source.labels), "kind": .string(source.kind.rawValue), "origin": .string(source.origin),
@@ -93,6 +94,34 @@ extension ProcessRun {
             let list = found.points.map { "\($0.level)" }.joined(separator: ", ")
             return ("\(found.points.count) \(source.kind == .disc ? "disc" : "vertebral-body") labels (\(list)) \(source.origin)", [])
         }
+    }
+
+    /// Discs found automatically on the T2w images (sagittal first: discs show best there),
+    /// numbered from `hint` or from the C2/C3 disc. When none succeeds the levels are named
+    /// as missing with each image's reason, and the run goes on without per-level tables.
+    func automaticLevels(_ anatomy: AnatomyResult, hint: VertebralLabels.Point?) throws -> (detail: String, outputs: [String]) {
+        guard inventory.anatomyContrast.suffix == "T2w" else {
+            missing.append("levels: no vertebral labels, and automatic labelling needs a T2w image (give --labels FILE)")
+            return ("no labels; per-level tables and atlas registration skipped", [])
+        }
+        var reasons: [String] = []
+        for image in inventory.anatomy.sorted(by: { !$0.axial && $1.axial }) {
+            do {
+                let seg = image.path == anatomy.image.path ? anatomy : try segment(image).0
+                let found = try AutomaticLabelling.label(image: seg.volume, segmentation: seg.binary, hint: hint)
+                labels = found.labels
+                labelsRecord["Labels"] = .object([
+                    "origin": .string("automatic (discs on \(image.stem))"), "kind": .string("disc"), "anchor": .string(found.anchor),
+                    "spacing_scale": .number(found.spacingScale), "median_contrast": .number(found.medianContrast),
+                    "points": .array(found.discs.map { .object(["level": .number(Double($0.level)), "z_mm": .number($0.world.z)]) }),
+                ])
+                return ("\(found.discs.count) discs found automatically on \(image.stem) (\(found.discs.map(\.name).joined(separator: ", ")); numbered from \(found.anchor))", [])
+            } catch {
+                reasons.append("\(image.stem): \(error)")
+            }
+        }
+        missing.append("levels: no vertebral labels given or found under derivatives/labels/\(participant)/anat/, and automatic labelling failed (" + reasons.joined(separator: "; ") + "); give --labels FILE (one label is enough as a hint), so no per-level tables and no atlas registration")
+        return ("automatic labelling failed; per-level tables and atlas registration skipped", [])
     }
 
     /// Registers the atlas to the anatomical image, writes the warps and the level map.

@@ -122,11 +122,16 @@ public enum Biomarkers {
         }
         let above = neighbour(level, above: true), below = neighbour(level, above: false)
         var mscc: Double?
-        if let di = cord(apMetrics, level) {
+        // d_i at the narrowest slice of the level when the table has it (`cordq process` writes
+        // `diameter_ap_min_mm`), else the level mean; the references are level means above and below.
+        let site = cord(["diameter_ap_min_mm"], level) != nil && cord(["diameter_rl_min_mm"], level) != nil
+        let apAtSite = site ? cord(["diameter_ap_min_mm"], level) : cord(apMetrics, level)
+        let rlAtSite = site ? cord(["diameter_rl_min_mm"], level) : cord(rlMetrics, level)
+        if let di = apAtSite {
             let refs = [cord(apMetrics, above), cord(apMetrics, below)].compactMap { $0 }
             if !refs.isEmpty { mscc = (1 - di / (refs.reduce(0, +) / Double(refs.count))) * 100 }
         }
-        let ratio = cord(apMetrics, level).flatMap { ap in cord(rlMetrics, level).map { ap / $0 } }
+        let ratio = apAtSite.flatMap { ap in rlAtSite.map { ap / $0 } }
         var values: [BiomarkerValue] = []
         for (position, l) in [(BiomarkerValue.Position.above, above), (.at, level), (.below, below)] {
             guard let l else { continue }

@@ -10,7 +10,7 @@ public struct PhantomGroupCommand: ParsableCommand {
         commandName: "phantom",
         abstract: "Digital cervical cord phantoms with ground truth: one subject (default) or a cohort.",
         discussion: """
-        cordq phantom OUTDIR […] writes one subject (see cordq phantom phantom --help); \
+        cordq phantom OUTDIR […] writes one subject (see cordq phantom subject --help); \
         cordq phantom cohort OUTDIR […] writes healthy volunteers and compressed patients.
         """,
         subcommands: [PhantomCommand.self, PhantomCohortCommand.self],

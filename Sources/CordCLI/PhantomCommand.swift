@@ -7,7 +7,7 @@ import CordPipeline
 /// `cordq phantom`
 public struct PhantomCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "phantom",
+        commandName: "subject",
         abstract: "Write a digital cervical cord phantom (C1–T1) as a BIDS subject with its ground truth.",
         discussion: """
         The cord follows a lordotic centerline; its cross-section is an ellipse whose area per \

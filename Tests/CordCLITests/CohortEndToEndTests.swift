@@ -84,6 +84,11 @@ final class Locked<T>: @unchecked Sendable {
             #expect(r["level_source"] == "lowest csa_min_mm2 z")
             #expect(zMin < -2)                       // the issue's threshold
             #expect(zMin < z)                        // the level mean dilutes a focal compression
+            // MSCC with d_i at the level's narrowest slice (3 mm slices) and level-mean references:
+            // within 8 points of the truth (the slice misses the narrowest point by up to 1.5 mm).
+            if let m = Double(r["mscc_percent"] ?? ""), let tm = Double(t["mscc_percent"] ?? "") {
+                #expect(abs(m - tm) < 8, "\(id): MSCC \(m) vs truth \(tm)")
+            } else { Issue.record("\(id): MSCC missing (\(r["mscc_percent"] ?? "—"), truth \(t["mscc_percent"] ?? "—"))") }
         }
         for h in holdouts {
             let id = h["participant_id"] ?? "", r = try #require(out[id])

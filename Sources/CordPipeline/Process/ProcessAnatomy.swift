@@ -149,8 +149,8 @@ extension ProcessRun {
     // MARK: - Morphometry
 
     /// Per-slice table (`anat/<stem>_morphometry.tsv`) and per-level rows (region `cord`,
-    /// method `morphometry`): csa_mm2 (mean), csa_min_mm2 (smallest slice), diameters,
-    /// eccentricity, solidity.
+    /// method `morphometry`): csa_mm2 (mean), csa_min_mm2 (smallest slice), diameters (mean,
+    /// and `_min` at the smallest slice), eccentricity, solidity.
     func morphometry(_ anatomy: AnatomyResult) throws -> (detail: String, outputs: [String]) {
         let slices = try Morphometry.perSlice(anatomy.soft, levels: pendingLevels)
         let name = "anat/\(anatomy.image.stem)_morphometry.tsv"
@@ -166,9 +166,13 @@ extension ProcessRun {
         var added = 0
         for l in Morphometry.perLevel(slices) where l.level > 0 {
             let level = VertebralLevelName.name(Int(l.level))
-            let minimum = slices.filter { $0.level == l.level && $0.csa.isFinite }.map(\.csa).min() ?? .nan
-            for (metric, value) in [("csa_mm2", l.csa), ("csa_min_mm2", minimum), ("diameter_ap_mm", l.diameterAP),
-                                    ("diameter_rl_mm", l.diameterRL), ("eccentricity", l.eccentricity), ("solidity", l.solidity)]
+            // The slice of smallest area stands for the site of a focal compression: its area, and
+            // its AP and RL diameters (MSCC's d_i, Fehlings et al. 1999 Spine 24:605).
+            let narrowest = slices.filter { $0.level == l.level && $0.csa.isFinite }.min { $0.csa < $1.csa }
+            for (metric, value) in [("csa_mm2", l.csa), ("csa_min_mm2", narrowest?.csa ?? .nan), ("diameter_ap_mm", l.diameterAP),
+                                    ("diameter_rl_mm", l.diameterRL), ("diameter_ap_min_mm", narrowest?.diameterAP ?? .nan),
+                                    ("diameter_rl_min_mm", narrowest?.diameterRL ?? .nan),
+                                    ("eccentricity", l.eccentricity), ("solidity", l.solidity)]
             where value.isFinite {
                 rows.append(MetricRow(subject: participant, session: inventory.session ?? "", level: level, region: "cord",
                                       metric: metric, value: value, method: "morphometry", count: l.sliceCount))

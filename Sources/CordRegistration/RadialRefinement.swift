@@ -11,18 +11,20 @@ import Darwin
 /// A radial, angle-dependent stretch of each axial plane of the subject about the cord's
 /// centre c(z): a point at distance r and angle θ from c moves along its ray to f_θ(r), with
 ///
-///     f(r) = k·r                          for r ≤ R,
+///     f(r) = r + (k − 1)·r·(r/R)^p        for r ≤ R (p = `taper`, 2 by default),
 ///     f(r) = k·R + (r − R)·(R + D − kR)/D  for R < r < R + D,
 ///     f(r) = r                            beyond,
 ///
 /// R(θ, z) the subject cord's boundary radius, k(θ, z) the ratio of the (affinely mapped)
 /// template boundary radius to R, and D = max(`rampWidth`, 2|k − 1|R) so f is increasing
-/// (slope ≥ ½) — hence exactly invertible ray by ray. The subject outline therefore lands
-/// on the template outline, the cord's inside is scaled along each ray and the stretch
-/// fades to the identity in the CSF. Boundary radii are found where the subject mask and the
+/// (slope ≥ ⅓ inside with k ≥ 1 − ⅔/(p+1), ≥ ½ in the ramp) — hence invertible ray by ray:
+/// exactly outside and for p = 1, by safeguarded Newton iteration to 10⁻¹³ mm inside for
+/// p > 1. The subject outline therefore lands on the template outline while the correction
+/// shrinks toward the centre as (r/R)^p, leaving the cord's inside (grey matter) to the
+/// affine, and it fades to the identity in the CSF. Boundary radii are found where the subject mask and the
 /// template cord map (both trilinear) cross ½ along 48 rays per slice; log k and R are
 /// smoothed with a circular Gaussian (σ 15°) and over ±`zSmoothing` mm of slices, and
-/// k is clamped to 0.67…1.5. Beyond the segmented slices the stretch fades out over 5 mm.
+/// k is clamped to 1 − ⅔/(p+1)…1.5. Beyond the segmented slices the stretch fades out over 5 mm.
 /// (Radial boundary matching in polar coordinates about the cord centre; it plays the part
 /// of the non-linear slice-wise segmentation step — e.g. `algo=columnwise` — that follows
 /// the affine one in SCT's `sct_register_to_template`, De Leener et al. 2017 NeuroImage
@@ -34,12 +36,17 @@ struct RadialRefinement: Sendable {
     /// Per slice, per angle: factor k and subject boundary radius R (mm).
     let k: [Double], radius: [Double]
     let rampWidth: Double, fade: Double
+    /// Exponent p of the inside profile f(r) = r + (k − 1)·r^(p+1)/R^p.
+    let taper: Int
 
     /// Builds the stretch for the subject slices of `map.subject`, comparing `segmentation`
     /// (0/1 on the subject grid) with `templateCord` (probability on the atlas grid) after
     /// `map`'s affine. Nil when no slice has a usable outline.
     init?(map: CordMap, segmentation: Volume<Float>, templateCord: Volume<Float>,
+          angleSmoothing: Double = 15, taper: Int = 2,
           rampWidth: Double = 3, zSmoothing: Double = 2, fade: Double = 5) {
+        self.taper = max(1, taper)
+        let kMin = 1 - 0.67 / Double(self.taper + 1)   // keeps f' ≥ ⅓ inside
         let m = Self.angles
         let slices = map.subject.slices
         var zs: [Double] = [], logK: [[Double?]] = [], radii: [[Double?]] = []
@@ -59,15 +66,16 @@ struct RadialRefinement: Sendable {
                     return Double(templateCord.trilinear(world: q))
                 }
                 guard let rs = subjectR, let rt = templateR, rs > 0.3 else { continue }
-                kRow[a] = log(min(max(rt / rs, 0.67), 1.5)); rRow[a] = rs
+                kRow[a] = log(min(max(rt / rs, kMin), 1.5)); rRow[a] = rs
             }
             guard kRow.contains(where: { $0 != nil }) else { continue }
             zs.append(s.z); logK.append(kRow); radii.append(rRow)
         }
         guard !zs.isEmpty else { return nil }
-        let sk = Self.smoothed(logK, z: zs, angleSigma: 2, zHalfWidth: zSmoothing, missing: 0)
+        let sigmaSteps = angleSmoothing / (360 / Double(m))
+        let sk = Self.smoothed(logK, z: zs, angleSigma: sigmaSteps, zHalfWidth: zSmoothing, missing: 0)
         let meanR = radii.flatMap { $0.compactMap { $0 } }.reduce(0, +) / Double(max(1, radii.flatMap { $0.compactMap { $0 } }.count))
-        let sr = Self.smoothed(radii, z: zs, angleSigma: 2, zHalfWidth: zSmoothing, missing: meanR)
+        let sr = Self.smoothed(radii, z: zs, angleSigma: sigmaSteps, zHalfWidth: zSmoothing, missing: meanR)
         z = zs; k = sk.map { exp($0) }; radius = sr
         self.rampWidth = rampWidth; self.fade = fade
     }
@@ -150,7 +158,7 @@ struct RadialRefinement: Sendable {
         let (kk, big) = parameters(z: p.z, angle: atan2(d.y, d.x))
         let ramp = max(rampWidth, 2 * abs(kk - 1) * big)
         let f: Double
-        if r <= big { f = kk * r } else if r < big + ramp { f = kk * big + (r - big) * (big + ramp - kk * big) / ramp } else { f = r }
+        if r <= big { f = r + (kk - 1) * r * power(r / big) } else if r < big + ramp { f = kk * big + (r - big) * (big + ramp - kk * big) / ramp } else { f = r }
         let out = c + d * (f / r)
         return SIMD3(out.x, out.y, p.z)
     }
@@ -163,8 +171,33 @@ struct RadialRefinement: Sendable {
         let (kk, big) = parameters(z: p.z, angle: atan2(d.y, d.x))
         let ramp = max(rampWidth, 2 * abs(kk - 1) * big)
         let r: Double
-        if f <= kk * big { r = f / kk } else if f < big + ramp { r = big + (f - kk * big) * ramp / (big + ramp - kk * big) } else { r = f }
+        if f <= kk * big { r = insideInverse(f, k: kk, radius: big) } else if f < big + ramp { r = big + (f - kk * big) * ramp / (big + ramp - kk * big) } else { r = f }
         let out = c + d * (r / f)
         return SIMD3(out.x, out.y, p.z)
+    }
+
+    /// r with r + (k − 1)·r^(p+1)/R^p = f on 0…R: the quadratic's root for p = 1, else
+    /// Newton's method from f/k kept inside the bracket (the function is increasing).
+    func insideInverse(_ f: Double, k: Double, radius: Double) -> Double {
+        if taper == 1 { return 2 * f / (1 + (1 + 4 * (k - 1) / radius * f).squareRoot()) }
+        let p = Double(taper)
+        var lo = 0.0, hi = radius, r = min(max(f / k, 0), radius)
+        for _ in 0..<60 {
+            let q = power(r / radius)
+            let g = r + (k - 1) * r * q - f, dg = 1 + (k - 1) * (p + 1) * q
+            if g > 0 { hi = r } else { lo = r }
+            var next = r - g / dg
+            if !(next > lo && next < hi) { next = (lo + hi) / 2 }
+            if abs(next - r) < 1e-13 { return next }
+            r = next
+        }
+        return r
+    }
+
+    /// x^taper by repeated multiplication.
+    @inline(__always) func power(_ x: Double) -> Double {
+        var y = x
+        for _ in 1..<taper { y *= x }
+        return y
     }
 }

@@ -48,9 +48,12 @@ public enum RegistrationPipeline {
     /// `levels.nii.gz`, `warp_template2anat.nii.gz` (on the subject grid),
     /// `warp_anat2template.nii.gz` (on the cropped atlas grid) and `atlas/` (the atlas folder
     /// with every map on the subject grid). Both warps are ITK/ANTs LPS displacement fields.
+    /// `radialRefinement` adds the radial in-plane stretch after the per-slice affine
+    /// (`TemplateRegistrationOptions.radialRefinement`).
     public static func toTemplate(image imagePath: String, segmentation segPath: String, labels labelsPath: String,
                                   kind: LabelKind, atlas atlasDir: String, levels: [Int]? = Array(1...9),
-                                  regions: [String]? = nil, outputDir: String) throws -> TemplateRegistrationSummary {
+                                  regions: [String]? = nil, radialRefinement: Bool = false,
+                                  outputDir: String) throws -> TemplateRegistrationSummary {
         let (image, header) = try NIfTIFile.read(imagePath)
         let (seg, _) = try readMask(segPath)
         try image.grid.requireCompatible(with: seg.grid, imagePath, segPath)
@@ -58,7 +61,9 @@ public enum RegistrationPipeline {
         var options = AtlasLoadOptions(); options.levels = levels
         let atlas = try AtlasPipeline.load(atlasDir, regions: regions, options: options).atlas
         let start = ContinuousClock.now
-        let reg = try TemplateRegistration.register(subject: image.frame(0), segmentation: seg, labels: labels, atlas: atlas)
+        var registration = TemplateRegistrationOptions(); registration.radialRefinement = radialRefinement
+        let reg = try TemplateRegistration.register(subject: image.frame(0), segmentation: seg, labels: labels, atlas: atlas,
+                                                    options: registration)
         let warped = try reg.atlasInSubjectSpace()
         let elapsed = ContinuousClock.now - start
         let levelMap = try labels.levelMap(on: seg.grid, segmentation: seg, reference: reg.reference)

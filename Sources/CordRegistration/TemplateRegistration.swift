@@ -11,6 +11,19 @@ public struct TemplateRegistrationOptions: Sendable {
     public var subjectSmoothing = 1.5
     /// Minimum number of labels at different levels (2: translation and scaling along z).
     public var minimumLabels = 2
+    /// After the per-slice affine, stretch each axial plane radially so the subject cord's
+    /// outline meets the template cord's (`RadialRefinement`: smooth in angle and z,
+    /// invertible ray by ray). Off by default: it matches the outline (cord Dice +2.6
+    /// points on the phantom, +1.3 on the real MT scan and +0.4 on the real T2w against
+    /// PAM50) but does not improve the inside — grey-matter Dice, which does not drive it,
+    /// is unchanged on the real MT scan and 0–0.6 points lower on phantoms.
+    public var radialRefinement = false
+    /// Gaussian smoothing of the radial stretch across angle (degrees, σ).
+    public var radialAngleSmoothing = 15.0
+    /// Taper exponent p of the stretch inside the cord: the correction at radius r is the
+    /// boundary's times (r/R)^p (1 moves grey matter with the outline: GM Dice fell by
+    /// 0.6–1.1 points in the tests; 2 leaves it mostly to the affine).
+    public var radialTaper = 2
     public init() {}
 }
 
@@ -23,9 +36,11 @@ public struct TemplateRegistrationOptions: Sendable {
 /// scaling between labels, Ullmann et al. 2014); (2) in each axial plane, the template
 /// cord's cross-section is taken onto the subject segmentation's by the affine that matches
 /// centres and second moments, x ↦ c_s + Σ_s^{1/2}Σ_t^{−1/2}(x − c_t), which is
-/// exactly invertible. Axial planes stand in for planes orthogonal to the centerline (De
-/// Leener et al. 2017 straightening); the in-plane affine absorbs the elongation a tilted
-/// cord shows in axial planes.
+/// exactly invertible; (3) optionally (`radialRefinement`), a smooth radial stretch per
+/// axial plane takes the subject cord's outline onto the mapped template outline
+/// (`RadialRefinement`, exactly invertible ray by ray). Axial planes stand in for planes
+/// orthogonal to the centerline (De Leener et al. 2017 straightening); the in-plane affine
+/// absorbs the elongation a tilted cord shows in axial planes.
 ///
 /// Warps follow ITK/ANTs as SCT writes them (`warp_template2anat.nii.gz`): a displacement
 /// field on the grid where the image is resampled, 3 frames (x, y, z) in mm in **LPS**
@@ -61,9 +76,14 @@ public struct TemplateRegistration: Sendable {
         }
         let subjectProfile = try CordProfile(segmentation.map { Float($0 != 0 ? 1 : 0) }, smoothing: options.subjectSmoothing)
         let templateProfile = try CordProfile(cord.map { $0 >= 0.5 ? $0 : 0 })
-        let map = CordMap(labels: labels, reference: reference, subject: subjectProfile, template: templateProfile)
-        let forward = DisplacementField.field(on: subject.grid) { map.templatePoint(ofSubject: $0) }
-        let inverse = DisplacementField.field(on: atlas.grid) { map.subjectPoint(ofTemplate: $0) }
+        var map = CordMap(labels: labels, reference: reference, subject: subjectProfile, template: templateProfile)
+        if options.radialRefinement {
+            map.radial = RadialRefinement(map: map, segmentation: segmentation.map { Float($0 != 0 ? 1 : 0) }, templateCord: cord,
+                                          angleSmoothing: options.radialAngleSmoothing, taper: options.radialTaper)
+        }
+        let final = map
+        let forward = DisplacementField.field(on: subject.grid) { final.templatePoint(ofSubject: $0) }
+        let inverse = DisplacementField.field(on: atlas.grid) { final.subjectPoint(ofTemplate: $0) }
         return TemplateRegistration(subjectGrid: subject.grid, atlas: atlas, labels: labels, reference: reference,
                                     subjectProfile: subjectProfile, templateProfile: templateProfile,
                                     forwardWarp: forward, inverseWarp: inverse)
@@ -84,6 +104,8 @@ struct CordMap: Sendable {
     let reference: LevelReference
     let subject: CordProfile, template: CordProfile
     let toTemplateZ: PiecewiseLinear, toSubjectZ: PiecewiseLinear
+    /// Optional radial in-plane stretch applied in subject space before the affine.
+    var radial: RadialRefinement?
 
     init(labels: VertebralLabels, reference: LevelReference, subject: CordProfile, template: CordProfile) {
         self.labels = labels; self.reference = reference; self.subject = subject; self.template = template
@@ -93,6 +115,18 @@ struct CordMap: Sendable {
     }
 
     func templatePoint(ofSubject p: SIMD3<Double>) -> SIMD3<Double> {
+        guard let radial else { return affineTemplatePoint(ofSubject: p) }
+        return affineTemplatePoint(ofSubject: radial.forward(p, centre: subject.at(z: p.z).centre))
+    }
+
+    func subjectPoint(ofTemplate q: SIMD3<Double>) -> SIMD3<Double> {
+        let p = affineSubjectPoint(ofTemplate: q)
+        guard let radial else { return p }
+        return radial.inverse(p, centre: subject.at(z: p.z).centre)
+    }
+
+    /// Subject → template by the level map along z and the per-slice moment-matching affine.
+    func affineTemplatePoint(ofSubject p: SIMD3<Double>) -> SIMD3<Double> {
         let zt = toTemplateZ.value(p.z)
         let s = subject.at(z: p.z), t = template.at(z: zt)
         let (r0, r1) = Sym2.matching(from: s.covariance, to: t.covariance)
@@ -100,7 +134,8 @@ struct CordMap: Sendable {
         return SIMD3(t.centre.x + (r0 * d).sum(), t.centre.y + (r1 * d).sum(), zt)
     }
 
-    func subjectPoint(ofTemplate q: SIMD3<Double>) -> SIMD3<Double> {
+    /// The exact inverse of `affineTemplatePoint`.
+    func affineSubjectPoint(ofTemplate q: SIMD3<Double>) -> SIMD3<Double> {
         let zs = toSubjectZ.value(q.z)
         let s = subject.at(z: zs), t = template.at(z: q.z)
         let (r0, r1) = Sym2.matching(from: t.covariance, to: s.covariance)

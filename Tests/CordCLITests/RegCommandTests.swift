@@ -74,6 +74,8 @@ import CordTestSupport
                     ["--hint-kind", "pedicle"]] {
             #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["reg", "label-vertebrae", "a", "b", "c"] + bad) }
         }
+        let parsed = try CordQCommand.parseAsRoot(["reg", "to-template", "t2.nii.gz", "--seg", "s", "--labels", "l", "--atlas", "a", "out", "--radial-refinement"])
+        #expect((parsed as? RegToTemplateCommand)?.radialRefinement == true)
         let help = CordQCommand.helpMessage(for: RegLabelVertebraeCommand.self)
         #expect(help.contains("Lindeberg") && help.contains("PAM50") && help.contains("mm") && help.contains("3 = C2/C3"))
     }

@@ -28,15 +28,23 @@ public struct SegCordCommand: ParsableCommand {
         Image Anal 44:215). Around each centre the outline is one radius per angle (72 rays), chosen by \
         dynamic programming on the cord/CSF edge with a smoothness penalty (polar-boundary formulation \
         of PropSeg's idea, De Leener et al. 2014, NeuroImage 98:528), searched twice with the \
-        neighbouring slices as a weak prior. The boundary sits 40% of the way from the cord's to the \
-        CSF's intensity, which matches the Spinal Cord Toolbox's segmentations on its test scans (50% \
-        would be the geometric boundary; on sharp edges the two differ by < 0.05 mm). The soft output \
-        holds each voxel's fraction inside the outline.
+        neighbouring slices as a weak prior. The boundary sits 40% of the way from the cord's intensity \
+        (median 1.2–2.5 mm inside the edge) to the CSF's (mean 0.5–1.5 mm outside it), the convention \
+        of the Spinal Cord Toolbox's segmentations on its test scan (they label a voxel cord only when \
+        its intensity is within about 40% of that step), so CSA compares with SCT-derived norms. The \
+        geometric (partial-volume) boundary would be 50%: CSA 2–3% larger on 0.5 mm phantom edges, \
+        about 4% larger at 1 mm. The soft output holds each voxel's fraction inside the outline.
 
         Polarity: t2, t2s and mt (MT-on/off gradient echo) have a dark cord in bright CSF; t1 and dwi \
-        (mean DWI) a bright cord. Without --contrast both are tried and the inner or better-scoring \
-        outline kept: reliable on phantoms, but on the two real test scans it picked the wrong one, so \
-        give --contrast for real data.
+        (mean DWI) a bright cord. Without --contrast both are tried: the wrong polarity finds a \
+        crescent of CSF or an irregular blob beside the cord, so the one whose outlines are convex and \
+        cord-sized on most slices wins (then the inner of two nested outlines, then detection quality); \
+        when neither is cord-like, up to two more detections per polarity look away from the first \
+        ones. Detected correctly on the real test scans (t2, mt0, mt1, the T1w made from mt0, the mean \
+        DWI of both DWI series).
+
+        --hint-voxel I,J,K (voxel indices of the input) or --hint FILE (non-zero voxels; their mean \
+        is used) makes the centerline pass within 3 mm of that point on its slice.
 
         Fails with a message and exit code 1, writing nothing, when no cord is found or the cord's \
         outline reaches the edge of the image.

@@ -72,6 +72,17 @@ final class AxialStack: @unchecked Sendable {
         return (lo, hi, max(mad / 0.6745 / 2.0.squareRoot().float, range * 1e-3))
     }
 
+    /// The q-quantile (0…1) of the voxel values, from a regular sample of at most 200 000.
+    func percentile(_ q: Double) -> Float {
+        let step = max(1, data.count / 200_000)
+        var values: [Float] = []
+        values.reserveCapacity(data.count / step + 1)
+        var m = 0
+        while m < data.count { values.append(data[m]); m += step }
+        values.sort()
+        return values[min(values.count - 1, max(0, Int(q * Double(values.count))))]
+    }
+
     /// Puts RPI data back into the input's voxel order and grid.
     func restore<T>(_ values: [T]) -> Volume<T> {
         // The buffer holds exactly one RPI frame.

@@ -25,6 +25,10 @@ struct AxialCentres: Sendable {
 /// mean over sectors. Rectifying keeps the score high where CSF is bright on only part of
 /// the ring (thick-slice MT scans, where the posterior CSF is not bright). The path maximises Σ_k dz·(score − κ·slope²) with slope the
 /// in-plane shift per mm along z (κ = 0.1), a shift of at most tan 45° per mm.
+/// For a dark cord a sector counts by min(ring − core, ring − image median): CSF is the bright
+/// fluid on T2w, T2*w and MT gradient echo, and dark structures in mid-grey tissue (a fat
+/// plane or vessel behind the cord on the MT-off test scan) otherwise outscore a cord whose
+/// posterior CSF is thin.
 enum CenterlineDetector {
     static let innerSemiAxes = SIMD2(3.5, 2.2)
     static let ringInner = SIMD2(6.8, 4.5), ringOuter = SIMD2(8.8, 6.0)
@@ -77,6 +81,7 @@ enum CenterlineDetector {
         let bounds = sectorBounds
         let mi = all.map { abs($0.x) }.max() ?? 0, mj = all.map { abs($0.y) }.max() ?? 0
         let scale = sign / Float(range)
+        let median = stack.percentile(0.5)
         let data = SendablePointer(stack.data.baseAddress!)
         let target = SendablePointer(out.baseAddress!)
         guard nx > 2 * mi, ny > 2 * mj else { return (out, 1) }
@@ -93,7 +98,10 @@ enum CenterlineDetector {
                             for d in 1..<(bd.count - 1) {
                                 var ring: Float = 0
                                 for n in bd[d]..<bd[d + 1] { ring += data.pointer[centre + off[n]] }
-                                let contrast = (ring / Float(bd[d + 1] - bd[d]) - core) * scale
+                                let mean = ring / Float(bd[d + 1] - bd[d])
+                                // Dark cord: CSF is bright, so the ring counts only by how much
+                                // it exceeds both the core and the image's median.
+                                let contrast = (sign > 0 ? min(mean - core, mean - median) : mean - core) * scale
                                 if contrast > 0 { total += contrast }
                             }
                             target.pointer[centre] = total / Float(bd.count - 2)
@@ -167,10 +175,24 @@ enum CenterlineDetector {
         return (path, Double(total[last]))
     }
 
-    /// Detects the cord's centre on every slice for a given polarity.
-    static func detect(_ stack: AxialStack, polarity: CordPolarity, anchor: (k: Int, p: SIMD2<Double>)?) -> AxialCentres {
+    /// Detects the cord's centre on every slice for a given polarity. Pixels within 4 mm of
+    /// an `excluded` centre (per slice, continuous pixel coordinates) cannot be chosen.
+    static func detect(_ stack: AxialStack, polarity: CordPolarity, anchor: (k: Int, p: SIMD2<Double>)?,
+                       excluded: [[SIMD2<Double>]] = []) -> AxialCentres {
         let (scores, noise) = scoreMaps(stack, sign: polarity.sign)
         defer { scores.deallocate() }
+        let ri = Int((4 / stack.dx).rounded(.up)), rj = Int((4 / stack.dy).rounded(.up))
+        for (k, points) in excluded.enumerated() where k < stack.nz {
+            for c in points {
+                let ci = Int(c.x.rounded()), cj = Int(c.y.rounded())
+                for j in max(0, cj - rj)...max(0, min(stack.ny - 1, cj + rj)) {
+                    for i in max(0, ci - ri)...max(0, min(stack.nx - 1, ci + ri)) {
+                        let x = (Double(i) - c.x) * stack.dx, y = (Double(j) - c.y) * stack.dy
+                        if x * x + y * y <= 16 { scores[stack.nx * (stack.ny * k + j) + i] = -10 }
+                    }
+                }
+            }
+        }
         let path = bestPath(scores, stack: stack, anchor: anchor).path
         let nx = stack.nx, ny = stack.ny, per = nx * ny
         var centres: [SIMD2<Double>?] = []

@@ -59,22 +59,84 @@ public enum CordSegmenter {
         var finite = true
         for v in stack.data where !v.isFinite { finite = false; break }
         guard finite else { throw SegmentationError.invalidInput("the image holds NaN or infinite values") }
-        if let p = options.contrast?.polarity { return try segment(image, stack, polarity: p, options: options) }
-        // Unknown polarity: segment both ways. A dark cord sits inside a bright CSF sac (and a
-        // bright cord inside a dark one), so when one outline encloses the other's centre on
-        // most slices the inner one is the cord; otherwise the higher quality wins.
-        var results: [Attempt] = []
-        var firstError: Error?
-        for p in CordPolarity.allCases {
-            do { results.append(try segmentScored(image, stack, polarity: p, options: options)) } catch {
-                if firstError == nil { firstError = error }
-            }
+        if let p = options.contrast?.polarity {
+            let (found, error) = search(image, stack, polarity: p, options: options, rounds: retryRounds(options))
+            if let f = found { return f.segmentation }
+            throw error ?? SegmentationError.noCordFound(detail: "no cord-like outline")
+        }
+        // Unknown polarity: one detection per polarity; more (away from the first ones) only
+        // when neither gave a cord-like outline.
+        var (results, firstError) = attempts(image, stack, options: options, rounds: 1)
+        if !results.contains(where: { $0.cordLike >= cordLikeMinimum }) && retryRounds(options) > 1 {
+            (results, firstError) = attempts(image, stack, options: options, rounds: retryRounds(options))
         }
         guard results.count == 2 else {
             if let only = results.first { return only.segmentation }
             throw firstError ?? SegmentationError.noCordFound(detail: "neither polarity gave a cord")
         }
-        let (a, b) = (results[0], results[1])
+        return choose(results[0], results[1], stack: stack).segmentation
+    }
+
+    /// Fraction of cord-like outlines (`Attempt.cordLike`) a detection needs to be accepted
+    /// without looking further.
+    static let cordLikeMinimum = 0.5
+
+    /// Detections tried per polarity: 3, or 1 when a hint or a centerline fixes the cord.
+    static func retryRounds(_ options: CordSegmentationOptions) -> Int {
+        options.hint == nil && (options.centerline ?? []).isEmpty ? 3 : 1
+    }
+
+    /// Segments with both polarities (`search` with `rounds`); returns the results that
+    /// succeeded and the first error.
+    static func attempts(_ image: Volume<Float>, _ stack: AxialStack, options: CordSegmentationOptions,
+                         rounds: Int = 1) -> ([Attempt], Error?) {
+        var results: [Attempt] = []
+        var firstError: Error?
+        for p in CordPolarity.allCases {
+            let (found, error) = search(image, stack, polarity: p, options: options, rounds: rounds)
+            if let f = found { results.append(f) } else if firstError == nil { firstError = error }
+        }
+        return (results, firstError)
+    }
+
+    /// Up to `rounds` detections for one polarity, each one excluding the pixels within
+    /// 4 mm of the centres found before (a dark vessel or fat plane behind the cord can
+    /// outscore a cord whose posterior CSF is thin). Returns the first cord-like result;
+    /// when no round gives one, the first round's result or error stands, so a failure is
+    /// never replaced by a non-cord-like outline found elsewhere.
+    static func search(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                       options: CordSegmentationOptions, rounds: Int) -> (Attempt?, Error?) {
+        var excluded: [[SIMD2<Double>]] = Array(repeating: [], count: stack.nz)
+        var first: (Attempt?, Error?)?
+        for _ in 0..<max(rounds, 1) {
+            var outcome: (Attempt?, Error?)
+            var centres: [SIMD2<Double>?] = []
+            do {
+                let (c, detection) = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded)
+                centres = c
+                outcome = (try segmentScored(image, stack, polarity: polarity, options: options, centres: c, detection: detection), nil)
+            } catch {
+                outcome = (nil, error)
+            }
+            if let a = outcome.0, a.cordLike >= cordLikeMinimum { return (a, nil) }
+            if first == nil { first = outcome }
+            guard !centres.isEmpty else { break }
+            for k in 0..<stack.nz { if let c = centres[k] { excluded[k].append(c) } }
+        }
+        return first ?? (nil, nil)
+    }
+
+    /// Picks the cord among the two polarities' results, in this order:
+    /// 1. Shape: the wrong polarity finds a crescent of CSF or an irregular blob beside the
+    ///    cord (solidity 0.75–0.83 on the real test scans), the right one a convex cord on
+    ///    nearly every slice; when the fractions of cord-like outlines (`Attempt.cordLike`)
+    ///    differ by 0.25 or more, the higher wins.
+    /// 2. Nesting: a dark cord sits inside a bright CSF sac (and a bright cord inside a dark
+    ///    one), so when one outline encloses the other's centre on most slices the inner one
+    ///    is the cord.
+    /// 3. Otherwise the higher `quality`.
+    static func choose(_ a: Attempt, _ b: Attempt, stack: AxialStack) -> Attempt {
+        if abs(a.cordLike - b.cordLike) >= 0.25 { return a.cordLike > b.cordLike ? a : b }
         var nested = 0, common = 0, areaA = 0.0, areaB = 0.0
         for k in 0..<stack.nz {
             guard let ca = a.contours[k], let cb = b.contours[k] else { continue }
@@ -84,56 +146,59 @@ public enum CordSegmenter {
             let (outer, inner) = pa > pb ? (ca, cb) : (cb, ca)
             if outer.contains(inner.centre + inner.polygon().centroid / SIMD2(stack.dx, stack.dy), dx: stack.dx, dy: stack.dy) { nested += 1 }
         }
-        if common > 0 && 2 * nested > common { return (areaA < areaB ? a : b).segmentation }
-        return (a.quality >= b.quality ? a : b).segmentation
+        if common > 0 && 2 * nested > common { return areaA < areaB ? a : b }
+        return a.quality >= b.quality ? a : b
     }
 
     /// One polarity's result: the segmentation, its outlines per RPI slice and a quality.
     struct Attempt {
         var segmentation: CordSegmentation
         var contours: [StarContour?]
+        /// Fraction of the segmented slices whose outline is cord-like: area 20–250 mm²,
+        /// smallest radius ≥ 1 mm (not a crescent) and solidity ≥ 0.9 (convex).
+        var cordLike: Double
+        /// detection significance × ring contrast × `cordLike` (see `segmentScored`).
         var quality: Double
     }
 
-    static func segment(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
-                        options: CordSegmentationOptions) throws -> CordSegmentation {
-        try segmentScored(image, stack, polarity: polarity, options: options).segmentation
-    }
-
-    /// One polarity: the segmentation, its outlines and its quality.
-    static func segmentScored(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
-                              options: CordSegmentationOptions) throws -> Attempt {
-        let stats = stack.intensityStatistics()
-        let range = max(stats.high - stats.low, 1e-12)
+    /// The cord's centre per RPI slice for one polarity (the given centerline, or detection
+    /// with the hint as anchor and the surroundings of `excluded` centres left out) and the
+    /// detection's median significance (1 for a given centerline). Throws when the best
+    /// candidate is not significant.
+    static func detectCentres(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                              options: CordSegmentationOptions, excluded: [[SIMD2<Double>]]) throws -> ([SIMD2<Double>?], Double) {
         func toRPI(_ v: SIMD3<Double>) -> SIMD3<Double> { stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)) }
-
-        // MARK: Centres
-        var centres: [SIMD2<Double>?]
-        var detection = 1.0
         if let given = options.centerline, !given.isEmpty {
-            centres = Array(repeating: nil, count: stack.nz)
+            var centres: [SIMD2<Double>?] = Array(repeating: nil, count: stack.nz)
             for v in given.map(toRPI) {
                 let k = Int(v.z.rounded())
                 if k >= 0 && k < stack.nz { centres[k] = SIMD2(v.x, v.y) }
             }
-        } else {
-            let anchor = options.hint.map { h -> (k: Int, p: SIMD2<Double>) in
-                let v = toRPI(h.voxel)
-                return (min(max(Int(v.z.rounded()), 0), stack.nz - 1), SIMD2(v.x, v.y))
-            }
-            let found = CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor)
-            centres = found.centres
-            let sig = found.significance.sorted()
-            let median = sig[sig.count / 2]
-            detection = median
-            guard median >= options.minimumSignificance else {
-                throw SegmentationError.noCordFound(detail: "the best cord candidate scores \(formatFixed(median, 1)) noise SDs (at least \(formatFixed(options.minimumSignificance, 1)) needed)")
-            }
-            // Slices at either end without a significant cord are left out (partial coverage).
-            var lo = 0, hi = stack.nz - 1
-            while lo < hi && found.significance[lo] < options.minimumSignificance { centres[lo] = nil; lo += 1 }
-            while hi > lo && found.significance[hi] < options.minimumSignificance { centres[hi] = nil; hi -= 1 }
+            return (centres, 1)
         }
+        let anchor = options.hint.map { h -> (k: Int, p: SIMD2<Double>) in
+            let v = toRPI(h.voxel)
+            return (min(max(Int(v.z.rounded()), 0), stack.nz - 1), SIMD2(v.x, v.y))
+        }
+        let found = CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor, excluded: excluded)
+        var centres = found.centres
+        let sig = found.significance.sorted()
+        let median = sig[sig.count / 2]
+        guard median >= options.minimumSignificance else {
+            throw SegmentationError.noCordFound(detail: "the best cord candidate scores \(formatFixed(median, 1)) noise SDs (at least \(formatFixed(options.minimumSignificance, 1)) needed)")
+        }
+        // Slices at either end without a significant cord are left out (partial coverage).
+        var lo = 0, hi = stack.nz - 1
+        while lo < hi && found.significance[lo] < options.minimumSignificance { centres[lo] = nil; lo += 1 }
+        while hi > lo && found.significance[hi] < options.minimumSignificance { centres[hi] = nil; hi -= 1 }
+        return (centres, median)
+    }
+
+    /// One polarity from its centres: the segmentation, its outlines and its quality.
+    static func segmentScored(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                              options: CordSegmentationOptions, centres: [SIMD2<Double>?], detection: Double) throws -> Attempt {
+        let stats = stack.intensityStatistics()
+        let range = max(stats.high - stats.low, 1e-12)
         let present = centres.indices.filter { centres[$0] != nil }
         guard let first = present.first, let last = present.last, last > first else {
             throw SegmentationError.tooFewSlices(found: present.count)
@@ -173,16 +238,17 @@ public enum CordSegmenter {
         // Quality for choosing a polarity: the detection's median significance × the median
         // contrast between a ring 0.75–2 mm outside each outline and the outline's inner part
         // (signed by the polarity, over the image range) × the fraction of cord-like outlines
-        // (area 20–250 mm², smallest radius ≥ 1 mm: not a crescent of CSF).
+        // (`Attempt.cordLike`).
         var contrasts: [Double] = [], plausible = 0
         for k in first...last {
             guard let c = contours[k] else { continue }
             contrasts.append(Double(sign * c.ringContrast(stack, slice: k) / range))
             let area = c.polygon().area
-            if area >= 20 && area <= 250 && (c.radii.min() ?? 0) >= 1 { plausible += 1 }
+            if area >= 20 && area <= 250 && (c.radii.min() ?? 0) >= 1 && c.solidity() >= 0.9 { plausible += 1 }
         }
         contrasts.sort()
-        let quality = detection * contrasts[contrasts.count / 2] * Double(plausible) / Double(contrasts.count)
+        let cordLike = Double(plausible) / Double(contrasts.count)
+        let quality = detection * contrasts[contrasts.count / 2] * cordLike
 
         // MARK: Output
         var soft = [Float](repeating: 0, count: stack.nx * stack.ny * stack.nz)
@@ -205,7 +271,7 @@ public enum CordSegmenter {
         }
         let result = CordSegmentation(soft: softVolume, binary: binary, centerlineVoxels: voxels, centerlineWorld: world,
                                       polarity: polarity, slices: first..<(last + 1))
-        return Attempt(segmentation: result, contours: contours, quality: quality)
+        return Attempt(segmentation: result, contours: contours, cordLike: cordLike, quality: quality)
     }
 
     // MARK: - Steps

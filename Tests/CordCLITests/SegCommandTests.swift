@@ -59,3 +59,58 @@ import CordTestSupport
         #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["seg", "cord", "a.nii.gz", "b.nii.gz", "--contrast", "flair"]) }
     }
 }
+
+@Suite struct SegCommandHintTests {
+    /// Two copies of a phantom side by side along i: a point hint (`--hint-voxel I,J,K` or
+    /// `--hint FILE`) picks the cord it marks, whichever copy that is.
+    @Test func hintSelectsTheMarkedCord() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let g = PhantomGrid.axial(inPlane: 0.5, sliceThickness: 2, fieldOfView: 22, inferior: -20, superior: 16, centre: [0, 3])
+        let s = try PhantomSubject(PhantomParameters(), on: g)
+        let img = RicianNoise.apply(to: s.t2w, sigma: 0.3 / 20, seed: 9)
+        let nx = g.nx, ny = g.ny, nz = g.nz
+        let wide = Grid(nx: 2 * nx, ny: ny, nz: nz, affine: g.affine)
+        var data = [Float](repeating: 0, count: wide.voxelCount)
+        for k in 0..<nz { for j in 0..<ny { for i in 0..<nx {
+            let v = img.data[i + nx * (j + ny * k)]
+            data[i + 2 * nx * (j + ny * k)] = v
+            data[i + nx + 2 * nx * (j + ny * k)] = v
+        } } }
+        try NIfTIFile.write(try Volume(grid: wide, frames: 1, data: data), to: dir + "/two.nii.gz")
+        // The cord's centre on the middle slice of the original grid.
+        let k0 = nz / 2
+        var si = 0.0, sj = 0.0, n = 0.0
+        for j in 0..<ny { for i in 0..<nx where s.cordMask[i, j, k0] != 0 { si += Double(i); sj += Double(j); n += 1 } }
+        let ci = Int((si / n).rounded()), cj = Int((sj / n).rounded())
+        /// Mean i of the segmented voxels.
+        func meanI(_ path: String) throws -> Double {
+            let (seg, _) = try NIfTIFile.read(path)
+            var sum = 0.0, count = 0.0
+            for n in 0..<seg.data.count where seg.data[n] > 0 { sum += Double(wide.coordinates(of: n).x); count += 1 }
+            return sum / max(count, 1)
+        }
+        var right = try CordQCommand.parseAsRoot(["seg", "cord", dir + "/two.nii.gz", dir + "/right.nii.gz", "--contrast", "t2",
+                                                  "--hint-voxel", "\(ci + nx),\(cj),\(k0)"])
+        try right.run()
+        #expect(try meanI(dir + "/right.nii.gz") > Double(nx), "hint on the right copy")
+        var mark = Mask(grid: wide, frames: 1, repeating: 0)
+        mark[ci, cj, k0] = 1
+        try NIfTIFile.write(mark, to: dir + "/point.nii.gz", datatype: .uint8)
+        var left = try CordQCommand.parseAsRoot(["seg", "cord", dir + "/two.nii.gz", dir + "/left.nii.gz", "--contrast", "t2",
+                                                 "--hint", dir + "/point.nii.gz"])
+        try left.run()
+        #expect(try meanI(dir + "/left.nii.gz") < Double(nx), "hint on the left copy")
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["seg", "cord", "a.nii.gz", "b.nii.gz", "--hint-voxel", "3,4"]) }
+    }
+
+    /// A field of view that cuts through the cord: exit code 1 and nothing written.
+    @Test func cordLeavingTheImageExitsNonZero() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let g = PhantomGrid.axial(inPlane: 0.5, sliceThickness: 2, fieldOfView: 20, inferior: -6, superior: 10, centre: [8, 3])
+        let s = try PhantomSubject(PhantomParameters(), on: g)
+        try NIfTIFile.write(s.t2w, to: dir + "/cut.nii.gz")
+        var cmd = try CordQCommand.parseAsRoot(["seg", "cord", dir + "/cut.nii.gz", dir + "/seg.nii.gz", "--contrast", "t2"])
+        #expect(throws: ExitCode.self) { try cmd.run() }
+        #expect(Support.files(in: dir) == ["cut.nii.gz"])
+    }
+}

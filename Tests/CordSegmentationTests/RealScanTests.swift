@@ -1,6 +1,7 @@
 import CordCore
 import CordIO
 import CordTestSupport
+import Foundation
 import Testing
 @testable import CordSegmentation
 
@@ -9,13 +10,17 @@ struct RealScanSegmentationTests {
     static let root = Support.sharedData + "/sct_testing_data"
 
     /// t2.nii.gz (sagittal 1 mm, stored AIL) against t2_seg-manual: Dice ≥ 0.90; CSA per
-    /// slice against `Morphometry` of the reference: mean difference within 5 %, every slice
-    /// within 10 %.
+    /// slice against `Morphometry` of the reference. The reference is binary: its CSA moves
+    /// by whole pixels (SD 1.95 % about its own smooth trend along the cord, up to 6 % on
+    /// one slice), so a smooth outline cannot meet 5 % on every slice. Measured: mean
+    /// +2.8 %, 46 of 55 slices within 5 %, worst 7.8 % (slice 0, the first slice).
     @Test func t2SagittalScanAgainstManualSegmentation() throws {
         let (img, _) = try NIfTIFile.read(Self.root + "/t2/t2.nii.gz")
         let (ref, _) = try NIfTIFile.read(Self.root + "/t2/t2_seg-manual.nii.gz")
         var o = CordSegmentationOptions(); o.contrast = .t2
+        let start = ContinuousClock.now
         let seg = try CordSegmenter.segment(img, options: o)
+        let time = ContinuousClock.now - start
         let d = dice(seg.binary, ref.map { $0 > 0.5 ? 1 : 0 })
         #expect(d >= 0.90, "Dice \(d)")
         let ours = try Morphometry.perSlice(seg.soft), reference = try Morphometry.perSlice(ref)
@@ -24,13 +29,45 @@ struct RealScanSegmentationTests {
             if let s = ours.first(where: { $0.slice == r.slice }) { errors.append(s.csa / r.csa - 1) }
         }
         let mean = errors.reduce(0, +) / Double(errors.count)
+        let worst = errors.map { abs($0) }.max() ?? 1
         let within = errors.filter { abs($0) < 0.05 }.count
-        print("t2: Dice \(formatFixed(d, 4)); CSA vs reference over \(errors.count) slices: mean \(formatFixed(mean * 100, 2)) %, worst \(formatFixed((errors.map { abs($0) }.max() ?? 0) * 100, 2)) %, \(within) within 5 %")
+        print("t2: Dice \(formatFixed(d, 4)); CSA vs reference over \(errors.count) slices: mean \(formatFixed(mean * 100, 2)) %, worst \(formatFixed(worst * 100, 2)) %, \(within) within 5 %; \(time)")
         #expect(errors.count == reference.count)
-        #expect(abs(mean) < 0.05, "mean CSA difference within 5 %")
-        // Not every slice is within 5 % (37 of 55 at the time of writing, worst 9.9 %): the
-        // outline is systematically a little outside the reference's.
-        #expect((errors.map { abs($0) }.max() ?? 1) < 0.10, "every slice within 10 %")
+        #expect(abs(mean) < 0.035, "mean CSA difference within 3.5 %")
+        #expect(within >= 45, "at least 45 of 55 slices within 5 %")
+        #expect(worst < 0.08, "every slice within 8 %")
+    }
+
+    /// Polarity detected without `contrast` on every real scan: dark cord in bright CSF on
+    /// t2, mt1, mt0 and `mt/t1w` (the data README makes it as mt0 / 1.5, an MT-off gradient
+    /// echo, so its CSF is bright like mt0's); bright cord on the mean diffusion-weighted
+    /// image (b > 0) of both DWI series. Where a reference exists, the detected result must
+    /// also reach the issue's Dice.
+    @Test(arguments: [
+        ("t2/t2.nii.gz", CordPolarity.darkCord), ("mt/mt1.nii.gz", .darkCord), ("mt/mt0.nii.gz", .darkCord),
+        ("mt/t1w.nii.gz", .darkCord), ("dmri/dmri.nii.gz", .brightCord), ("tutorial:dmri/dmri.nii.gz", .brightCord),
+    ])
+    func polarityDetectedOnRealScans(file: String, expected: CordPolarity) throws {
+        let path = file.hasPrefix("tutorial:") ? Support.sharedData + "/sct_tutorial_data/" + file.dropFirst(9) : Self.root + "/" + file
+        var (img, _) = try NIfTIFile.read(path)
+        if img.frames > 1 {
+            let dir = (path as NSString).deletingLastPathComponent
+            let b = try GradientFiles.readRaw(bval: dir + "/bvals.txt", bvec: dir + "/bvecs.txt").bValues
+            img = meanOfFrames(img, where: b.map { $0 > 50 })
+        }
+        let stack = AxialStack(img)
+        let (attempts, _) = CordSegmenter.attempts(img, stack, options: CordSegmentationOptions())
+        for a in attempts {
+            print("\(file) \(a.segmentation.polarity): cord-like \(formatFixed(a.cordLike, 2)), quality \(formatFixed(a.quality, 3))")
+        }
+        let seg = try CordSegmenter.segment(img)
+        #expect(seg.polarity == expected, "\(file)")
+        let references = ["t2/t2.nii.gz": ("t2/t2_seg-manual.nii.gz", 0.90), "mt/mt1.nii.gz": ("mt/mt1_seg.nii.gz", 0.85)]
+        if let (ref, minimum) = references[file] {
+            let (r, _) = try NIfTIFile.read(Self.root + "/" + ref)
+            let d = dice(seg.binary, r.map { $0 > 0.5 ? 1 : 0 })
+            #expect(d >= minimum, "\(file): Dice \(d) without --contrast")
+        }
     }
 
     /// mt1.nii.gz (axial 0.84 × 0.84 × 17 mm, 5 slices) against mt1_seg: Dice ≥ 0.85, with
@@ -56,4 +93,16 @@ struct RealScanSegmentationTests {
         // No target in the issue; 0.41 at the time of writing (thick slices, weak GM/WM contrast).
         #expect(dg >= 0.35, "grey matter Dice \(dg)")
     }
+}
+
+/// The mean of the frames whose flag is set (e.g. the diffusion-weighted ones).
+func meanOfFrames(_ v: Volume<Float>, where keep: [Bool]) -> Volume<Float> {
+    let per = v.grid.voxelCount
+    var sum = [Float](repeating: 0, count: per)
+    var n: Float = 0
+    for t in 0..<min(v.frames, keep.count) where keep[t] {
+        n += 1
+        for i in 0..<per { sum[i] += v.data[t * per + i] }
+    }
+    return try! Volume(grid: v.grid, frames: 1, data: sum.map { $0 / max(n, 1) })
 }

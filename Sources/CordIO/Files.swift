@@ -20,9 +20,16 @@ enum FileAccess {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw CordIOError.notFound(path: path) }
         if isDir.boolValue { throw CordIOError.unreadable(path: path, reason: "it is a directory") }
         if limit != nil { return try readStreaming(path, limit: limit) }
+        // Mapped, not copied: page-cache pages are decompressed from directly.
+        if let mapped = MappedFile(path) {
+            defer { mapped.unmap() }
+            let raw = mapped.bytes
+            guard raw.count >= 18, raw[0] == 0x1f, raw[1] == 0x8b else { return Array(raw) }
+            return try Gzip.decompress(raw) ?? readStreaming(path, limit: nil)
+        }
         let raw = try readRaw(path)
         guard raw.count >= 18, raw[0] == 0x1f, raw[1] == 0x8b else { return raw }
-        return try Gzip.decompress(raw) ?? readStreaming(path, limit: nil)
+        return try raw.withUnsafeBytes { Gzip.decompress($0) } ?? readStreaming(path, limit: nil)
     }
 
     /// The file's bytes as stored (no decompression), in one read.
@@ -50,6 +57,23 @@ enum FileAccess {
             out.append(contentsOf: chunk[0..<n])
         }
         return out
+    }
+
+    /// A regular, non-empty file mapped read-only (nil when it cannot be mapped: the caller
+    /// reads it instead).
+    struct MappedFile {
+        let base: UnsafeMutableRawPointer, count: Int
+        init?(_ path: String) {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 else { return nil }
+            guard let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else { return nil }
+            base = p; count = Int(st.st_size)
+        }
+        var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+        func unmap() { munmap(base, count) }
     }
 
     /// zlib's streaming reader (plain files pass through unchanged).

@@ -213,39 +213,41 @@ public enum NIfTIFile {
     }
 
     /// Real data to Float with the same arithmetic as the generic path: the stored value as
-    /// Double, times slope plus intercept when scaled, rounded once to Float.
+    /// Double, times slope plus intercept when scaled, rounded once to Float. Both cores.
     private static func decodeFloat(_ bytes: [UInt8], header h: NIfTIHeader) -> [Float] {
         let count = h.voxelCount
         let scaling: (slope: Double, inter: Double)? = h.hasScaling ? (h.sclSlope, h.sclInter) : nil
-        let swapped = h.byteSwapped
+        let swapped = h.byteSwapped, datatype = h.datatype
         return [Float](unsafeUninitializedCapacity: count) { o, initialized in
             bytes.withUnsafeBytes { raw in
-                let base = raw.baseAddress! + h.voxOffset
-                let out = o.baseAddress!
-                switch h.datatype {
-                case .uint8: convert(UInt8.self, base, out, count, swapped, scaling)
-                case .int8: convert(Int8.self, base, out, count, swapped, scaling)
-                case .int16: convert(Int16.self, base, out, count, swapped, scaling)
-                case .uint16: convert(UInt16.self, base, out, count, swapped, scaling)
-                case .int32: convert(Int32.self, base, out, count, swapped, scaling)
-                case .uint32: convert(UInt32.self, base, out, count, swapped, scaling)
-                case .int64: convert(Int64.self, base, out, count, swapped, scaling)
-                case .uint64: convert(UInt64.self, base, out, count, swapped, scaling)
-                case .float32:
-                    if let s = scaling {
-                        for i in 0..<count { out[i] = Float(Double(float32(base, i, swapped)) * s.slope + s.inter) }
-                    } else {
-                        for i in 0..<count { out[i] = float32(base, i, swapped) }
+                let base = Shared(UnsafeRawPointer(raw.baseAddress! + h.voxOffset)), out = Shared(o.baseAddress!)
+                parallelChunks(count, minimumChunk: 1 << 18) { range, _ in
+                    let b = base.pointer, o = out.pointer
+                    switch datatype {
+                    case .uint8: convert(UInt8.self, b, o, range, swapped, scaling)
+                    case .int8: convert(Int8.self, b, o, range, swapped, scaling)
+                    case .int16: convert(Int16.self, b, o, range, swapped, scaling)
+                    case .uint16: convert(UInt16.self, b, o, range, swapped, scaling)
+                    case .int32: convert(Int32.self, b, o, range, swapped, scaling)
+                    case .uint32: convert(UInt32.self, b, o, range, swapped, scaling)
+                    case .int64: convert(Int64.self, b, o, range, swapped, scaling)
+                    case .uint64: convert(UInt64.self, b, o, range, swapped, scaling)
+                    case .float32:
+                        if let s = scaling {
+                            for i in range { o[i] = Float(Double(float32(b, i, swapped)) * s.slope + s.inter) }
+                        } else {
+                            for i in range { o[i] = float32(b, i, swapped) }
+                        }
+                    case .float64:
+                        for i in range {
+                            var bits = b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+                            if swapped { bits = bits.byteSwapped }
+                            let v = Double(bitPattern: bits)
+                            o[i] = Float(scaling.map { v * $0.slope + $0.inter } ?? v)
+                        }
+                    case .complex64, .complex128:
+                        for i in range { o[i] = 0 }  // not reached: complex files are refused before decoding
                     }
-                case .float64:
-                    for i in 0..<count {
-                        var bits = base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
-                        if swapped { bits = bits.byteSwapped }
-                        let v = Double(bitPattern: bits)
-                        out[i] = Float(scaling.map { v * $0.slope + $0.inter } ?? v)
-                    }
-                case .complex64, .complex128:
-                    for i in 0..<count { out[i] = 0 }  // not reached: complex files are refused before decoding
                 }
             }
             initialized = count
@@ -258,20 +260,26 @@ public enum NIfTIFile {
     }
 
     @inline(__always) private static func convert<T: FixedWidthInteger>(
-        _: T.Type, _ base: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ count: Int,
+        _: T.Type, _ base: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ range: Range<Int>,
         _ swapped: Bool, _ scaling: (slope: Double, inter: Double)?
     ) {
         let size = MemoryLayout<T>.size
         if let s = scaling {
-            for i in 0..<count {
+            for i in range {
                 let v = base.loadUnaligned(fromByteOffset: i * size, as: T.self)
                 out[i] = Float(Double(swapped ? v.byteSwapped : v) * s.slope + s.inter)
             }
         } else {
-            for i in 0..<count {
+            for i in range {
                 let v = base.loadUnaligned(fromByteOffset: i * size, as: T.self)
                 out[i] = Float(Double(swapped ? v.byteSwapped : v))
             }
         }
     }
+}
+
+/// A pointer handed to workers that touch disjoint parts of what it points to.
+private struct Shared<T>: @unchecked Sendable {
+    let pointer: T
+    init(_ p: T) { pointer = p }
 }

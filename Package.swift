@@ -27,10 +27,12 @@ let package = Package(
         // MARK: - C shims over Debian's libraries
         // nifticlib has no pkg-config file and its header includes <znzlib.h> from a
         // directory that is not on the search path: a C target's include/ fixes both.
+        // libdeflate (whole-buffer gzip) rides along: CordIO, the only module that reads
+        // files, may import this shim.
         .target(
             name: "CNIfTI",
             linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"),
-                             .linkedLibrary("z"), .linkedLibrary("m")]),
+                             .linkedLibrary("z"), .linkedLibrary("deflate"), .linkedLibrary("m")]),
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3",
                        providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CGSL", pkgConfig: "gsl",
@@ -69,7 +71,7 @@ let package = Package(
                 dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative", "CordDiffusion",
                                "CordAtlas", "CordRegistration",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "cordq", dependencies: ["CordCLI"]),
+        .executableTarget(name: "cordq", dependencies: ["CordCLI", "CordCore"]),
 
         // MARK: - Tests
         .target(name: "CordTestSupport", path: "Tests/CordTestSupport"),

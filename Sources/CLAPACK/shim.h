@@ -3,6 +3,9 @@
 // Declared by hand: OpenBLAS's own header would bring cblas.h with it.
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
+// Stops OpenBLAS's worker threads (started when the library loads; OpenBLAS restarts them
+// only if asked for more than one thread again).
+int blas_thread_shutdown_(void);
 // BLAS level-3 routines used for patch Gram matrices and projections (Fortran ABI exported
 // by OpenBLAS), declared here because cblas.h cannot be included (see above).
 void dsyrk_(const char *uplo, const char *trans, const int *n, const int *k, const double *alpha,

@@ -10,12 +10,18 @@ import Glibc
 /// Process-wide configuration of FFTW, GSL and OpenBLAS (see BUILD-NOTES): FFTW's planner
 /// made thread-safe, GSL's abort-on-error handler off (return codes are checked instead),
 /// OpenBLAS single-threaded because CordQ parallelises over voxels itself.
+///
+/// OpenBLAS starts its worker threads when the library is loaded, before any Swift code
+/// runs, and an idle worker spins (yielding) for about 0.1 s before it sleeps, taking a core
+/// from CordQ's own workers. Setting one thread does not stop workers that already exist,
+/// so they are shut down here as well; `cordq` calls this first thing in `main`.
 public enum NumericLibraries {
     private static let configured: Bool = {
+        openblas_set_num_threads(1)
+        _ = blas_thread_shutdown_()
         fftw_make_planner_thread_safe()
         fftwf_make_planner_thread_safe()
         gsl_set_error_handler_off()
-        openblas_set_num_threads(1)
         return true
     }()
     /// Idempotent; every wrapper below calls it.

@@ -19,6 +19,9 @@ public struct DTIOptions: Sendable, Equatable {
     /// that fit are excluded and the rest refitted with their ordinary weights.
     public var robust = false
     public var robustIterations = 4
+    /// Compute the eigenvalues and principal eigenvector (AD, RD, V1). FA and MD come from
+    /// the tensor's invariants and need neither; without it AD, RD and V1 are NaN.
+    public var eigensystem = true
     public init() {}
 }
 
@@ -77,7 +80,7 @@ public final class DTIModel: Sendable {
         guard data.frames == scheme.count else {
             throw DiffusionError.countMismatch(what: "volumes in the series vs encodings", expected: scheme.count, found: data.frames)
         }
-        let values = fitVoxels(data, outputs: DTIOutput.count, progress: progress) { DTIFitter(self, options) }
+        let values = fitVoxels(data, outputs: DTIOutput.count, blockSize: DTIFitter.blockSize, progress: progress) { DTIFitter(self, options) }
         return DTIFit(signals: data, values: values, options: options)
     }
 }
@@ -110,23 +113,28 @@ final class DTIFitter: VoxelFitter {
         ata = buf(49); aty = buf(7); beta = buf(7); trial = buf(7)
         olsFactor = buf(49); olsFactor.update(from: model.olsFactor, count: 49)
         gram = WeightedGram(design: x, rows: m, cols: 7)
-        batch = options.robust || options.nonlinear ? nil : DTIBatchFitter(model, passes: options.wlsIterations)
+        block = options.robust || options.nonlinear ? nil : DTIBlockFitter(model, passes: options.wlsIterations, capacity: DTIFitter.blockSize)
     }
+    /// Voxels per block handed to a worker (the block path's matrix products get wider).
+    static let blockSize = 256
     let gram: WeightedGram
-    /// Four-voxel SIMD path for plain weighted fits.
-    let batch: DTIBatchFitter?
+    /// Block path (BLAS products, four-voxel solves) for plain weighted fits.
+    let block: DTIBlockFitter?
 
-    func fitBlock(_ signals: UnsafePointer<Double>, frames: Int, count: Int, _ out: UnsafeMutablePointer<Double>, outputs: Int) {
-        var v = 0
-        if let batch {
-            while v + 4 <= count {
-                let p = signals + v * frames, o = out + v * outputs
-                let bad = batch.fit((p, p + frames, p + 2 * frames, p + 3 * frames), (o, o + outputs, o + 2 * outputs, o + 3 * outputs))
-                for lane in 0..<4 where bad[lane] { fit(p + lane * frames, o + lane * outputs) }
-                v += 4
-            }
+    func fitBlock(_ data: MaskedSignals, _ range: Range<Int>, scratch: UnsafeMutablePointer<Double>,
+                  _ out: UnsafeMutablePointer<Double>, outputs: Int) {
+        guard let block else {
+            data.gatherRows(range, into: scratch)
+            for v in 0..<range.count { fit(scratch + v * m, out + v * outputs) }
+            return
         }
-        while v < count { fit(signals + v * frames, out + v * outputs); v += 1 }
+        block.fit(data, range, eigensystem: options.eigensystem, out, outputs: outputs)
+        // Voxels whose weighted normal matrix was singular: the one-voxel path decides.
+        for v in 0..<range.count where block.state[v] == 2 {
+            for r in 0..<m { scratch[r] = block.s[v + r * block.capacity] }
+            for r in 0..<m where scratch[r] < 0 { scratch[r] = 0 }  // the block marks values ≤ 0 negative
+            fit(scratch, out + v * outputs)
+        }
     }
     deinit { for p in [x, y, w, robustW, s, pred, resid, ata, aty, beta, trial, olsFactor] { p.deallocate() } }
 
@@ -164,15 +172,20 @@ final class DTIFitter: VoxelFitter {
         let floor = smax * 1e-6
         var allPositive = true
         for i in 0..<m {
-            y[i] = Double(logf(Float(max(s[i], floor))))  // single precision: the data are Float
+            y[i] = fastLog(max(s[i], floor))
             w[i] = s[i] > 0 ? 1 : 0
             robustW[i] = 1
             if s[i] <= 0 { allPositive = false }
         }
         if allPositive { ordinaryFit() } else { guard linearFit() else { return } }
         for _ in 0..<options.wlsIterations {
-            predict(beta)
-            for i in 0..<m where s[i] > 0 { w[i] = pred[i] * pred[i] }
+            // Weights Ŝ², with the block path's exponential (weights need no more precision).
+            for r in 0..<m where s[r] > 0 {
+                var v = 0.0
+                for j in 0..<7 { v += x[r * 7 + j] * beta[j] }
+                let p = weightExp(Lanes(repeating: v))[0]
+                w[r] = p * p
+            }
             guard linearFit() else { return }
         }
         var outliers = 0
@@ -209,12 +222,29 @@ final class DTIFitter: VoxelFitter {
             }
         }
         if options.nonlinear { refineNonlinear() }
-        let (l1, l2, l3, v) = symmetricEigen3(beta[1], beta[2], beta[3], beta[4], beta[5], beta[6])
-        let inv = TensorInvariants(eigenvalues: SIMD3(l1, l2, l3))
-        out[0] = exp(beta[0])
-        for j in 1..<7 { out[j] = beta[j] }
-        out[7] = inv.fa; out[8] = inv.md; out[9] = inv.ad; out[10] = inv.rd
-        out[11] = v.x; out[12] = v.y; out[13] = v.z
+        DTIFitter.writeOutputs(beta[0], beta[1], beta[2], beta[3], beta[4], beta[5], beta[6], outliers: outliers,
+                               eigensystem: options.eigensystem, out)
+    }
+
+    /// Writes one voxel's `DTIOutput` row from ln S₀ and D (xx yy zz xy xz yz). MD = tr D/3
+    /// and FA = √(3/2·(‖D‖² − 3MD²)/‖D‖²) (‖·‖ Frobenius; equal to the eigenvalue form);
+    /// AD, RD and V1 from the eigensystem when asked for, else NaN.
+    @inline(__always)
+    static func writeOutputs(_ lnS0: Double, _ xx: Double, _ yy: Double, _ zz: Double, _ xy: Double, _ xz: Double, _ yz: Double,
+                             outliers: Int, eigensystem: Bool, _ out: UnsafeMutablePointer<Double>) {
+        out[0] = exp(lnS0)
+        out[1] = xx; out[2] = yy; out[3] = zz; out[4] = xy; out[5] = xz; out[6] = yz
+        let md = (xx + yy + zz) / 3
+        let norm = xx * xx + yy * yy + zz * zz + 2 * (xy * xy + xz * xz + yz * yz)
+        out[7] = norm > 0 ? min(1, (max(0, 1.5 * (norm - 3 * md * md) / norm)).squareRoot()) : 0
+        out[8] = md
+        if eigensystem {
+            let (l1, l2, l3, v) = symmetricEigen3(xx, yy, zz, xy, xz, yz)
+            out[9] = l1; out[10] = (l2 + l3) / 2
+            out[11] = v.x; out[12] = v.y; out[13] = v.z
+        } else {
+            for k in 9...13 { out[k] = .nan }
+        }
         out[14] = Double(outliers)
     }
 

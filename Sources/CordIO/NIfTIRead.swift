@@ -162,6 +162,11 @@ public enum NIfTIFile {
     // MARK: - Data
 
     private static func decode<Scalar: NIfTIReadable>(_ bytes: [UInt8], header h: NIfTIHeader, as: Scalar.Type) -> [Scalar] {
+        // The common case without generic dispatch per value (callers in other modules get
+        // the unspecialised generic function).
+        if Scalar.self == Float.self, !h.datatype.isComplex {
+            return unsafeBitCast(decodeFloat(bytes, header: h), to: [Scalar].self)
+        }
         let count = h.voxelCount
         let scale = h.hasScaling && !h.datatype.isComplex
         let slope = h.sclSlope, inter = h.sclInter
@@ -206,4 +211,75 @@ public enum NIfTIFile {
         }
         return out
     }
+
+    /// Real data to Float with the same arithmetic as the generic path: the stored value as
+    /// Double, times slope plus intercept when scaled, rounded once to Float. Both cores.
+    private static func decodeFloat(_ bytes: [UInt8], header h: NIfTIHeader) -> [Float] {
+        let count = h.voxelCount
+        let scaling: (slope: Double, inter: Double)? = h.hasScaling ? (h.sclSlope, h.sclInter) : nil
+        let swapped = h.byteSwapped, datatype = h.datatype
+        return [Float](unsafeUninitializedCapacity: count) { o, initialized in
+            bytes.withUnsafeBytes { raw in
+                let base = Shared(UnsafeRawPointer(raw.baseAddress! + h.voxOffset)), out = Shared(o.baseAddress!)
+                parallelChunks(count, minimumChunk: 1 << 18) { range, _ in
+                    let b = base.pointer, o = out.pointer
+                    switch datatype {
+                    case .uint8: convert(UInt8.self, b, o, range, swapped, scaling)
+                    case .int8: convert(Int8.self, b, o, range, swapped, scaling)
+                    case .int16: convert(Int16.self, b, o, range, swapped, scaling)
+                    case .uint16: convert(UInt16.self, b, o, range, swapped, scaling)
+                    case .int32: convert(Int32.self, b, o, range, swapped, scaling)
+                    case .uint32: convert(UInt32.self, b, o, range, swapped, scaling)
+                    case .int64: convert(Int64.self, b, o, range, swapped, scaling)
+                    case .uint64: convert(UInt64.self, b, o, range, swapped, scaling)
+                    case .float32:
+                        if let s = scaling {
+                            for i in range { o[i] = Float(Double(float32(b, i, swapped)) * s.slope + s.inter) }
+                        } else {
+                            for i in range { o[i] = float32(b, i, swapped) }
+                        }
+                    case .float64:
+                        for i in range {
+                            var bits = b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+                            if swapped { bits = bits.byteSwapped }
+                            let v = Double(bitPattern: bits)
+                            o[i] = Float(scaling.map { v * $0.slope + $0.inter } ?? v)
+                        }
+                    case .complex64, .complex128:
+                        for i in range { o[i] = 0 }  // not reached: complex files are refused before decoding
+                    }
+                }
+            }
+            initialized = count
+        }
+    }
+
+    @inline(__always) private static func float32(_ base: UnsafeRawPointer, _ i: Int, _ swapped: Bool) -> Float {
+        let bits = base.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+        return Float(bitPattern: swapped ? bits.byteSwapped : bits)
+    }
+
+    @inline(__always) private static func convert<T: FixedWidthInteger>(
+        _: T.Type, _ base: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+        _ swapped: Bool, _ scaling: (slope: Double, inter: Double)?
+    ) {
+        let size = MemoryLayout<T>.size
+        if let s = scaling {
+            for i in range {
+                let v = base.loadUnaligned(fromByteOffset: i * size, as: T.self)
+                out[i] = Float(Double(swapped ? v.byteSwapped : v) * s.slope + s.inter)
+            }
+        } else {
+            for i in range {
+                let v = base.loadUnaligned(fromByteOffset: i * size, as: T.self)
+                out[i] = Float(Double(swapped ? v.byteSwapped : v))
+            }
+        }
+    }
+}
+
+/// A pointer handed to workers that touch disjoint parts of what it points to.
+private struct Shared<T>: @unchecked Sendable {
+    let pointer: T
+    init(_ p: T) { pointer = p }
 }

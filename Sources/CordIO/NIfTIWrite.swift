@@ -146,6 +146,11 @@ extension NIfTIFile {
 
     static func encode<Scalar: NIfTIWritable>(_ data: [Scalar], datatype: NIfTIDatatype,
                                                       slope: Double, inter: Double, into bytes: inout [UInt8]) {
+        // Float maps stored as float32 (every CordQ map) are copied in one go.
+        if datatype == .float32, Scalar.self == Float.self {
+            data.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            return
+        }
         func put<T>(_ v: T) { withUnsafeBytes(of: v) { bytes.append(contentsOf: $0) } }
         let range = datatype.integerRange
         func integer(_ v: Double) -> Double {

@@ -81,9 +81,14 @@ public enum DiffusionProcessing {
             let refs = scheme.referenceVolumes.isEmpty ? Array(0..<d.image.frames) : scheme.referenceVolumes
             let n = d.image.grid.voxelCount
             var mean = Volume<Float>(grid: d.image.grid, frames: 1, repeating: 0)
-            for t in refs { for i in 0..<n { mean.data[i] += d.image.data[t * n + i] / Float(refs.count) } }
-            let sorted = mean.data.sorted()
-            let p99 = sorted[min(sorted.count - 1, Int(0.99 * Double(sorted.count)))]
+            mean.data.withUnsafeMutableBufferPointer { m in
+                d.image.data.withUnsafeBufferPointer { src in
+                    for t in refs { for i in 0..<n { m[i] += src[t * n + i] / Float(refs.count) } }
+                }
+            }
+            // The 99th percentile by selection (the value a full sort would put at that rank).
+            var values = mean.data
+            let p99 = values.withUnsafeMutableBufferPointer { select(rank: min($0.count - 1, Int(0.99 * Double($0.count))), in: $0) }
             let mask = Mask.threshold(mean, above: 0.05 * p99)
             try mask.requireNonEmpty("automatic mask (mean b = 0 above 5 % of its 99th percentile)")
             return mask
@@ -102,6 +107,9 @@ public enum DiffusionProcessing {
             throw CordError.invalidValue(what: "map \"\(unknown)\"", detail: "choose from \(dtiMaps.joined(separator: ", "))")
         }
         let d = try load(inputs)
+        var options = options
+        // FA and MD come from the tensor's invariants; the eigensystem only for AD, RD and V1.
+        options.eigensystem = !maps.isDisjoint(with: ["AD", "RD", "V1"])
         let model = try DTIModel(d.table)
         let mask = try mask(choice, for: d, scheme: model.scheme)
         let out = try OutputFolder(output)
@@ -183,6 +191,27 @@ public enum DiffusionProcessing {
         return DiffusionRunSummary(output: out.destination, files: files, voxels: signals.count, encodings: scheme.summary,
                                    fitSeconds: seconds, method: result.method.rawValue, explanation: result.explanation)
     }
+}
+
+/// The value of rank `k` (0-based, ascending) of `v`, which it reorders: Hoare's selection
+/// with median-of-three pivots, expected O(n).
+func select(rank k: Int, in v: UnsafeMutableBufferPointer<Float>) -> Float {
+    var lo = 0, hi = v.count - 1
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2
+        if v[mid] < v[lo] { v.swapAt(mid, lo) }
+        if v[hi] < v[lo] { v.swapAt(hi, lo) }
+        if v[hi] < v[mid] { v.swapAt(hi, mid) }
+        let pivot = v[mid]
+        var i = lo, j = hi
+        while i <= j {
+            while v[i] < pivot { i += 1 }
+            while pivot < v[j] { j -= 1 }
+            if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+        }
+        if k <= j { hi = j } else if k >= i { lo = i } else { return v[k] }
+    }
+    return v[k]
 }
 
 extension Duration {

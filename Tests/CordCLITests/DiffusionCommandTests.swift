@@ -43,6 +43,40 @@ import CordTestSupport
         #expect(v1.frames == 3)
     }
 
+    /// `--maps FA,MD` skips the eigensystem but gives the same FA and MD as the full run;
+    /// the automatic mask (mean b = 0 above 5 % of its 99th percentile, found by selection)
+    /// is the one a full sort gives.
+    @Test func mapSubsetAndAutomaticMaskAgreeWithTheFullRun() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let sim = try Self.simulate(dir, "dti")
+        try Self.run(["dwi", "dti", "--dwi", sim + "/dwi.nii.gz", "-o", dir + "/all"])
+        try Self.run(["dwi", "dti", "--dwi", sim + "/dwi.nii.gz", "-o", dir + "/some", "--maps", "FA,MD", "--no-compress"])
+        for m in ["FA", "MD"] {
+            let (a, _) = try NIfTIFile.read(dir + "/all/\(m).nii.gz"), (b, _) = try NIfTIFile.read(dir + "/some/\(m).nii")
+            #expect(a.data == b.data)  // bit-identical
+        }
+        #expect(!TextFile.exists(dir + "/some/AD.nii") && !TextFile.exists(dir + "/some/V1.nii"))
+        let (dwi, _) = try NIfTIFile.read(sim + "/dwi.nii.gz"), (mask, _) = try NIfTIFile.read(dir + "/all/mask.nii.gz")
+        let n = dwi.grid.voxelCount
+        var mean = [Float](repeating: 0, count: n)
+        for t in 0..<5 { for i in 0..<n { mean[i] += dwi.data[t * n + i] / 5 } }  // the dti scheme's 5 b = 0 volumes
+        let sorted = mean.sorted(), p99 = sorted[min(n - 1, Int(0.99 * Double(n)))]
+        #expect((0..<n).allSatisfy { (mean[$0] > 0.05 * p99) == (mask.data[$0] > 0) })
+    }
+
+    @Test func selectionFindsTheSortedRank() {
+        var r = SeededRNG(seed: 9)
+        for count in [1, 2, 3, 10, 257, 5000] {
+            // Few distinct values: many ties, the hard case for partitioning.
+            let v = (0..<count).map { _ in Float(Int(r.uniform() * 7)) }
+            let sorted = v.sorted()
+            for k in Set([0, count / 2, Int(0.99 * Double(count)), count - 1]) where k < count {
+                var w = v
+                #expect(w.withUnsafeMutableBufferPointer { select(rank: k, in: $0) } == sorted[k])
+            }
+        }
+    }
+
     @Test func smtResultIsFlaggedModelDependent() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let sim = try Self.simulate(dir, "multishell")

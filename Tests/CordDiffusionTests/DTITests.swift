@@ -57,21 +57,36 @@ import CordPhantom
         #expect(flagged / count > 1.8 && flagged / count < 3)  // ≈ the 2 corrupted volumes per voxel
     }
 
-    /// The four-voxel SIMD path gives the scalar path's numbers on noisy data.
-    @Test func simdBatchMatchesScalarFit() throws {
-        let sim = Phantoms.simulate(Schemes.dti, snr: 20, seed: 5)
-        let data = try MaskedSignals(sim.image, mask: Phantoms.pureCord)
+    /// The block path (BLAS products, four-voxel solves) gives the one-voxel path's numbers
+    /// on noisy data, including voxels with values ≤ 0 (weight 0) and voxels with no signal.
+    @Test func blockPathMatchesOneVoxelFit() throws {
+        var sim = Phantoms.simulate(Schemes.dti, snr: 20, seed: 5)
+        let mask = Phantoms.pureCord
+        let n = sim.image.grid.voxelCount
+        let inside = (0..<n).filter { mask.data[$0] != 0 }
+        for (k, i) in inside.enumerated() where k % 7 == 3 { sim.image.data[(k % sim.image.frames) * n + i] = 0 }  // one zero
+        for i in inside.prefix(2) { for t in 0..<sim.image.frames { sim.image.data[t * n + i] = 0 } }           // no signal
+        let data = try MaskedSignals(sim.image, mask: mask)
         let model = try DTIModel(sim.table)
-        let batched = try model.fit(data)
+        let block = try model.fit(data)
+        var noEigen = DTIOptions(); noEigen.eigensystem = false
+        let invariantsOnly = try model.fit(data, options: noEigen)
         let scalar = DTIFitter(model, DTIOptions())
-        var out = [Double](repeating: 0, count: DTIOutput.count), worst = 0.0
-        data.values.withUnsafeBufferPointer { p in
-            for v in 0..<data.count {
-                scalar.fit(p.baseAddress! + v * data.frames, &out)
-                for o in [DTIOutput.fa, .md, .s0, .dxy] { worst = max(worst, abs(out[o.rawValue] - batched.value(o, voxel: v))) }
-            }
+        var out = [Double](repeating: 0, count: DTIOutput.count), worst = 0.0, worstEigen = 0.0, worstInvariants = 0.0
+        for v in 0..<data.count {
+            let signal = data.signal(v)
+            signal.withUnsafeBufferPointer { scalar.fit($0.baseAddress!, &out) }
+            for o in [DTIOutput.fa, .md, .s0, .dxy] { worst = max(worst, abs(out[o.rawValue] - block.value(o, voxel: v))) }
+            for o in [DTIOutput.ad, .rd] { worstEigen = max(worstEigen, abs(out[o.rawValue] - block.value(o, voxel: v))) }
+            for o in [DTIOutput.fa, .md, .s0] { worstInvariants = max(worstInvariants, abs(invariantsOnly.value(o, voxel: v) - block.value(o, voxel: v))) }
+            if v >= 2 { #expect(invariantsOnly.value(.ad, voxel: v).isNaN) }  // not computed without the eigensystem
         }
-        #expect(worst < 1e-9)  // same arithmetic up to summation order (measured ≈ 1e-15)
+        #expect(block.value(.fa, voxel: 0) == 0 && block.value(.s0, voxel: 1) == 0)  // no signal: zeros
+        #expect(data.count > 150)
+        #expect(worst < 1e-9)        // same estimator, summation order differs (measured ≈ 1e-13)
+        // Eigenvalues by the trigonometric formula amplify rounding near isotropy (acos near ±1).
+        #expect(worstEigen < 1e-6)   // µm²/ms (measured ≈ 2·10⁻⁸ in grey matter)
+        #expect(worstInvariants == 0)  // FA and MD do not depend on the eigensystem
     }
 
     @Test func refusesSeriesThatCannotDetermineATensor() throws {

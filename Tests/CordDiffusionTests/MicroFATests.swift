@@ -29,7 +29,10 @@ import CordPhantom
         if method == .qti {
             let fa = Errors(try #require(r.map("FA")), sim.truth.fa, mask: wm)
             print("  QTI FA \(fa)")
-            #expect(fa.maxAbs < 0.01)  // FA of ⟨D⟩ from the 2nd-order cumulant at b ≤ 2000
+            // FA of ⟨D⟩: the cumulant expansion's truncation at b ≤ 2000 (measured 0.0065; MD
+            // 0.0033), not a fit error: QTITruncationTests recovers cumulant-form signals to
+            // 10⁻⁷ and this phantom to < 10⁻³ at b ≤ 500.
+            #expect(fa.maxAbs < 0.01)
             // The mean tensor's trace gives MD; the covariance's bulk part gives V_MD.
             let d = try #require(r.map("meanTensor")), c = try #require(r.map("covariance")), mdMap = try #require(r.map("MD"))
             let vmd = try #require(r.map("VMD"))

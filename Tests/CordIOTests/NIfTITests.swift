@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import CordTestSupport
+import CNIfTI
 @testable import CordCore
 @testable import CordIO
 
@@ -151,5 +152,61 @@ import CordTestSupport
         #expect(throws: CordIOError.self) { try NIfTIFile.write(v, to: dir + "/missing-folder/x.nii") }
         #expect(throws: CordIOError.self) { try NIfTIFile.write(v, to: dir + "/x.img") }
         #expect(Support.files(in: dir).isEmpty)
+    }
+}
+
+/// gzip as CordQ writes it (independent members with a length field, decompressed on all
+/// cores) and as others write it (one member, or members without the field).
+@Suite struct GzipTests {
+    static func bytes(_ n: Int, seed: UInt64) -> [UInt8] {
+        var r = SeededRNG(seed: seed)
+        // Half noise, half runs: compressible, like image data.
+        return (0..<n).map { i in i % 4096 < 2048 ? UInt8(truncatingIfNeeded: Int(r.uniform() * 256)) : UInt8(i / 4096 % 256) }
+    }
+
+    @Test func multiMemberRoundTripReadableByZlib() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let data = Self.bytes(3 * Gzip.memberSize + 12345, seed: 4)
+        let p = dir + "/m.bin.gz"
+        try FileAccess.writeAtomically(data, to: p)
+        let stored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))
+        #expect(stored[3] == 0x04 && stored[12] == UInt8(ascii: "C") && stored[13] == UInt8(ascii: "Q"))  // FEXTRA with the CQ field
+        #expect(try FileAccess.readAll(p) == data)                         // parallel members
+        #expect(try FileAccess.readStreaming(p, limit: nil) == data)       // zlib reads it as one stream
+        #expect(try FileAccess.readAll(p, limit: 100) == Array(data.prefix(100)))
+    }
+
+    @Test func concatenatedMembersWithoutLengthFieldAreRead() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let a = Self.bytes(5000, seed: 1), b = Self.bytes(7000, seed: 2)
+        // zlib's own gzip writer (no extra field), two members back to back.
+        func zlibMember(_ d: [UInt8], _ path: String) throws -> [UInt8] {
+            let gz = try #require(gzopen(path, "wb6"))
+            _ = d.withUnsafeBytes { gzwrite(gz, $0.baseAddress!, UInt32($0.count)) }
+            gzclose(gz)
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        let joined = try zlibMember(a, dir + "/a.gz") + zlibMember(b, dir + "/b.gz")
+        try Data(joined).write(to: URL(fileURLWithPath: dir + "/ab.gz"))
+        #expect(try FileAccess.readAll(dir + "/ab.gz") == a + b)
+    }
+
+    /// A cut or damaged multi-member file gets zlib's diagnosis, as every .gz did before.
+    @Test func truncatedOrCorruptMultiMemberFilesAreReported() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let data = Self.bytes(2 * Gzip.memberSize + 999, seed: 7)
+        let p = dir + "/t.nii.gz"
+        try FileAccess.writeAtomically(data, to: p)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: p))
+        try whole.prefix(whole.count - 5000).write(to: URL(fileURLWithPath: p))
+        do { _ = try FileAccess.readAll(p); Issue.record("expected an error") } catch let e as CordIOError {
+            #expect(e == .corrupt(path: p, reason: "the compressed stream ends early (truncated .gz)"))
+        }
+        var damaged = [UInt8](whole)
+        for i in 3000..<3100 { damaged[i] ^= 0x5a }
+        try Data(damaged).write(to: URL(fileURLWithPath: p))
+        do { _ = try FileAccess.readAll(p); Issue.record("expected an error") } catch let e as CordIOError {
+            #expect("\(e)".contains("t.nii.gz") && "\(e)".contains("corrupt"))
+        }
     }
 }

@@ -38,7 +38,8 @@ enum Gzip {
         defer { libdeflate_free_decompressor(d) }
         // ISIZE, the last four bytes: the last member's size modulo 2³² (exact for the usual
         // single-member file under 4 GiB); grown by doubling when it is too small.
-        var capacity = max(Int(littleEndian32(input, n - 4)), 1 << 12)
+        // DEFLATE expands at most 1032-fold, which bounds what a damaged trailer can claim.
+        var capacity = max(min(Int(littleEndian32(input, n - 4)), n * maxRatio), 1 << 12)
         while true {
             var attempt = Attempt.fail
             let out = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
@@ -67,6 +68,8 @@ enum Gzip {
     }
 
     private struct Member { var offset: Int, length: Int, outOffset: Int, outLength: Int }
+    /// DEFLATE's largest expansion (258-byte matches in about 2 bits), with room for headers.
+    private static let maxRatio = 1040
 
     @inline(__always) private static func littleEndian32(_ p: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
         UInt32(p[at]) | UInt32(p[at + 1]) << 8 | UInt32(p[at + 2]) << 16 | UInt32(p[at + 3]) << 24
@@ -84,6 +87,7 @@ enum Gzip {
             let length = Int(littleEndian32(p, offset + 16))
             guard length >= headerSize + 8, length <= p.count - offset else { return nil }
             let size = Int(littleEndian32(p, offset + length - 4))
+            guard size <= length * maxRatio else { return nil }
             members.append(Member(offset: offset, length: length, outOffset: outOffset, outLength: size))
             offset += length; outOffset += size
         }

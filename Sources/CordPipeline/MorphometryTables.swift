@@ -23,6 +23,12 @@ public enum MorphometryTables {
             }
             return t
         }
+        return perSliceTable(slices)
+    }
+
+    /// One row per slice: position, level, CSA and axial area (mm²), diameters (mm), shape,
+    /// orientation and angles (degrees), slice length along the cord (mm).
+    static func perSliceTable(_ slices: [SliceShape]) -> TSVTable {
         var t = TSVTable(columns: ["slice", "z_mm", "level", "csa_mm2", "area_axial_mm2", "diameter_ap_mm", "diameter_rl_mm",
                                    "eccentricity", "solidity", "orientation_deg", "angle_ap_deg", "angle_rl_deg", "length_mm"])
         for s in slices {

@@ -154,13 +154,7 @@ extension ProcessRun {
     func morphometry(_ anatomy: AnatomyResult) throws -> (detail: String, outputs: [String]) {
         let slices = try Morphometry.perSlice(anatomy.soft, levels: pendingLevels)
         let name = "anat/\(anatomy.image.stem)_morphometry.tsv"
-        var t = TSVTable(columns: ["slice", "z_mm", "level", "csa_mm2", "diameter_ap_mm", "diameter_rl_mm", "eccentricity",
-                                   "solidity", "angle_ap_deg", "angle_rl_deg"])
-        func f(_ x: Double, _ d: Int = 3) -> String { x.isFinite ? formatFixed(x, d) : "n/a" }
-        for s in slices {
-            t.append([String(s.slice), f(s.z), s.level.map { VertebralLevelName.name(Int($0)) } ?? "", f(s.csa), f(s.diameterAP),
-                      f(s.diameterRL), f(s.eccentricity, 4), f(s.solidity, 4), f(s.angleAP, 2), f(s.angleRL, 2)])
-        }
+        let t = MorphometryTables.perSliceTable(slices)
         try t.write(to: out.path(name))
         guard pendingLevels != nil else { return ("\(slices.count) slices; no levels, so no per-level rows", [name]) }
         var added = 0

@@ -90,6 +90,7 @@ extension ProcessRun {
             if let s = im.sidecar { inputs[s] = "sidecar" }
         }
         var maps: [(file: String, metric: String)] = []
+        var align = true
         try step("mtr") {
             let name = "anat/\(prefix)_MTRmap.nii.gz"
             var r = MTRRequest(mtOn: mt.on.path, mtOff: mt.off.path, output: try out.path(name))
@@ -97,7 +98,7 @@ extension ProcessRun {
             var report = try MTPipeline.mtr(r)
             if let ncc = report.alignment.values.first, ncc[1] < ncc[0] {
                 // Alignment that lowers the images' agreement is not kept (noisy or already aligned series).
-                r.register = false
+                r.register = false; align = false
                 report = try MTPipeline.mtr(r)
                 report.alignment[mt.off.path] = [ncc[0], ncc[0]]
                 warnings.append("mtr: slice-wise alignment lowered the MT-on/MT-off correlation (\(formatFixed(ncc[0], 3)) → \(formatFixed(ncc[1], 3))); MTR computed without it")
@@ -110,7 +111,7 @@ extension ProcessRun {
             try step("mtsat") {
                 let folder = "anat/\(prefix)_mtsat"
                 var r = MTsatRequest(mt: mt.on.path, pd: mt.off.path, t1w: t1w.path, outputFolder: try out.path(folder))
-                r.register = !warnings.contains { $0.hasPrefix("mtr: slice-wise alignment lowered") }
+                r.register = align
                 let report = try MTPipeline.mtsat(r)
                 maps += [("\(folder)/mtsat.nii.gz", "mtsat_pu"), ("\(folder)/t1map.nii.gz", "t1_s")]
                 return ("MTsat (p.u.) and T1 (s), \(report.settings["form"] ?? "") form, B1 \(report.settings["b1_correction"] ?? "none"); \(report.invalidVoxels) invalid voxel(s)",

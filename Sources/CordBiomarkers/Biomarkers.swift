@@ -151,23 +151,12 @@ public enum Biomarkers {
     public static func computeAll(_ patients: [PatientEntry], rows: [String: [MetricRow]],
                                   models: [NormativeModel]) -> [Result<PatientBiomarkers, any Error>] {
         let byKey = Dictionary(models.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        let results = ResultSlots(patients.count)
+        let results = ResultSlots<PatientBiomarkers>(patients.count)
         parallelChunks(patients.count) { range, _ in
             for i in range {
                 results.set(i, Result { try compute(patients[i], rows: rows[patients[i].participant.id] ?? [], models: byKey) })
             }
         }
-        return results.values
-    }
-}
-
-/// Results written by several workers at distinct indices, read after all finish.
-final class ResultSlots: @unchecked Sendable {
-    private var slots: [Result<PatientBiomarkers, any Error>?]
-    private let lock = NSLock()
-    init(_ n: Int) { slots = Array(repeating: nil, count: n) }
-    func set(_ i: Int, _ r: Result<PatientBiomarkers, any Error>) { lock.lock(); slots[i] = r; lock.unlock() }
-    var values: [Result<PatientBiomarkers, any Error>] {
-        slots.map { $0 ?? .failure(CordError.invalidValue(what: "patient", detail: "was not processed")) }
+        return results.results("patient")
     }
 }

@@ -57,3 +57,22 @@ public final class SharedBuffer<T>: @unchecked Sendable {
     }
     public var array: [T] { Array(pointer) }
 }
+
+/// One result per task, written by several workers at distinct indices and read after all
+/// finish (patients, subjects, cohort members processed in parallel).
+public final class ResultSlots<T>: @unchecked Sendable {
+    private var slots: [Result<T, any Error>?]
+    private var done = 0
+    private var lock = pthread_mutex_t()
+    public init(_ n: Int) { slots = Array(repeating: nil, count: n); pthread_mutex_init(&lock, nil) }
+    deinit { pthread_mutex_destroy(&lock) }
+    public func set(_ i: Int, _ r: Result<T, any Error>) {
+        pthread_mutex_lock(&lock); slots[i] = r; done += 1; pthread_mutex_unlock(&lock)
+    }
+    /// How many tasks have finished.
+    public func finished() -> Int { pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }; return done }
+    /// The results in order; a task that never ran is a failure naming `what`.
+    public func results(_ what: String) -> [Result<T, any Error>] {
+        slots.map { $0 ?? .failure(CordError.invalidValue(what: what, detail: "was not processed")) }
+    }
+}

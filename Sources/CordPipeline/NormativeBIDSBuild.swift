@@ -84,7 +84,7 @@ extension NormativePipeline {
             try prepareDerivatives(root)
         }
         let db = try NormativeDatabase(path: database)
-        let outcomes = SubjectOutcomes(healthy.count)
+        let outcomes = ResultSlots<(Int, Bool)>(healthy.count)
         let (known, source, todo) = (people, participantsSource, healthy)
         // Two subjects at a time (processing is mostly serial); each is stored in its own transaction.
         parallelChunks(todo.count) { range, _ in
@@ -96,7 +96,7 @@ extension NormativePipeline {
                 progress?(outcomes.finished(), todo.count, id)
             }
         }
-        for (id, outcome) in zip(healthy, outcomes.results) {
+        for (id, outcome) in zip(healthy, outcomes.results("subject")) {
             switch outcome {
             case let .success((rows, processed)):
                 summary.ingested.append(id)
@@ -147,19 +147,5 @@ extension NormativePipeline {
             "Name": .string("CordQ per-level tables"), "BIDSVersion": .string("1.9.0"), "DatasetType": .string("derivative"),
             "GeneratedBy": .array([.object(["Name": .string("cordq"), "Version": .string(CordQVersion.string)])]),
         ] as [String: JSONValue], to: dir + "/dataset_description.json")
-    }
-}
-
-/// Per-subject outcomes written by several workers at distinct indices.
-final class SubjectOutcomes: @unchecked Sendable {
-    private var slots: [Result<(Int, Bool), any Error>?]
-    private var done = 0
-    private let lock = NSLock()
-    init(_ n: Int) { slots = Array(repeating: nil, count: n) }
-    func set(_ i: Int, _ r: Result<(Int, Bool), any Error>) { lock.lock(); slots[i] = r; done += 1; lock.unlock() }
-    /// How many subjects have finished.
-    func finished() -> Int { lock.lock(); defer { lock.unlock() }; return done }
-    var results: [Result<(Int, Bool), any Error>] {
-        slots.map { $0 ?? .failure(CordError.invalidValue(what: "subject", detail: "was not processed")) }
     }
 }

@@ -66,14 +66,14 @@ public enum PhantomCohortExport {
                 _ = try out.path(d, isFolder: true)
             }
         }
-        let truths = TruthSlots(subjects.count), staging = out.staging
+        let truths = ResultSlots<PhantomTruth>(subjects.count), staging = out.staging
         parallelChunks(subjects.count) { range, _ in
             for n in range {
                 truths.set(n, Result { try writeSubject(subjects[n], root: staging, fieldOfView: fieldOfView) })
                 progress?(subjects[n].id)
             }
         }
-        let truth = try truths.values()
+        let truth = try truths.results("phantom cohort subject").map { try $0.get() }
 
         var participants = TSVTable(columns: participantColumns)
         var compressions = TSVTable(columns: compressionColumns), levels = TSVTable(columns: levelColumns)
@@ -114,20 +114,5 @@ public enum PhantomCohortExport {
         try NIfTIFile.write(phantom.cordMask, to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)
         try JSONFile.write(phantom.truth, to: path(t + "_desc-truth_parameters.json"))
         return phantom.truth
-    }
-}
-
-/// Per-subject results written by several workers at distinct indices.
-final class TruthSlots: @unchecked Sendable {
-    private var slots: [Result<PhantomTruth, any Error>?]
-    private let lock = NSLock()
-    init(_ n: Int) { slots = Array(repeating: nil, count: n) }
-    func set(_ i: Int, _ r: Result<PhantomTruth, any Error>) { lock.lock(); slots[i] = r; lock.unlock() }
-    /// The truths in order; the first failure is thrown.
-    func values() throws -> [PhantomTruth] {
-        try slots.map { slot in
-            guard let s = slot else { throw CordError.invalidValue(what: "phantom cohort", detail: "a subject was not written") }
-            return try s.get()
-        }
     }
 }

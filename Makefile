@@ -8,8 +8,11 @@ CORDQ := .build/release/cordq
 deps:
 	@scripts/install-deps.sh
 
+# The Swift runtime and Foundation are linked statically: start-up falls from about 35 ms
+# to about 15 ms (measured on `cordq --version`), which is a quarter of a small DTI fit's
+# whole run. The C libraries (FFTW, nifticlib, GSL, OpenBLAS, SQLite) stay dynamic.
 build: deps
-	$(SWIFT) build -c release --product cordq
+	$(SWIFT) build -c release --product cordq --static-swift-stdlib
 
 # The main job on the built-in demo subject: a digital phantom written as a BIDS subject
 # (sagittal and axial T2w, single-shell DWI, MT-on/MT-off/T1w FLASH, with its ground truth

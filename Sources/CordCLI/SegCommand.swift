@@ -29,7 +29,9 @@ public struct SegCordCommand: ParsableCommand {
         dynamic programming on the cord/CSF edge with a smoothness penalty (polar-boundary formulation \
         of PropSeg's idea, De Leener et al. 2014, NeuroImage 98:528), searched twice with the \
         neighbouring slices as a weak prior. The boundary sits 40% of the way from the cord's intensity \
-        (median 1.2–2.5 mm inside the edge) to the CSF's (mean 0.5–1.5 mm outside it), the convention \
+        (median 1.2–2.5 mm inside the edge) to the CSF's (mean 0.5–1.5 mm outside it; where the CSF \
+        layer is thin but bright, the slice's median cord→CSF step; where it is effaced, the steepest \
+        point of the edge), the convention \
         of the Spinal Cord Toolbox's segmentations on its test scan (they label a voxel cord only when \
         its intensity is within about 40% of that step), so CSA compares with SCT-derived norms. The \
         geometric (partial-volume) boundary would be 50%: CSA 2–3% larger on 0.5 mm phantom edges, \

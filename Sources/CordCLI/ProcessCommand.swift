@@ -49,6 +49,8 @@ public struct ProcessCommand: ParsableCommand {
     @Option(help: "Vertebral label image on one of the subject's anatomical images.") public var labels: String?
     @Option(help: "What --labels values mean: disc (n = disc above vertebra n) or body (mid-vertebral body, in the cord).")
     public var labelKind: LabelKind = .disc
+    @Option(help: "Axial slice of the segmented anatomical image where the cord is visible (index along its voxel axis closest to S–I), as for seg cord --hint-slice.")
+    public var hintSlice: Int?
     @Option(help: "MP-PCA before DTI: auto (when a series has ≥ 15 volumes), on or off.") public var denoise: String = "auto"
     @Option(help: "μFA route: auto, gamma, qti, smt or dde (auto skips μFA when the encodings allow only DTI).")
     public var microfa: String = "auto"
@@ -69,6 +71,7 @@ public struct ProcessCommand: ParsableCommand {
     public func run() throws {
         var r = ProcessRequest(subject: subject, output: output)
         r.protocolName = `protocol`; r.session = session; r.atlas = atlas; r.labels = labels; r.labelKind = labelKind
+        r.hintSlice = hintSlice
         r.denoise = denoise == "auto" ? nil : denoise == "on"
         r.microFAMethod = MicroFAMethod(rawValue: microfa) ?? .auto
         r.extraction = ExtractionMethod(rawValue: extraction) ?? .wa

@@ -29,7 +29,9 @@ public struct SegCordCommand: ParsableCommand {
         dynamic programming on the cord/CSF edge with a smoothness penalty (polar-boundary formulation \
         of PropSeg's idea, De Leener et al. 2014, NeuroImage 98:528), searched twice with the \
         neighbouring slices as a weak prior. The boundary sits 40% of the way from the cord's intensity \
-        (median 1.2–2.5 mm inside the edge) to the CSF's (mean 0.5–1.5 mm outside it), the convention \
+        (median 1.2–2.5 mm inside the edge) to the CSF's (mean 0.5–1.5 mm outside it; where the CSF \
+        layer is thin but bright, the slice's median cord→CSF step; where it is effaced, the steepest \
+        point of the edge), the convention \
         of the Spinal Cord Toolbox's segmentations on its test scan (they label a voxel cord only when \
         its intensity is within about 40% of that step), so CSA compares with SCT-derived norms. The \
         geometric (partial-volume) boundary would be 50%: CSA 2–3% larger on 0.5 mm phantom edges, \
@@ -44,7 +46,13 @@ public struct SegCordCommand: ParsableCommand {
         DWI of both DWI series).
 
         --hint-voxel I,J,K (voxel indices of the input) or --hint FILE (non-zero voxels; their mean \
-        is used) makes the centerline pass within 3 mm of that point on its slice.
+        is used) makes the centerline pass within 3 mm of that point on its slice. --hint-slice K names \
+        a slice where the cord is visible instead: K is the index along the input's voxel axis closest \
+        to superior–inferior (the slice number of an axial acquisition; for a sagittal one the row \
+        along S–I, e.g. the second index of an AIL image, as a viewer shows it). That whole slice is \
+        searched for the most cord-like candidate (a significant detection score whose outline is \
+        convex and cord-sized) and the centerline is tracked up and down from it. A slice outside the \
+        image or without a cord-like candidate is an error naming the file and the slice.
 
         Fails with a message and exit code 1, writing nothing, when no cord is found or the cord's \
         outline reaches the edge of the image.
@@ -58,12 +66,15 @@ public struct SegCordCommand: ParsableCommand {
     public var centerline: String?
     @Option(help: "An image whose non-zero voxel(s) mark a point inside the cord.") public var hint: String?
     @Option(help: "A point inside the cord as voxel indices I,J,K of the input.") public var hintVoxel: String?
+    @Option(help: "An axial slice where the cord is visible: index K along the input's voxel axis closest to S–I (see below).")
+    public var hintSlice: Int?
     @Option(help: "Also write the centerline as a mask (one voxel per axial slice).") public var centerlineOut: String?
 
     public init() {}
 
     public func validate() throws {
         if let h = hintVoxel, Self.parsePoint(h) == nil { throw ValidationError("--hint-voxel takes I,J,K, e.g. 30,27,20") }
+        if hintSlice != nil && (hint != nil || hintVoxel != nil) { throw ValidationError("give one hint: --hint-slice, --hint-voxel or --hint") }
     }
     static func parsePoint(_ text: String) -> SIMD3<Double>? {
         let v = text.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -73,7 +84,7 @@ public struct SegCordCommand: ParsableCommand {
     public func run() throws {
         do {
             let s = try SegmentationPipeline.segmentCord(image: image, output: output, softPath: soft, contrast: contrast,
-                                                         hintPath: hint, hintVoxel: hintVoxel.flatMap(Self.parsePoint),
+                                                         hintPath: hint, hintVoxel: hintVoxel.flatMap(Self.parsePoint), hintSlice: hintSlice,
                                                          centerlinePath: centerline, centerlineOutput: centerlineOut)
             print("cord: \(s.voxels) voxels, \(formatFixed(s.volume, 1)) mm³ (partial volume), axial slices \(s.slices.lowerBound)–\(s.slices.upperBound - 1) (RPI), \(s.polarity == .darkCord ? "dark" : "bright") cord, \(formatFixed(s.seconds, 2)) s")
             print("  \(s.binaryPath)\n  \(s.softPath)" + (s.centerlinePath.map { "\n  \($0)" } ?? ""))

@@ -24,15 +24,18 @@ public enum SegmentationPipeline {
     /// `_soft.nii.gz`) and, when asked, the centerline as a one-voxel-per-slice mask.
     /// `hintPath`: an image whose non-zero voxels mark points in the cord; `centerlinePath`:
     /// an image whose non-zero voxels are the centerline (centre of mass per slice).
-    /// Nothing is written when the segmentation fails.
+    /// `hintSlice`: a slice index along the input's voxel axis closest to superior–inferior
+    /// where the cord is visible (`CordSegmentationOptions.hintSlice`); errors about it name
+    /// the image. Nothing is written when the segmentation fails.
     public static func segmentCord(image imagePath: String, output outputPath: String, softPath: String? = nil,
                                    contrast: SegmentationContrast? = nil, hintPath: String? = nil,
-                                   hintVoxel: SIMD3<Double>? = nil, centerlinePath: String? = nil,
+                                   hintVoxel: SIMD3<Double>? = nil, hintSlice: Int? = nil, centerlinePath: String? = nil,
                                    centerlineOutput: String? = nil) throws -> CordSegmentationSummary {
         let (image, header) = try NIfTIFile.read(imagePath)
         var options = CordSegmentationOptions()
         options.contrast = contrast
         if let v = hintVoxel { options.hint = CenterlineHint(voxel: v) }
+        options.hintSlice = hintSlice
         if let h = hintPath {
             let points = try markedPoints(h, on: image.grid, what: "hint")
             let mean = points.reduce(SIMD3<Double>.zero, +) / Double(points.count)
@@ -40,7 +43,12 @@ public enum SegmentationPipeline {
         }
         if let c = centerlinePath { options.centerline = try markedPoints(c, on: image.grid, what: "centerline", perSlice: true) }
         let start = ContinuousClock.now
-        let seg = try CordSegmenter.segment(image, options: options)
+        let seg: CordSegmentation
+        do {
+            seg = try CordSegmenter.segment(image, options: options)
+        } catch let e as SegmentationError where hintSlice != nil && options.hint == nil {
+            throw CordError.invalidValue(what: "\(imagePath) with --hint-slice \(hintSlice!)", detail: e.description)
+        }
         let elapsed = ContinuousClock.now - start
         let soft = softPath ?? defaultSoftPath(outputPath)
         try NIfTIFile.write(seg.binary, to: outputPath, datatype: .uint8, like: header, description: "cordq seg cord")

@@ -177,8 +177,11 @@ enum CenterlineDetector {
 
     /// Detects the cord's centre on every slice for a given polarity. Pixels within 4 mm of
     /// an `excluded` centre (per slice, continuous pixel coordinates) cannot be chosen.
-    static func detect(_ stack: AxialStack, polarity: CordPolarity, anchor: (k: Int, p: SIMD2<Double>)?,
-                       excluded: [[SIMD2<Double>]] = []) -> AxialCentres {
+    /// `seedSlice`: when there is no `anchor`, the RPI slice `k` (and the input's slice
+    /// index, for messages) in which `seed` picks the most cord-like candidate as the anchor.
+    static func detect(_ stack: AxialStack, polarity: CordPolarity, anchor given: (k: Int, p: SIMD2<Double>)?,
+                       excluded: [[SIMD2<Double>]] = [], seedSlice: (k: Int, input: Int)? = nil,
+                       minimumSignificance: Double = 6) throws -> AxialCentres {
         let (scores, noise) = scoreMaps(stack, sign: polarity.sign)
         defer { scores.deallocate() }
         let ri = Int((4 / stack.dx).rounded(.up)), rj = Int((4 / stack.dy).rounded(.up))
@@ -192,6 +195,12 @@ enum CenterlineDetector {
                     }
                 }
             }
+        }
+        var anchor = given
+        if anchor == nil, let seedSlice {
+            let p = try seed(scores, noise: noise, stack: stack, slice: seedSlice.k, sign: polarity.sign,
+                             minimumSignificance: minimumSignificance, inputSlice: seedSlice.input)
+            anchor = (seedSlice.k, p)
         }
         let path = bestPath(scores, stack: stack, anchor: anchor).path
         let nx = stack.nx, ny = stack.ny, per = nx * ny

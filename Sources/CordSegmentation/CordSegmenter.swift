@@ -12,6 +12,12 @@ public struct CordSegmentationOptions: Sendable {
     public var contrast: SegmentationContrast?
     /// A point in the cord the centerline must pass within 3 mm of.
     public var hint: CenterlineHint?
+    /// An axial slice in which the cord is visible, as an index along the input's voxel
+    /// axis closest to superior–inferior (the slice index of an axial acquisition; the row
+    /// along I–S of a sagittal one, e.g. the second index of an AIL image). Detection searches
+    /// that whole slice for the most cord-like candidate and tracks the cord up and down
+    /// from it. Ignored when `hint` is given.
+    public var hintSlice: Int?
     /// A known centerline (one centre per slice where given, continuous voxel coordinates
     /// on the input grid): detection is skipped and these centres are used.
     public var centerline: [SIMD3<Double>]?
@@ -59,6 +65,7 @@ public enum CordSegmenter {
         var finite = true
         for v in stack.data where !v.isFinite { finite = false; break }
         guard finite else { throw SegmentationError.invalidInput("the image holds NaN or infinite values") }
+        if let s = options.hintSlice, options.hint == nil { _ = try CenterlineDetector.rpiSlice(ofInputSlice: s, image: image, stack: stack) }
         if let p = options.contrast?.polarity {
             let (found, error) = search(image, stack, polarity: p, options: options, rounds: retryRounds(options))
             if let f = found { return f.segmentation }
@@ -83,7 +90,7 @@ public enum CordSegmenter {
 
     /// Detections tried per polarity: 3, or 1 when a hint or a centerline fixes the cord.
     static func retryRounds(_ options: CordSegmentationOptions) -> Int {
-        options.hint == nil && (options.centerline ?? []).isEmpty ? 3 : 1
+        options.hint == nil && options.hintSlice == nil && (options.centerline ?? []).isEmpty ? 3 : 1
     }
 
     /// Segments with both polarities (`search` with `rounds`); returns the results that
@@ -180,7 +187,11 @@ public enum CordSegmenter {
             let v = toRPI(h.voxel)
             return (min(max(Int(v.z.rounded()), 0), stack.nz - 1), SIMD2(v.x, v.y))
         }
-        let found = CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor, excluded: excluded)
+        let seedSlice = try options.hintSlice.map {
+            (k: try CenterlineDetector.rpiSlice(ofInputSlice: $0, image: image, stack: stack), input: $0)
+        }
+        let found = try CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor, excluded: excluded,
+                                                  seedSlice: seedSlice, minimumSignificance: options.minimumSignificance)
         var centres = found.centres
         let sig = found.significance.sorted()
         let median = sig[sig.count / 2]

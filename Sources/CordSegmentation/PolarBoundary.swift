@@ -76,6 +76,12 @@ struct PolarBoundaryFinder: Sendable {
     /// 0.5 mm edges it costs 2–3 % of area against the geometric truth (0.5: < 1 %).
     var boundaryLevel = 0.4
     var regionTolerance: Float = 0.1
+    /// A thin CSF layer (see `levels`) whose peak rises above the cord by at least this
+    /// fraction of the slice's median cord→CSF step counts as present, and its boundary is
+    /// the crossing of `boundaryLevel` of that median step; below it the CSF is taken as
+    /// effaced and the gradient maximum stays. 0.8, the same fraction as the plateau test
+    /// that tells a full layer from a thin one.
+    var thinLayerFraction = 0.8
 
     func find(_ stack: AxialStack, slice k: Int, centre: SIMD2<Double>, sign: Float, range: Float,
               noise: Float, prior: [Double]?) -> StarContour {
@@ -150,29 +156,48 @@ struct PolarBoundaryFinder: Sendable {
         var chosen = [Int](repeating: 0, count: turns)
         chosen[turns - 1] = s
         for t in stride(from: turns - 1, to: 0, by: -1) { chosen[t - 1] = Int(back[t * n + chosen[t]]) }
-        // Each radius: the level crossing where the profile allows one, else the gradient
-        // maximum (parabolic sub-step), the geometric boundary. Moving those rays by the
-        // slice's median crossing − maximum offset (the same convention on every ray) gave
-        // +1.5 % instead of +2.8 % CSA on the t2 test scan, where a thin lateral CSF layer
-        // stops the crossing on 26 % of the rays, but also moved the effaced rays at a
-        // compression inward and raised MSCC by up to 4 points on the phantom, so it is not done.
+        // Each radius: the gradient maximum (parabolic sub-step), the geometric boundary,
+        // moved to the `boundaryLevel` crossing where a full CSF layer gives the levels. Thin
+        // layers (26 % of the rays on the t2 test scan, mostly lateral) take the slice's median
+        // step instead of their own (`thinLayerFraction`): CSA −1 point on average there (+2.8 →
+        // +1.8 %), while effaced layers at a compression keep the maximum. (Moving every thin
+        // ray by the slice's median crossing − maximum offset also moved the effaced rays
+        // inward and raised MSCC by up to 4 points on the phantom.)
         var radii = [Double](repeating: 0, count: m)
         var edgeSum = 0.0
-        var inside = true
+        var steps: [Double] = [], thin: [(ray: Int, edge: Int, cord: Double, peak: Double)] = []
         for a in 0..<m {
             let s = chosen[m + a]
             let e0 = s > 0 ? Double(edge[a * n + s - 1]) : Double(edge[a * n + s])
             let e1 = Double(edge[a * n + s]), e2 = s < n - 1 ? Double(edge[a * n + s + 1]) : e1
             let d = e0 - 2 * e1 + e2
             let f = d < 0 ? min(max(0.5 * (e0 - e2) / d, -0.5), 0.5) : 0
-            var r = (Double(s) + f) * delta
-            if e1 > 0.3 * Double(norm), let crossing = levelCrossing(profile, ray: a, count: count, edge: s, h: h, delta: delta, sign: sign) {
-                r = crossing
-            }
-            radii[a] = r
+            radii[a] = (Double(s) + f) * delta
             edgeSum += e1
+            guard e1 > 0.3 * Double(norm), let lv = levels(profile, ray: a, count: count, edge: s, h: h, delta: delta, sign: sign) else { continue }
+            if lv.full, let r = crossing(profile, ray: a, count: count, edge: s, h: h, delta: delta, sign: sign,
+                                         level: lv.cord + boundaryLevel * (lv.csf - lv.cord)) {
+                radii[a] = r
+                steps.append(lv.csf - lv.cord)
+            } else if !lv.full {
+                thin.append((a, s, lv.cord, lv.peak))
+            }
+        }
+        // Thin CSF: where the layer is bright (peak ≥ `thinLayerFraction` of the slice's
+        // median step over the rays with a full layer, at least a quarter of the rays), the
+        // crossing of `boundaryLevel` of that median step; an effaced layer keeps the maximum.
+        steps.sort()
+        if steps.count >= m / 4 {
+            let step = steps[steps.count / 2]
+            for t in thin where t.peak - t.cord >= thinLayerFraction * step {
+                if let r = crossing(profile, ray: t.ray, count: count, edge: t.edge, h: h, delta: delta, sign: sign,
+                                    level: t.cord + boundaryLevel * step) { radii[t.ray] = r }
+            }
+        }
+        var inside = true
+        for a in 0..<m {
             let t = 2 * Double.pi * Double(a) / Double(m)
-            let x = centre.x + (r + pix) * cos(t) / stack.dx, y = centre.y + (r + pix) * sin(t) / stack.dy
+            let x = centre.x + (radii[a] + pix) * cos(t) / stack.dx, y = centre.y + (radii[a] + pix) * sin(t) / stack.dy
             if x < 0 || y < 0 || x > Double(stack.nx - 1) || y > Double(stack.ny - 1) { inside = false }
         }
         // Noise SD of one edge value: σ·√2/(2h·δ) over the range (bilinear samples ≈ pixels).
@@ -181,17 +206,17 @@ struct PolarBoundaryFinder: Sendable {
                            insideImage: inside)
     }
 
-    /// The radius (mm) where the profile of ray `a` crosses `boundaryLevel` between the
-    /// cord's level and the CSF's, searched within ±1 mm of the edge; nil when the levels do
-    /// not differ or the CSF is a thin layer (1 mm outside the edge below 80 % of its peak).
-    ///
-    /// Cord level: median over 1.2–2.5 mm inside the edge (clear of a 1 mm-wide blurred edge;
-    /// the median ignores grey matter and ringing). CSF level: mean over 0.5–1.5 mm outside
-    /// the edge, not the peak. On real scans the CSF is a 2–3 mm layer whose peak carries
-    /// truncation overshoot and the upward bias of a maximum over noisy samples; the peak put
-    /// the outline 0.1 mm outside and CSA +4.5 % on the t2 test scan, while on the phantom's
-    /// wide, flat CSF the two estimates differ by < 0.1 % of area.
-    func levelCrossing(_ profile: [Float], ray a: Int, count: Int, edge s: Int, h: Int, delta: Double, sign: Float) -> Double? {
+    /// The levels along ray `a` around edge sample `s` (signed so CSF is the higher):
+    /// cord, median over 1.2–2.5 mm inside the edge (clear of a 1 mm-wide blurred edge; the
+    /// median ignores grey matter and ringing); CSF, mean over 0.5–1.5 mm outside the edge,
+    /// not the peak (on real scans the CSF is a 2–3 mm layer whose peak carries truncation
+    /// overshoot and the upward bias of a maximum over noisy samples; the peak put the
+    /// outline 0.1 mm outside and CSA +4.5 % on the t2 test scan, while on the phantom's wide,
+    /// flat CSF the two differ by < 0.1 % of area); the peak within 1.5 mm outside; and
+    /// whether the CSF layer is full (1 mm outside the edge at ≥ 80 % of the peak) rather
+    /// than thin. Nil when the inner window is empty or nothing outside is brighter than the cord.
+    func levels(_ profile: [Float], ray a: Int, count: Int, edge s: Int, h: Int, delta: Double, sign: Float)
+        -> (cord: Double, csf: Double, peak: Double, full: Bool)? {
         @inline(__always) func value(_ q: Int) -> Double { Double(sign * profile[a * count + min(max(q + h, 0), count - 1)]) }
         @inline(__always) func steps(_ mm: Double) -> Int { Int((mm / delta).rounded()) }
         let last = count - h - 1
@@ -203,20 +228,31 @@ struct PolarBoundaryFinder: Sendable {
             inner.sort()
             return inner[inner.count / 2]
         }
-        var peak = -Double.infinity
-        for q in s...min(s + steps(1.5), last) { peak = max(peak, value(q)) }
+        let peak = thinPeak(profile, ray: a, count: count, edge: s, h: h, delta: delta, sign: sign)
         let outA = min(s + steps(0.5), last), outB = min(s + steps(1.5), last)
         var csf = 0.0
         for q in outA...outB { csf += value(q) }
         csf /= Double(outB - outA + 1)
-        guard csf > cord, peak > cord else { return nil }
-        // A thin CSF layer (effaced at a compression) never reaches its level: keep the
-        // gradient maximum there, whose position does not depend on the peak's height.
+        guard peak > cord else { return nil }
         let plateau = value(s + steps(1.0))
-        guard plateau >= cord + 0.8 * (peak - cord) else { return nil }
-        let level = cord + boundaryLevel * (csf - cord)
+        return (cord, csf, peak, csf > cord && plateau >= cord + 0.8 * (peak - cord))
+    }
+
+    /// The highest signed value within 1.5 mm outside edge sample `s` of ray `a`.
+    func thinPeak(_ profile: [Float], ray a: Int, count: Int, edge s: Int, h: Int, delta: Double, sign: Float) -> Double {
+        let last = count - h - 1
+        var peak = -Double.infinity
+        for q in s...min(s + Int((1.5 / delta).rounded()), last) {
+            peak = max(peak, Double(sign * profile[a * count + min(max(q + h, 0), count - 1)]))
+        }
+        return peak
+    }
+
+    /// The radius (mm) nearest to edge sample `s` within ±1 mm where ray `a`'s signed
+    /// profile crosses `level`, by linear interpolation between samples; nil when none.
+    func crossing(_ profile: [Float], ray a: Int, count: Int, edge s: Int, h: Int, delta: Double, sign: Float, level: Double) -> Double? {
+        @inline(__always) func value(_ q: Int) -> Double { Double(sign * profile[a * count + min(max(q + h, 0), count - 1)]) }
         let w = Int((1.0 / delta).rounded())
-        // The crossing nearest to the edge, by linear interpolation between samples.
         var best: Double?
         for q in max(0, s - w)..<(s + w) {
             let v0 = value(q), v1 = value(q + 1)

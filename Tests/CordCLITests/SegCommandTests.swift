@@ -103,6 +103,39 @@ import CordTestSupport
         #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["seg", "cord", "a.nii.gz", "b.nii.gz", "--hint-voxel", "3,4"]) }
     }
 
+    /// `--hint-slice K`: segments the phantom; a slice outside the image or one without a cord
+    /// exits non-zero, writes nothing, and the message names the file and the slice; it
+    /// cannot be combined with a point hint.
+    @Test func sliceHintFromTheCommandLine() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let f = try SegCommandTests.writePhantom(dir)
+        var ok = try CordQCommand.parseAsRoot(["seg", "cord", f.image, dir + "/seg.nii.gz", "--contrast", "t2", "--hint-slice", "9"])
+        try ok.run()
+        #expect(Support.files(in: dir).contains("seg.nii.gz"))
+        Support.remove(dir + "/seg.nii.gz"); Support.remove(dir + "/seg_soft.nii.gz")
+        let inputs = Support.files(in: dir)
+        // Slice 5 blanked to a constant: no cord there.
+        var (img, _) = try NIfTIFile.read(f.image)
+        let per = img.grid.nx * img.grid.ny
+        for n in (per * 5)..<(per * 6) { img.data[n] = 0.3 }
+        try NIfTIFile.write(img, to: dir + "/blank.nii.gz")
+        for (file, k, words) in [(f.image, img.grid.nz, "outside the image"), (dir + "/blank.nii.gz", 5, "no cord-like candidate")] {
+            var cmd = try CordQCommand.parseAsRoot(["seg", "cord", file, dir + "/out.nii.gz", "--contrast", "t2", "--hint-slice", "\(k)"])
+            #expect(throws: ExitCode.self) { try cmd.run() }
+            #expect(Support.files(in: dir) == (inputs + ["blank.nii.gz"]).sorted())
+            do {
+                _ = try SegmentationPipeline.segmentCord(image: file, output: dir + "/out.nii.gz", contrast: .t2, hintSlice: k)
+                Issue.record("hint slice \(k) of \(file) gave a segmentation")
+            } catch {
+                let text = "\(error)"
+                #expect(text.contains(file) && text.contains("hint slice \(k)") && text.contains(words), "\(text)")
+            }
+        }
+        #expect(throws: (any Error).self) {
+            try CordQCommand.parseAsRoot(["seg", "cord", "a.nii.gz", "b.nii.gz", "--hint-slice", "3", "--hint-voxel", "1,2,3"])
+        }
+    }
+
     /// A field of view that cuts through the cord: exit code 1 and nothing written.
     @Test func cordLeavingTheImageExitsNonZero() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }

@@ -145,6 +145,22 @@ import CordTestSupport
         #expect(throws: (any Error).self) { try ProcessPipeline.run(ProcessRequest(subject: subject, output: dir + "/out")) }
     }
 
+    /// The slice hint reaches the segmentation: one outside the anatomical image stops the
+    /// run with a message naming the image and the slice, and nothing is written.
+    @Test func hintSliceReachesTheSegmentation() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let (_, subject) = try Self.phantom(dir, [.axialT2w])
+        var r = ProcessRequest(subject: subject, output: dir + "/out"); r.hintSlice = 999
+        do {
+            _ = try ProcessPipeline.run(r)
+            Issue.record("a hint slice outside the image was accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("T2w.nii.gz with --hint-slice 999") && text.contains("outside the image"), "\(text)")
+        }
+        #expect(!TextFile.exists(dir + "/out"))
+    }
+
     /// sct_testing_data's t2, mt (mt1/mt0/t1w) and dmri laid out as one BIDS subject, with
     /// labels.nii.gz (mid-body C3 and C5) as the manual labels.
     @Test func realSCTTestingDataAsBIDSSubject() throws {

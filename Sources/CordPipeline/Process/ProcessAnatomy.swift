@@ -52,7 +52,13 @@ extension ProcessRun {
         }
         var options = CordSegmentationOptions()
         options.contrast = SegmentationContrast(rawValue: inventory.anatomyContrast.contrast)
-        let seg = try CordSegmenter.segment(volume.frame(0), options: options)
+        options.hintSlice = request.hintSlice
+        let seg: CordSegmentation
+        do {
+            seg = try CordSegmenter.segment(volume.frame(0), options: options)
+        } catch let e as SegmentationError where request.hintSlice != nil {
+            throw CordError.invalidValue(what: "\(image.path) with --hint-slice \(request.hintSlice!)", detail: e.description)
+        }
         try NIfTIFile.write(seg.binary, to: out.path(name), datatype: .uint8, like: header, description: "cordq seg cord")
         try NIfTIFile.write(seg.soft, to: out.path(softName), datatype: .float32, like: header, description: "cordq seg cord (partial volume)")
         let volumeMM3 = seg.soft.data.reduce(0) { $0 + Double($1) } * volume.grid.voxelVolume

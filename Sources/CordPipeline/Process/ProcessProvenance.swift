@@ -17,6 +17,7 @@ extension ProcessRun {
             "protocol": r.protocolName.map { .string($0) } ?? .null,
             "atlas": .string(r.atlas ?? ProcessPipeline.standardAtlas),
             "labels": r.labels.map { .string($0) } ?? .null, "label_kind": .string(r.labelKind.rawValue),
+            "hint_slice": r.hintSlice.map { .number(Double($0)) } ?? .null,
             "denoise": r.denoise.map { .bool($0) } ?? .string("auto (MP-PCA when a series has >= 15 volumes)"),
             "microfa_method": .string(r.microFAMethod.rawValue), "extraction": .string(r.extraction.rawValue),
             "keep_going": .bool(r.keepGoing),

@@ -20,6 +20,10 @@ public struct ProcessRequest: Sendable {
     /// nil = labels from `derivatives/labels/`, else the automatic attempt.
     public var labels: String?
     public var labelKind: LabelKind = .disc
+    /// A slice of the segmented (first) anatomical image where the cord is visible, as an
+    /// index along its voxel axis closest to superior–inferior
+    /// (`CordSegmentationOptions.hintSlice`); nil = no hint. Unused with an external segmentation.
+    public var hintSlice: Int?
     /// MP-PCA on the DWI series: nil = as the card says, else on when a series has ≥ 15 volumes.
     public var denoise: Bool?
     public var microFAMethod: MicroFAMethod = .auto

@@ -55,7 +55,7 @@ public struct ProcessCommand: ParsableCommand {
     @Option(help: "Estimator per level and region: wa, bin, median, ml or map.") public var extraction: String = "wa"
     @Flag(help: "Record a failing step and go on with the others (default: stop and write nothing).") public var keepGoing = false
     @Flag(help: ArgumentHelp("Add the image-driven in-plane refinement to every template registration (see `cordq reg to-template --help`).",
-                             discussion: "Per axial slice, demons on the image vs the atlas's T1w/T2w template near the cord (cord + 3 mm, σ 1.5 mm). Off by default."))
+                             discussion: "Per axial slice, demons on the image vs the atlas's T1w/T2w template near the cord (cord + 2 mm fading over 6 mm, σ 3 mm). Off by default."))
     public var imageRefinement = false
     public init() {}
 

@@ -66,12 +66,13 @@ public struct RegToTemplateCommand: ParsableCommand {
         gets a smooth in-plane displacement aligning the subject image with the template contrast \
         mapped through the transform: additive demons with the symmetric force (Thirion 1998, Med \
         Image Anal 2:243; Vercauteren et al. 2009, NeuroImage 45:S61) on SSD after a robust linear \
-        intensity match per slice, 60 iterations per slice, Gaussian regularisation σ 1.5 mm in \
-        plane and 2 mm across slices, acting in the cord dilated by 3 mm and fading to zero over 3 mm \
+        intensity match per slice, 60 iterations per slice, Gaussian regularisation σ 3 mm in \
+        plane and 2 mm across slices, acting in the cord dilated by 2 mm and fading to zero over 6 mm \
         beyond, Jacobian bounded (det ≥ 0.16) and inverted by fixed point; both warps include it. \
         Template contrast: the atlas's T1w/T2w (PAM50_t1/t2, CordQ_t1/t2) correlating best with the \
         image, else a T2w-/T1w-like image from the cord, GM and CSF maps. Like SCT's \
-        step=…,type=im (analogy). Off by default: see the numbers in the project's registration notes.
+        step=…,type=im (analogy). Off by default: phantom cord Dice 0.971 → 0.988 (GM unchanged), \
+        real T2w → PAM50 (tissue-map T2w-like template) 0.985 → 0.968.
         """)
     @Argument(help: "Subject image (NIfTI); its grid is the output grid.") public var image: String
     @Option(help: "Cord segmentation on the image's grid.") public var seg: String
@@ -81,7 +82,7 @@ public struct RegToTemplateCommand: ParsableCommand {
     @Option(help: "Template levels to read, e.g. C1:T2 (fewer = faster).") public var levels = "C1:T2"
     @Option(help: "Only the tract maps of these regions (comma-separated names); default all.") public var regions: String?
     @Flag(help: "Radial in-plane refinement after the per-slice affine (outline matching).") public var radialRefinement = false
-    @Flag(help: "Image-driven in-plane refinement (demons near the cord, σ 1.5 mm, cord + 3 mm) after the affine and radial steps.")
+    @Flag(help: "Image-driven in-plane refinement (demons near the cord: σ 3 mm, cord + 2 mm, fading over 6 mm) after the affine and radial steps.")
     public var imageRefinement = false
     @Argument(help: "Output folder.") public var output: String
     public init() {}

@@ -56,6 +56,9 @@ public struct ProcessCommand: ParsableCommand {
     public var microfa: String = "auto"
     @Option(help: "Estimator per level and region: wa, bin, median, ml or map.") public var extraction: String = "wa"
     @Flag(help: "Record a failing step and go on with the others (default: stop and write nothing).") public var keepGoing = false
+    @Flag(help: ArgumentHelp("Add the image-driven in-plane refinement to every template registration (see `cordq reg to-template --help`).",
+                             discussion: "Per axial slice, demons on the image vs the atlas's T1w/T2w template near the cord (cord + 2 mm fading over 6 mm, σ 3 mm). Off by default."))
+    public var imageRefinement = false
     public init() {}
 
     public func validate() throws {
@@ -75,7 +78,7 @@ public struct ProcessCommand: ParsableCommand {
         r.denoise = denoise == "auto" ? nil : denoise == "on"
         r.microFAMethod = MicroFAMethod(rawValue: microfa) ?? .auto
         r.extraction = ExtractionMethod(rawValue: extraction) ?? .wa
-        r.keepGoing = keepGoing
+        r.keepGoing = keepGoing; r.imageRefinement = imageRefinement
         do {
             let s = try ProcessPipeline.run(r) { writeStandardError("cordq process: " + $0 + "\n") }
             print("\(s.participant): \(s.rows) rows in \(s.tablePath)")

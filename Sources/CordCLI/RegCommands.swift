@@ -61,6 +61,18 @@ public struct RegToTemplateCommand: ParsableCommand {
         each axial plane is then stretched radially (smooth in angle and height, invertible ray by \
         ray) so the segmentation's outline meets the template cord's: cord Dice rises (phantom \
         0.971 → 0.997, real MT scan 0.972 → 0.986) while grey-matter Dice stays within 0.6 points.
+
+        With --image-refinement (applied after the affine and the radial step), each axial plane \
+        gets a smooth in-plane displacement aligning the subject image with the template contrast \
+        mapped through the transform: additive demons with the symmetric force (Thirion 1998, Med \
+        Image Anal 2:243; Vercauteren et al. 2009, NeuroImage 45:S61) on SSD after a robust linear \
+        intensity match per slice, 60 iterations per slice, Gaussian regularisation σ 3 mm in \
+        plane and 2 mm across slices, acting in the cord dilated by 2 mm and fading to zero over 6 mm \
+        beyond, Jacobian bounded (det ≥ 0.16) and inverted by fixed point; both warps include it. \
+        Template contrast: the atlas's T1w/T2w (PAM50_t1/t2, CordQ_t1/t2) correlating best with the \
+        image, else a T2w-/T1w-like image from the cord, GM and CSF maps. Like SCT's \
+        step=…,type=im (analogy). Off by default: phantom cord Dice 0.971 → 0.988 (GM unchanged), \
+        real T2w → PAM50 (tissue-map T2w-like template) 0.985 → 0.968.
         """)
     @Argument(help: "Subject image (NIfTI); its grid is the output grid.") public var image: String
     @Option(help: "Cord segmentation on the image's grid.") public var seg: String
@@ -70,6 +82,8 @@ public struct RegToTemplateCommand: ParsableCommand {
     @Option(help: "Template levels to read, e.g. C1:T2 (fewer = faster).") public var levels = "C1:T2"
     @Option(help: "Only the tract maps of these regions (comma-separated names); default all.") public var regions: String?
     @Flag(help: "Radial in-plane refinement after the per-slice affine (outline matching).") public var radialRefinement = false
+    @Flag(help: "Image-driven in-plane refinement (demons near the cord: σ 3 mm, cord + 2 mm, fading over 6 mm) after the affine and radial steps.")
+    public var imageRefinement = false
     @Argument(help: "Output folder.") public var output: String
     public init() {}
     public func validate() throws {
@@ -80,9 +94,10 @@ public struct RegToTemplateCommand: ParsableCommand {
             let s = try RegistrationPipeline.toTemplate(
                 image: image, segmentation: seg, labels: labels, kind: kind, atlas: atlas,
                 levels: try VertebralLevelName.selection(levels), regions: regions.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
-                radialRefinement: radialRefinement, outputDir: output)
+                radialRefinement: radialRefinement, imageRefinement: imageRefinement, outputDir: output)
             print("labels: \(s.labels.map { "\(VertebralLevelName.name($0.level)) at z \(formatFixed($0.z, 1)) mm" }.joined(separator: ", "))")
-            print("template cord vs segmentation: Dice \(formatFixed(s.dice, 3)); registration \(formatFixed(s.seconds, 2)) s")
+            print("template cord vs segmentation: Dice \(formatFixed(s.dice, 3)); registration \(formatFixed(s.seconds, 2)) s"
+                  + (s.imageContrast.map { "; image refinement on \($0)" } ?? ""))
             print("  \(s.levelMapPath)\n  \(s.forwardWarpPath)\n  \(s.inverseWarpPath)\n  \(s.atlasFolder)/")
         } catch {
             writeStandardError("cordq reg to-template: \(error)\n")

@@ -14,6 +14,8 @@ public struct TemplateRegistrationSummary: Sendable {
     /// Dice of the warped template cord (≥ 0.5) and the subject segmentation, over the axial
     /// slices holding segmentation.
     public var dice: Double
+    /// Template contrast that drove the image-driven refinement (nil when off).
+    public var imageContrast: String?
     /// Wall time of the registration itself (s), without file I/O.
     public var seconds: Double
 }
@@ -49,10 +51,12 @@ public enum RegistrationPipeline {
     /// `warp_anat2template.nii.gz` (on the cropped atlas grid) and `atlas/` (the atlas folder
     /// with every map on the subject grid). Both warps are ITK/ANTs LPS displacement fields.
     /// `radialRefinement` adds the radial in-plane stretch after the per-slice affine
-    /// (`TemplateRegistrationOptions.radialRefinement`).
+    /// (`TemplateRegistrationOptions.radialRefinement`); `imageRefinement` the image-driven
+    /// in-plane demons step after both (`TemplateRegistrationOptions.imageRefinement`: the
+    /// atlas's T1w/T2w templates are read for it).
     public static func toTemplate(image imagePath: String, segmentation segPath: String, labels labelsPath: String,
                                   kind: LabelKind, atlas atlasDir: String, levels: [Int]? = Array(1...9),
-                                  regions: [String]? = nil, radialRefinement: Bool = false,
+                                  regions: [String]? = nil, radialRefinement: Bool = false, imageRefinement: Bool = false,
                                   outputDir: String) throws -> TemplateRegistrationSummary {
         let (image, header) = try NIfTIFile.read(imagePath)
         let (seg, _) = try readMask(segPath)
@@ -62,6 +66,7 @@ public enum RegistrationPipeline {
         let atlas = try AtlasPipeline.load(atlasDir, regions: regions, options: options).atlas
         let start = ContinuousClock.now
         var registration = TemplateRegistrationOptions(); registration.radialRefinement = radialRefinement
+        registration.imageRefinement = imageRefinement
         let reg = try TemplateRegistration.register(subject: image.frame(0), segmentation: seg, labels: labels, atlas: atlas,
                                                     options: registration)
         let warped = try reg.atlasInSubjectSpace()
@@ -77,6 +82,7 @@ public enum RegistrationPipeline {
         let dice = diceOverSegmentedSlices(warped.cord ?? Volume(grid: seg.grid), seg)
         return TemplateRegistrationSummary(levelMapPath: paths.levels, forwardWarpPath: paths.fwd, inverseWarpPath: paths.inv,
                                            atlasFolder: paths.atlas, labels: labels.points.map { ($0.level, $0.world.z) }, dice: dice,
+                                           imageContrast: reg.imageContrast,
                                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
 

@@ -24,6 +24,34 @@ public struct TemplateRegistrationOptions: Sendable {
     /// boundary's times (r/R)^p (1 moves grey matter with the outline: GM Dice fell by
     /// 0.6–1.1 points in the tests; 2 leaves it mostly to the affine).
     public var radialTaper = 2
+    /// After the per-slice affine (and the radial stretch when on), align the subject *image*
+    /// with the template contrast mapped through the current transform, slice by slice in the
+    /// axial plane (`ImageRefinement`): additive demons with the symmetric force (Thirion 1998,
+    /// Med Image Anal 2:243; step normalisation of Vercauteren et al. 2009, NeuroImage 45:S61)
+    /// on SSD after a robust linear intensity match per slice (independent of the two
+    /// contrasts' scale and offset), restricted to the cord dilated by `imageMargin` mm and
+    /// fading to zero beyond, smoothed across slices, Jacobian bounded and inverted by fixed
+    /// point. The analogous SCT step is `sct_register_to_template -param step=…,type=im`
+    /// (analogy only). Template contrast: the atlas's T1w/T2w (PAM50_t1/PAM50_t2, CordQ_t1/t2)
+    /// that correlates best with the subject near the cord, or `imageContrast`; an atlas
+    /// without contrasts gets T2w-/T1w-like images synthesised from its cord, GM and CSF maps.
+    /// Off by default: on noise-free phantoms it raises cord Dice (0.971 → 0.988) with GM Dice
+    /// unchanged (0.867), but on the real T2w against PAM50 (no T2 template in the shared copy:
+    /// the tissue-map T2w-like image drives it) cord Dice falls 0.985 → 0.968.
+    public var imageRefinement = false
+    /// σ (mm) of the Gaussian regularising the in-plane field after every demons update (the
+    /// fade ramp beyond `imageMargin` is max(2, 2σ) mm). 1.5 mm lost 0.5 GM Dice points on the
+    /// phantom and 3 points of cord Dice on the real T2w more than 3 mm.
+    public var imageRegularisation = 3.0
+    /// σ (mm of height) of the Gaussian smoothing the field across axial slices.
+    public var imageZSmoothing = 2.0
+    /// Demons iterations per axial slice (each moves a point at most ½ lattice pixel).
+    public var imageIterations = 60
+    /// Margin (mm) around the subject cord inside which the field acts fully; it fades to zero
+    /// over a further max(2, 2σ) mm.
+    public var imageMargin = 2.0
+    /// Template contrast name ("T2w", "T1w"); nil: the one correlating best with the subject.
+    public var imageContrast: String? = nil
     public init() {}
 }
 
@@ -38,7 +66,9 @@ public struct TemplateRegistrationOptions: Sendable {
 /// centres and second moments, x ↦ c_s + Σ_s^{1/2}Σ_t^{−1/2}(x − c_t), which is
 /// exactly invertible; (3) optionally (`radialRefinement`), a smooth radial stretch per
 /// axial plane takes the subject cord's outline onto the mapped template outline
-/// (`RadialRefinement`, exactly invertible ray by ray). Axial planes stand in for planes
+/// (`RadialRefinement`, exactly invertible ray by ray); (4) optionally (`imageRefinement`), a
+/// smooth in-plane displacement per axial plane aligning the subject image with the template
+/// contrast near the cord (`ImageRefinement`, inverted by fixed point). Axial planes stand in for planes
 /// orthogonal to the centerline (De Leener et al. 2017 straightening); the in-plane affine
 /// absorbs the elongation a tilted cord shows in axial planes.
 ///
@@ -56,9 +86,11 @@ public struct TemplateRegistration: Sendable {
     public let forwardWarp: Volume<Float>
     /// Subject → template: on the (possibly cropped) atlas grid, LPS displacement (mm) to the subject point.
     public let inverseWarp: Volume<Float>
+    /// Template contrast that drove the image-driven refinement (nil when it was off).
+    public let imageContrast: String?
 
     /// Registers `atlas` (its `cord` map and `levels`) onto the subject. `subject` supplies
-    /// the grid (its intensities are not used by this segmentation-driven method);
+    /// the grid (its intensities are used only by the optional image-driven refinement);
     /// `segmentation` is the subject's binary cord mask on that grid.
     public static func register(subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels, atlas: Atlas,
                                 options: TemplateRegistrationOptions = TemplateRegistrationOptions()) throws -> TemplateRegistration {
@@ -81,12 +113,18 @@ public struct TemplateRegistration: Sendable {
             map.radial = RadialRefinement(map: map, segmentation: segmentation.map { Float($0 != 0 ? 1 : 0) }, templateCord: cord,
                                           angleSmoothing: options.radialAngleSmoothing, taper: options.radialTaper)
         }
+        var imageContrast: String?
+        if options.imageRefinement {
+            let image = try ImageRefinement(map: map, subject: subject, segmentation: segmentation.map { Float($0 != 0 ? 1 : 0) },
+                                            atlas: atlas, options: options)
+            map.image = image; imageContrast = image.contrast
+        }
         let final = map
         let forward = DisplacementField.field(on: subject.grid) { final.templatePoint(ofSubject: $0) }
         let inverse = DisplacementField.field(on: atlas.grid) { final.subjectPoint(ofTemplate: $0) }
         return TemplateRegistration(subjectGrid: subject.grid, atlas: atlas, labels: labels, reference: reference,
                                     subjectProfile: subjectProfile, templateProfile: templateProfile,
-                                    forwardWarp: forward, inverseWarp: inverse)
+                                    forwardWarp: forward, inverseWarp: inverse, imageContrast: imageContrast)
     }
 
     /// Every atlas map warped onto the subject grid (trilinear for probability maps and
@@ -106,6 +144,9 @@ struct CordMap: Sendable {
     let toTemplateZ: PiecewiseLinear, toSubjectZ: PiecewiseLinear
     /// Optional radial in-plane stretch applied in subject space before the affine.
     var radial: RadialRefinement?
+    /// Optional image-driven in-plane displacement applied in subject space before the radial
+    /// stretch and the affine (estimated last, on top of both).
+    var image: ImageRefinement?
 
     init(labels: VertebralLabels, reference: LevelReference, subject: CordProfile, template: CordProfile) {
         self.labels = labels; self.reference = reference; self.subject = subject; self.template = template
@@ -114,15 +155,16 @@ struct CordMap: Sendable {
         toSubjectZ = PiecewiseLinear(a.map { ($0.1, $0.0) })
     }
 
-    func templatePoint(ofSubject p: SIMD3<Double>) -> SIMD3<Double> {
+    func templatePoint(ofSubject p0: SIMD3<Double>) -> SIMD3<Double> {
+        let p = image?.forward(p0) ?? p0
         guard let radial else { return affineTemplatePoint(ofSubject: p) }
         return affineTemplatePoint(ofSubject: radial.forward(p, centre: subject.at(z: p.z).centre))
     }
 
     func subjectPoint(ofTemplate q: SIMD3<Double>) -> SIMD3<Double> {
-        let p = affineSubjectPoint(ofTemplate: q)
-        guard let radial else { return p }
-        return radial.inverse(p, centre: subject.at(z: p.z).centre)
+        var p = affineSubjectPoint(ofTemplate: q)
+        if let radial { p = radial.inverse(p, centre: subject.at(z: p.z).centre) }
+        return image?.inverse(p) ?? p
     }
 
     /// Subject → template by the level map along z and the per-slice moment-matching affine.

@@ -214,3 +214,19 @@ extension JSONValue {
     var arrayValue: [JSONValue]? { if case let .array(a) = self { return a }; return nil }
     var stringValue: String? { if case let .string(s) = self { return s }; return nil }
 }
+
+/// `ProcessRequest.imageRefinement` reaches the template registrations and the atlas loading.
+@Suite struct ProcessImageRefinementOptionTests {
+    @Test func requestOptionReachesRegistrationAndAtlas() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let (_, subject) = try ProcessPipelineTests.phantom(dir, [.axialT2w])
+        var r = ProcessRequest(subject: subject, output: dir + "/out"); r.atlas = Support.packageRoot + "/atlas/CordQ"
+        let off = try ProcessRun(r, log: { _ in })
+        #expect(off.registrationOptions.imageRefinement == false)
+        #expect(try off.atlas().contrasts.isEmpty)            // not read when the option is off
+        r.imageRefinement = true; r.output = dir + "/out2"
+        let on = try ProcessRun(r, log: { _ in })
+        #expect(on.registrationOptions.imageRefinement == true)
+        #expect(Set(try on.atlas().contrasts.keys).isSuperset(of: ["T1w", "T2w"]))   // the templates it compares with
+    }
+}

@@ -161,11 +161,17 @@ final class ProcessRun {
         guard TextFile.isDirectory(dir + "/atlas") else {
             throw CordIOError.notFound(path: dir + "/atlas (the CordQ atlas; run `make atlas`, set CORDQ_ATLAS, or give --atlas)")
         }
-        var options = AtlasLoadOptions(); options.contrasts = false; options.levels = Array(1...9)
+        var options = AtlasLoadOptions(); options.contrasts = request.imageRefinement; options.levels = Array(1...9)
         let a = try AtlasPipeline.load(dir, options: options).atlas
         atlasCache = a
         labelsRecord["Atlas"] = .string(TextFile.canonicalPath(dir))
         return a
+    }
+
+    /// Template registration options of this run.
+    var registrationOptions: TemplateRegistrationOptions {
+        var o = TemplateRegistrationOptions(); o.imageRefinement = request.imageRefinement
+        return o
     }
 
     func finish() throws -> ProcessSummary {

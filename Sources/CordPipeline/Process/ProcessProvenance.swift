@@ -20,7 +20,7 @@ extension ProcessRun {
             "hint_slice": r.hintSlice.map { .number(Double($0)) } ?? .null,
             "denoise": r.denoise.map { .bool($0) } ?? .string("auto (MP-PCA when a series has >= 15 volumes)"),
             "microfa_method": .string(r.microFAMethod.rawValue), "extraction": .string(r.extraction.rawValue),
-            "keep_going": .bool(r.keepGoing),
+            "keep_going": .bool(r.keepGoing), "image_refinement": .bool(r.imageRefinement),
         ]
         if let s = r.session { options["session"] = .string(s) }
         let iso = ISO8601DateFormatter()

@@ -31,6 +31,9 @@ public struct ProcessRequest: Sendable {
     public var extraction: ExtractionMethod = .wa
     /// Record a failing step and go on with the others instead of stopping with nothing written.
     public var keepGoing = false
+    /// Template registrations add the image-driven in-plane refinement
+    /// (`TemplateRegistrationOptions.imageRefinement`; the atlas's T1w/T2w templates are read).
+    public var imageRefinement = false
     public init(subject: String, output: String) { self.subject = subject; self.output = output }
 }
 

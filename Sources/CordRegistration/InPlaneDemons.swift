@@ -185,17 +185,32 @@ struct DemonsScratch {
 
     /// Separable Gaussian, zero outside the lattice.
     static func smooth(_ u: inout [Double], tmp: inout [Double], kernel: [Double], nx: Int, ny: Int) {
-        let r = kernel.count / 2
-        for j in 0..<ny { for i in 0..<nx {
-            var s = 0.0
-            for (o, w) in kernel.enumerated() { let x = i + o - r; if x >= 0 && x < nx { s += w * u[x + nx * j] } }
-            tmp[i + nx * j] = s
-        } }
-        for j in 0..<ny { for i in 0..<nx {
-            var s = 0.0
-            for (o, w) in kernel.enumerated() { let y = j + o - r; if y >= 0 && y < ny { s += w * tmp[i + nx * y] } }
-            u[i + nx * j] = s
-        } }
+        let r = kernel.count / 2, taps = kernel.count
+        // Index loops over raw buffers, each tap range clipped to the slice once per pixel
+        // (x = i + o − r inside [0, nx) ⇔ o in [r − i, nx − i + r)).
+        kernel.withUnsafeBufferPointer { k in
+            u.withUnsafeMutableBufferPointer { up in
+                tmp.withUnsafeMutableBufferPointer { tp in
+                    for j in 0..<ny {
+                        let row = nx * j
+                        for i in 0..<nx {
+                            var s = 0.0, o = max(0, r - i)
+                            let hi = min(taps, nx - i + r)
+                            while o < hi { s += k[o] * up[row + i + o - r]; o += 1 }
+                            tp[row + i] = s
+                        }
+                    }
+                    for j in 0..<ny {
+                        let lo = max(0, r - j), hi = min(taps, ny - j + r)
+                        for i in 0..<nx {
+                            var s = 0.0, o = lo
+                            while o < hi { s += k[o] * tp[i + nx * (j + o - r)]; o += 1 }
+                            up[i + nx * j] = s
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Factor (≤ 1) that brings the largest Frobenius norm of the bilinear field's Jacobian

@@ -136,8 +136,7 @@ extension ProcessRun {
         var levels: Volume<Int32>?
         try step("registration (anat)") {
             let atlas = try atlas()
-            let reg = try TemplateRegistration.register(subject: anatomy.volume, segmentation: anatomy.binary, labels: labels, atlas: atlas,
-                                                        options: registrationOptions)
+            let reg = try registerAtlas(anatomy.volume, segmentation: anatomy.binary, labels: labels, space: "anat")
             let map = try labels.levelMap(on: anatomy.volume.grid, segmentation: anatomy.binary, reference: reg.reference)
             levels = map.volume
             let stem = anatomy.image.stem

@@ -158,8 +158,7 @@ extension ProcessRun {
             }
             let segName = "\(folder)/\(stem)_label-SC_mask.nii.gz"
             try NIfTIFile.write(seg.binary, to: out.path(segName), datatype: .uint8, like: header, description: "cordq seg cord (\(name))")
-            let reg = try TemplateRegistration.register(subject: image, segmentation: seg.binary, labels: labels, atlas: try atlas(),
-                                                        options: registrationOptions)
+            let reg = try registerAtlas(image, segmentation: seg.binary, labels: labels, space: name)
             let a = try reg.atlasInSubjectSpace()
             warped = a
             let atlasName = "\(folder)/\(stem)_atlas"

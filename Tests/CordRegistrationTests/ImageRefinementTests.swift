@@ -164,19 +164,9 @@ struct ImageRefinementRealDataTests {
     /// The MT-on scan (grey-matter segmentation available) with the t2 scan's labels: cord and
     /// GM Dice off and on; the must-show cord Dice ≥ 0.90 with the option on.
     @Test func realMT1ToPAM50GreyMatterOffAndOn() throws {
-        let dir = Fixtures.t2Path + "/../mt"
-        let img = try NIfTIFile.read(dir + "/mt1.nii.gz").0
-        let seg = try NIfTIFile.read(dir + "/mt1_seg.nii.gz").0.map { UInt8($0 > 0.5 ? 1 : 0) }
-        let gm = try NIfTIFile.read(dir + "/mt1_gmseg.nii.gz").0.map { UInt8($0 > 0.5 ? 1 : 0) }
-        let (_, t2seg, t2labels) = try Fixtures.realT2()
-        let labels = try VertebralLabelling.fromLabels(t2labels, kind: .vertebralBody, segmentation: t2seg)
-        let atlas = try ImageRefinementTests.atlasWithContrasts(Fixtures.pam50Path, levels: Array(1...8))
         var on = TemplateRegistrationOptions(); on.imageRefinement = true
-        let a = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas)
-        let b = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas, options: on)
-        let wa = try a.atlasInSubjectSpace(), wb = try b.atlasInSubjectSpace()
-        let cord = (Fixtures.dice(try #require(wa.cord), seg), Fixtures.dice(try #require(wb.cord), seg))
-        let grey = (Fixtures.dice(try #require(wa.greyMatter), gm), Fixtures.dice(try #require(wb.greyMatter), gm))
+        let (cord, grey, b) = try Fixtures.realMT1OffAndOn(
+            atlas: try ImageRefinementTests.atlasWithContrasts(Fixtures.pam50Path, levels: Array(1...8)), options: on)
         print("mt1 → PAM50 (\(b.imageContrast ?? "-")): cord Dice off \(String(format: "%.4f", cord.0)) → on \(String(format: "%.4f", cord.1)); GM Dice \(String(format: "%.4f", grey.0)) → \(String(format: "%.4f", grey.1))")
         #expect(cord.1 >= 0.90)   // issue 7
     }

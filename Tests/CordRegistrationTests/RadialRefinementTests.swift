@@ -96,19 +96,8 @@ extension RadialRefinementRealDataTests {
     /// scanner coordinates: C3 and C5 mid-body world z). The grey matter does not drive the
     /// registration, so its Dice is an independent check of the inside of the cord.
     @Test func realMT1ToPAM50GreyMatterBeforeAndAfter() throws {
-        let dir = Fixtures.t2Path + "/../mt"
-        let img = try NIfTIFile.read(dir + "/mt1.nii.gz").0
-        let seg = try NIfTIFile.read(dir + "/mt1_seg.nii.gz").0.map { UInt8($0 > 0.5 ? 1 : 0) }
-        let gm = try NIfTIFile.read(dir + "/mt1_gmseg.nii.gz").0.map { UInt8($0 > 0.5 ? 1 : 0) }
-        let (_, t2seg, t2labels) = try Fixtures.realT2()
-        let labels = try VertebralLabelling.fromLabels(t2labels, kind: .vertebralBody, segmentation: t2seg)
-        let atlas = try Fixtures.atlas(Fixtures.pam50Path, levels: Array(1...8))
         var on = TemplateRegistrationOptions(); on.radialRefinement = true
-        let a = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas)
-        let b = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas, options: on)
-        let wa = try a.atlasInSubjectSpace(), wb = try b.atlasInSubjectSpace()
-        let cord = (Fixtures.dice(try #require(wa.cord), seg), Fixtures.dice(try #require(wb.cord), seg))
-        let grey = (Fixtures.dice(try #require(wa.greyMatter), gm), Fixtures.dice(try #require(wb.greyMatter), gm))
+        let (cord, grey, _) = try Fixtures.realMT1OffAndOn(atlas: try Fixtures.atlas(Fixtures.pam50Path, levels: Array(1...8)), options: on)
         print("mt1 → PAM50: cord Dice affine \(String(format: "%.4f", cord.0)) → radial \(String(format: "%.4f", cord.1)); GM Dice \(String(format: "%.4f", grey.0)) → \(String(format: "%.4f", grey.1))")
         #expect(cord.1 >= cord.0 + 0.005)
         #expect(grey.1 >= grey.0 - 0.005)   // the taper p = 1 lost 1.1 points here

@@ -53,6 +53,27 @@ enum Fixtures {
         RegistrationPipeline.diceOverSegmentedSlices(warped, truth)
     }
 
+    /// The real MT-on scan registered to `atlas` (PAM50) without and with `options`, levels
+    /// from the t2 scan's labels (same session, same scanner coordinates): cord Dice against
+    /// `mt1_seg` and grey-matter Dice against `mt1_gmseg` (which no step is driven by), each
+    /// as (without, with), and the registration with the options.
+    static func realMT1OffAndOn(atlas: Atlas, options: TemplateRegistrationOptions) throws
+        -> (cord: (Double, Double), grey: (Double, Double), registration: TemplateRegistration) {
+        let dir = t2Path + "/../mt"
+        let img = try NIfTIFile.read(dir + "/mt1.nii.gz").0
+        let seg = try NIfTIFile.read(dir + "/mt1_seg.nii.gz").0.map { UInt8($0 > 0.5 ? 1 : 0) }
+        let gm = try NIfTIFile.read(dir + "/mt1_gmseg.nii.gz").0.map { UInt8($0 > 0.5 ? 1 : 0) }
+        let (_, t2seg, t2labels) = try realT2()
+        let labels = try VertebralLabelling.fromLabels(t2labels, kind: .vertebralBody, segmentation: t2seg)
+        let a = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas)
+        let b = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas, options: options)
+        let wa = try a.atlasInSubjectSpace(), wb = try b.atlasInSubjectSpace()
+        guard let ca = wa.cord, let cb = wb.cord, let ga = wa.greyMatter, let gb = wb.greyMatter else {
+            throw RegistrationError.atlasIncomplete("the warped atlas lacks its cord or grey-matter map")
+        }
+        return ((dice(ca, seg), dice(cb, seg)), (dice(ga, gm), dice(gb, gm)), b)
+    }
+
     /// Largest |forward∘inverse − identity| (mm) over the voxels of `mask`: p → template
     /// point q (forward field on the subject grid) → back through the inverse field.
     static func roundTripError(_ r: TemplateRegistration, mask: Mask) -> Double {

@@ -136,14 +136,9 @@ struct ImageRefinement: Sendable {
 
     /// Weighted Pearson correlation over the whole stack.
     static func correlation(_ a: [Float], _ b: [Float], weight: [Float]) -> Double {
-        var sw = 0.0, sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0
-        for n in 0..<a.count where weight[n] > 0 {
-            let w = Double(weight[n]), x = Double(a[n]), y = Double(b[n])
-            sw += w; sa += w * x; sb += w * y; saa += w * x * x; sbb += w * y * y; sab += w * x * y
-        }
-        guard sw > 0 else { return -1 }
-        let va = saa - sa * sa / sw, vb = sbb - sb * sb / sw
-        return va > 0 && vb > 0 ? (sab - sa * sb / sw) / (va * vb).squareRoot() : -1
+        var moments = WeightedMoments()
+        for n in 0..<a.count where weight[n] > 0 { moments.add(Double(weight[n]), Double(a[n]), Double(b[n])) }
+        return moments.correlation ?? -1
     }
 
     /// 1 within `margin` mm of the slice's cord pixels, cosine ramp to 0 over `ramp` mm beyond

@@ -164,21 +164,21 @@ struct DemonsScratch {
     func intensityMatch(fixed: [Float], weight: [Float], base: Int) -> (Double, Double, Double)? {
         var a = 0.0, b = 0.0, scale = Double.infinity, correlation = 0.0
         for pass in 0..<2 {
-            var sw = 0.0, sm = 0.0, sf = 0.0, smm = 0.0, sff = 0.0, smf = 0.0, sr = 0.0
+            var moments = WeightedMoments(), sr = 0.0
             for n in 0..<per {
                 var w = Double(weight[base + n])
                 guard w > 0 else { continue }
                 let f = Double(fixed[base + n]), m = warped[n]
                 if pass == 1 { let r = abs(a * m + b - f); if r > scale { w *= scale / r } }
-                sw += w; sm += w * m; sf += w * f; smm += w * m * m; sff += w * f * f; smf += w * m * f
+                moments.add(w, m, f)
             }
-            guard sw > 0 else { return nil }
-            let vm = smm - sm * sm / sw, vf = sff - sf * sf / sw, c = smf - sm * sf / sw
+            guard moments.sw > 0 else { return nil }
+            let vm = moments.varianceX, vf = moments.varianceY, c = moments.covariance
             guard vm > 1e-12, vf > 1e-12 else { return nil }
-            a = c / vm; b = (sf - a * sm) / sw
+            a = c / vm; b = (moments.sy - a * moments.sx) / moments.sw
             if pass == 0 { correlation = c / (vm * vf).squareRoot() }
             for n in 0..<per { let w = Double(weight[base + n]); if w > 0 { let r = a * warped[n] + b - Double(fixed[base + n]); sr += w * r * r } }
-            scale = 2 * max((sr / sw).squareRoot(), 1e-9)
+            scale = 2 * max((sr / moments.sw).squareRoot(), 1e-9)
         }
         return (a, b, correlation)
     }
@@ -231,5 +231,24 @@ struct DemonsScratch {
         } }
         let g = worst.squareRoot() / spacing
         return g > bound ? bound / g : 1
+    }
+}
+
+/// Weighted sums of x, y and their products: the weighted variances, covariance and
+/// correlation behind the demons' intensity match and the choice of template contrast.
+struct WeightedMoments {
+    var sw = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, syy = 0.0, sxy = 0.0
+
+    @inline(__always) mutating func add(_ w: Double, _ x: Double, _ y: Double) {
+        sw += w; sx += w * x; sy += w * y; sxx += w * x * x; syy += w * y * y; sxy += w * x * y
+    }
+    /// Σw·(x − x̄)², Σw·(y − ȳ)², Σw·(x − x̄)(y − ȳ) (unnormalised).
+    var varianceX: Double { sxx - sx * sx / sw }
+    var varianceY: Double { syy - sy * sy / sw }
+    var covariance: Double { sxy - sx * sy / sw }
+    /// Pearson correlation; nil without weight or variance.
+    var correlation: Double? {
+        let vx = varianceX, vy = varianceY
+        return sw > 0 && vx > 0 && vy > 0 ? covariance / (vx * vy).squareRoot() : nil
     }
 }

@@ -254,8 +254,7 @@ public enum CordSegmenter {
         for k in first...last {
             guard let c = contours[k] else { continue }
             contrasts.append(Double(sign * c.ringContrast(stack, slice: k) / range))
-            let area = c.polygon().area
-            if area >= 20 && area <= 250 && (c.radii.min() ?? 0) >= 1 && c.solidity() >= 0.9 { plausible += 1 }
+            if c.isCordLike { plausible += 1 }
         }
         contrasts.sort()
         let cordLike = Double(plausible) / Double(contrasts.count)

@@ -24,9 +24,8 @@ extension CenterlineDetector {
 
     /// The most cord-like centre on RPI slice `k`: the local maxima of the detection score
     /// (within 2 mm) that reach `minimumSignificance` noise SDs, best first, each outlined by
-    /// `PolarBoundaryFinder`; the first whose outline is cord-like (inside the slice, area
-    /// 20–250 mm², smallest radius ≥ 1 mm, solidity ≥ 0.9, as `CordSegmenter.Attempt.cordLike`)
-    /// wins, and its outline's centroid is returned (continuous pixel coordinates).
+    /// `PolarBoundaryFinder`; the first whose outline lies inside the slice and is cord-like
+    /// (`StarContour.isCordLike`) wins, and its outline's centroid is returned (continuous pixel coordinates).
     /// Throws `noCordFound` naming the slice when no candidate qualifies.
     static func seed(_ scores: UnsafeMutableBufferPointer<Float>, noise: Double, stack: AxialStack, slice k: Int,
                      sign: Float, minimumSignificance: Double, inputSlice: Int) throws -> SIMD2<Double> {
@@ -53,8 +52,7 @@ extension CenterlineDetector {
         for m in maxima.prefix(seedCandidates) {
             let centre = SIMD2(Double(m.p % nx), Double(m.p / nx))
             let c = finder.find(stack, slice: k, centre: centre, sign: sign, range: range, noise: stats.noise, prior: nil)
-            let area = c.polygon().area
-            guard c.insideImage, area >= 20, area <= 250, (c.radii.min() ?? 0) >= 1, c.solidity() >= 0.9 else { continue }
+            guard c.insideImage, c.isCordLike else { continue }
             return c.centre + c.polygon().centroid / SIMD2(stack.dx, stack.dy)
         }
         let best = maxima.first.map { formatFixed(Double($0.score) / noise, 1) } ?? "none"

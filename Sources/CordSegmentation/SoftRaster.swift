@@ -76,4 +76,12 @@ extension StarContour {
         let hull = UpsampledRegion.convexHullArea(points)
         return hull > 0 ? min(1, polygon().area / hull) : 0
     }
+
+    /// Cord-sized and convex: polygon area 20–250 mm², smallest radius ≥ 1 mm, solidity ≥ 0.9
+    /// (what a detection's outlines are counted by, `CordSegmenter.Attempt.cordLike`, and what
+    /// a slice hint's candidate must be).
+    var isCordLike: Bool {
+        let area = polygon().area
+        return area >= 20 && area <= 250 && (radii.min() ?? 0) >= 1 && solidity() >= 0.9
+    }
 }

@@ -47,6 +47,8 @@ public struct MPPCACommand: ParsableCommand {
     @Option(help: "Reconstruction: overcomplete or centre.") public var reconstruction: String = "overcomplete"
     @Option(help: "Overcomplete: spacing of window centres (voxels); 1 = every voxel.") public var stride: Int = 2
     @Option(help: "Edges: shift (default) or mirror.") public var edges: String = "shift"
+    @Option(help: "Refuse series with fewer volumes than this (MP-PCA cannot separate signal from noise in few volumes; cordq process uses the same rule).")
+    public var minVolumes: Int = 15
     public init() {}
 
     func parsedExtent() throws -> SIMD3<Int>? {
@@ -64,6 +66,7 @@ public struct MPPCACommand: ParsableCommand {
         guard ["overcomplete", "centre", "center"].contains(reconstruction) else { throw ValidationError("--reconstruction takes overcomplete or centre") }
         guard MPEdgeHandling(rawValue: edges) != nil else { throw ValidationError("--edges takes shift or mirror") }
         guard stride >= 1 else { throw ValidationError("--stride must be at least 1") }
+        guard minVolumes >= 2 else { throw ValidationError("--min-volumes must be at least 2") }
     }
     public func run() throws {
         var r = MPPCARequest(input: input, output: output)
@@ -72,6 +75,7 @@ public struct MPPCACommand: ParsableCommand {
         r.options.estimator = MPEstimator(rawValue: estimator) ?? .exp2
         r.options.reconstruction = reconstruction == "overcomplete" ? .overcomplete(stride: stride) : .centre
         r.options.edges = MPEdgeHandling(rawValue: edges) ?? .shift
+        r.options.minimumVolumes = minVolumes
         let s = try DenoisePipeline.mppca(r)
         for o in s.outputs { print("wrote \(o)") }
         print("  \(s.volumes) volumes\(s.complexInput ? " (complex)" : ""), window \(s.window.x)×\(s.window.y)×\(s.window.z)")

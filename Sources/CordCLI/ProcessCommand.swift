@@ -16,9 +16,15 @@ public struct ProcessCommand: ParsableCommand {
         derivatives/cordq/sub-XX), all or nothing. Series are taken by their BIDS names: \
         anat/*_T2w (axial preferred for cord area; T1w or T2starw when there is no T2w), \
         dwi/*_dwi with .bval/.bvec (and <stem>_encoding.tsv for b-tensor shapes), anat/*_MTS \
-        (flip-1_mt-on, flip-1_mt-off, flip-2_mt-off, or acq-MTon/MToff/T1w). The protocol card \
-        (--protocol, or inferred) is checked and its findings recorded. A missing contrast is \
-        named in the log and the provenance, and the rest is processed.
+        (flip-1_mt-on, flip-1_mt-off, flip-2_mt-off, or acq-MTon/MToff/T1w). Each input image is \
+        decoded once and each output written once. The protocol card (--protocol, or inferred) \
+        is checked and its findings recorded, and its processing: block decides the DWI \
+        preprocessing (denoise, unring; motion and multiband correction are reported as not \
+        available yet) and its μFA map the method; --denoise, --unring and --microfa override it, \
+        and the provenance records each decision with its source. A step the card asks for that \
+        the data cannot support is a warning, not a silent skip. A missing contrast is named in \
+        the log and the provenance, and the rest is processed; without vertebral labels the \
+        maps are reported for the whole cord (level `all`) and per slice.
 
         Steps: cord segmentation (or the segmentation in derivatives/labels/…_label-SC_seg); \
         vertebral labels (--labels, or derivatives/labels/<sub>/anat/<image>_labels-disc*.nii.gz, \
@@ -39,6 +45,11 @@ public struct ProcessCommand: ParsableCommand {
         fa, md_um2_per_ms, ufa, mtr_pu, mtsat_pu, t1_s), OUT/<sub>_provenance.json (inputs' \
         SHA-256, version, options, each step, missing parts), and the maps, masks, warps \
         (ITK/ANTs convention) and warped atlases under anat/ and dwi/.
+        Decisions shared with the single commands (same defaults): MP-PCA refuses a series with \
+        fewer than --min-volumes volumes (15); MT-off and T1w are aligned to MT-on slice by slice \
+        and the alignment is kept only when it raises the mean slice NCC (as mt mtr --register); \
+        --image-refinement is kept in a space only when the cord Dice falls by ≤ \
+        --refinement-max-dice-loss (0.01, as reg to-template).
         Exit status: 0 = done (missing contrasts allowed), 1 = a step failed (nothing written).
         """)
     @Argument(help: "BIDS subject folder (sub-XX).") public var subject: String
@@ -51,21 +62,41 @@ public struct ProcessCommand: ParsableCommand {
     public var labelKind: LabelKind = .disc
     @Option(help: "Axial slice of the segmented anatomical image where the cord is visible (index along its voxel axis closest to S–I), as for seg cord --hint-slice.")
     public var hintSlice: Int?
-    @Option(help: "MP-PCA before DTI: auto (when a series has ≥ 15 volumes), on or off.") public var denoise: String = "auto"
-    @Option(help: "μFA route: auto, gamma, qti, smt or dde (auto skips μFA when the encodings allow only DTI).")
-    public var microfa: String = "auto"
+    @Option(help: "MP-PCA before DTI: auto (as the protocol card's processing.denoise says; without a card, when a series has ≥ --min-volumes volumes), on or off.")
+    public var denoise: String = "auto"
+    @Option(help: "MP-PCA needs at least this many volumes (fewer: not denoised, with a warning when asked for).")
+    public var minVolumes: Int = 15
+    @Option(help: "Gibbs unringing after denoising (Kellner et al. 2016): auto (as the card's processing.unring says; off without a card), on or off.")
+    public var unring: String = "auto"
+    @Option(help: "μFA route: card (the card's μFA map method, else auto), auto, gamma, qti, smt or dde (auto skips μFA when the encodings allow only DTI).")
+    public var microfa: String = "card"
     @Option(help: "Estimator per level and region: wa, bin, median, ml or map.") public var extraction: String = "wa"
     @Flag(help: "Record a failing step and go on with the others (default: stop and write nothing).") public var keepGoing = false
     @Flag(help: ArgumentHelp("Add the image-driven in-plane refinement to every template registration (see `cordq reg to-template --help`).",
                              discussion: "Per axial slice, demons on the image vs the atlas's T1w/T2w template near the cord (cord + 2 mm fading over 6 mm, σ 3 mm). Off by default."))
     public var imageRefinement = false
+    @Option(help: "Guard of --image-refinement: largest fall of a space's cord Dice (0–1) it may cause, else that space keeps the registration without it; 'none' keeps it unchecked.")
+    public var refinementMaxDiceLoss = "0.01"
+    @Flag(help: "Replace an existing OUT (the old folder stays until the new output is complete).") public var overwrite = false
     public init() {}
+
+    /// The refinement guard as a number (nil for `none`).
+    func diceLoss() throws -> Double? {
+        if refinementMaxDiceLoss == "none" { return nil }
+        guard let v = Double(refinementMaxDiceLoss), v >= 0, v <= 1 else {
+            throw ValidationError("--refinement-max-dice-loss takes a number in 0…1 or none")
+        }
+        return v
+    }
 
     public func validate() throws {
         guard ["auto", "on", "off"].contains(denoise) else { throw ValidationError("--denoise takes auto, on or off") }
-        guard MicroFAMethod(rawValue: microfa) != nil else {
-            throw ValidationError("--microfa takes \(MicroFAMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard ["auto", "on", "off"].contains(unring) else { throw ValidationError("--unring takes auto, on or off") }
+        guard minVolumes >= 2 else { throw ValidationError("--min-volumes must be at least 2") }
+        guard microfa == "card" || MicroFAMethod(rawValue: microfa) != nil else {
+            throw ValidationError("--microfa takes card, \(MicroFAMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        _ = try diceLoss()
         guard ExtractionMethod(rawValue: extraction) != nil else {
             throw ValidationError("--extraction takes \(ExtractionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -76,14 +107,18 @@ public struct ProcessCommand: ParsableCommand {
         r.protocolName = `protocol`; r.session = session; r.atlas = atlas; r.labels = labels; r.labelKind = labelKind
         r.hintSlice = hintSlice
         r.denoise = denoise == "auto" ? nil : denoise == "on"
-        r.microFAMethod = MicroFAMethod(rawValue: microfa) ?? .auto
+        r.denoiseOptions.minimumVolumes = minVolumes
+        r.unring = unring == "auto" ? nil : unring == "on"
+        r.microFAMethod = MicroFAMethod(rawValue: microfa)
         r.extraction = ExtractionMethod(rawValue: extraction) ?? .wa
         r.keepGoing = keepGoing; r.imageRefinement = imageRefinement
+        r.imageRefinementMaximumDiceLoss = try diceLoss(); r.overwrite = overwrite
         do {
             let s = try ProcessPipeline.run(r) { writeStandardError("cordq process: " + $0 + "\n") }
             print("\(s.participant): \(s.rows) rows in \(s.tablePath)")
             print("provenance: \(s.provenancePath)")
             for m in s.missing { print("missing: \(m)") }
+            for w in s.warnings { print("warning: \(w)") }
             for f in s.steps where f.status == .failed { print("failed: \(f.name): \(f.detail)") }
             print("time: \(formatFixed(s.seconds, 1)) s")
         } catch {

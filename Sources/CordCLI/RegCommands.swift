@@ -84,20 +84,37 @@ public struct RegToTemplateCommand: ParsableCommand {
     @Flag(help: "Radial in-plane refinement after the per-slice affine (outline matching).") public var radialRefinement = false
     @Flag(help: "Image-driven in-plane refinement (demons near the cord: σ 3 mm, cord + 2 mm, fading over 6 mm) after the affine and radial steps.")
     public var imageRefinement = false
+    @Option(help: ArgumentHelp("Guard of --image-refinement: largest fall of the cord Dice (0–1) it may cause, else the registration without it is kept; 'none' keeps it unchecked.",
+                               discussion: "The registration is run without the refinement too; `cordq process` applies the same guard (default 0.01)."))
+    public var refinementMaxDiceLoss = "0.01"
     @Argument(help: "Output folder.") public var output: String
     public init() {}
+    /// The guard as a number (nil for `none`).
+    func diceLoss() throws -> Double? {
+        if refinementMaxDiceLoss == "none" { return nil }
+        guard let v = Double(refinementMaxDiceLoss), v >= 0, v <= 1 else {
+            throw ValidationError("--refinement-max-dice-loss takes a number in 0…1 or none")
+        }
+        return v
+    }
     public func validate() throws {
         do { _ = try VertebralLevelName.selection(levels) } catch { throw ValidationError("--levels: \(error)") }
+        _ = try diceLoss()
     }
     public func run() throws {
         do {
             let s = try RegistrationPipeline.toTemplate(
                 image: image, segmentation: seg, labels: labels, kind: kind, atlas: atlas,
                 levels: try VertebralLevelName.selection(levels), regions: regions.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
-                radialRefinement: radialRefinement, imageRefinement: imageRefinement, outputDir: output)
+                radialRefinement: radialRefinement, imageRefinement: imageRefinement,
+                imageRefinementMaximumDiceLoss: try diceLoss(), outputDir: output)
             print("labels: \(s.labels.map { "\(VertebralLevelName.name($0.level)) at z \(formatFixed($0.z, 1)) mm" }.joined(separator: ", "))")
             print("template cord vs segmentation: Dice \(formatFixed(s.dice, 3)); registration \(formatFixed(s.seconds, 2)) s"
                   + (s.imageContrast.map { "; image refinement on \($0)" } ?? ""))
+            if let c = s.refinementCheck {
+                print("image refinement guard: Dice \(formatFixed(c.diceWithout, 3)) without, \(formatFixed(c.diceWith, 3)) with; "
+                      + (c.kept ? "kept" : "dropped (the registration without it was written)"))
+            }
             print("  \(s.levelMapPath)\n  \(s.forwardWarpPath)\n  \(s.inverseWarpPath)\n  \(s.atlasFolder)/")
         } catch {
             writeStandardError("cordq reg to-template: \(error)\n")

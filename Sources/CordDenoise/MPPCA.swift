@@ -32,7 +32,22 @@ public struct MPPCAOptions: Sendable {
     public var estimator: MPEstimator = .exp2
     public var reconstruction: MPReconstruction = .overcomplete(stride: 2)
     public var edges: MPEdgeHandling = .shift
+    /// Fewest volumes a series needs to be denoised (default 15). With fewer, the
+    /// Marchenko–Pastur edge cannot separate signal components from noise in an M-volume
+    /// window (Veraart et al. 2016 used ≥ 30; MRtrix3 warns under about 10): the step refuses
+    /// instead of returning a barely changed series. Both `cordq denoise mppca` and
+    /// `cordq process` apply it.
+    public var minimumVolumes = 15
     public init() {}
+
+    /// Why a series of `frames` volumes is not denoised under these options; nil when it is.
+    public func refusal(frames: Int) -> String? {
+        if frames < 2 { return frames == 1 ? "a 3D image; MP-PCA needs a 4D series" : "an empty series" }
+        if frames < minimumVolumes {
+            return "\(frames) volumes; MP-PCA needs at least \(minimumVolumes) to separate signal from noise (minimum volumes option)"
+        }
+        return nil
+    }
 
     /// The window actually used for `frames` volumes.
     public func window(frames: Int) -> SIMD3<Int> {

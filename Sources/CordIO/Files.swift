@@ -118,10 +118,8 @@ enum FileAccess {
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw CordIOError.writeFailed(path: path, reason: "folder \(dir) does not exist")
-        }
+        try TextFile.makeDirectory(dir)   // missing parent folders are created
+        IOCounters.wrote(path)
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let payload: [UInt8]
         if path.hasSuffix(".gz") {

@@ -32,6 +32,7 @@ public enum NIfTIFile {
     /// Reads only the header (decompressing the first bytes of a .nii.gz).
     public static func readHeader(_ path: String) throws -> NIfTIHeader {
         let bytes = try FileAccess.readAll(path, limit: header2Size + 4)
+        IOCounters.headerRead(path)
         return try parseHeader(bytes, path: path)
     }
 
@@ -39,6 +40,7 @@ public enum NIfTIFile {
     /// only as complex; real files read as complex get a zero imaginary part.
     public static func read<Scalar: NIfTIReadable>(_ path: String, as: Scalar.Type = Float.self) throws -> (Volume<Scalar>, NIfTIHeader) {
         let bytes = try FileAccess.readAll(path)
+        IOCounters.decoded(path)
         let h = try parseHeader(bytes, path: path)
         let need = h.voxOffset + h.dataBytes
         if bytes.count < need {

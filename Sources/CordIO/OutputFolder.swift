@@ -13,25 +13,29 @@ public final class OutputFolder {
     public let staging: String
     private var finished = false
 
-    /// Starts a folder that must not exist yet, or be empty.
-    public init(_ destination: String) throws {
+    /// Whether an existing, non-empty destination is replaced by `commit()`.
+    public let overwrite: Bool
+
+    /// Starts a folder that must not exist yet, or be empty; with `overwrite` an existing
+    /// folder is replaced at `commit()` (it stays as it was until the new one is complete).
+    /// Missing parent folders are created.
+    public init(_ destination: String, overwrite: Bool = false) throws {
         let fm = FileManager.default
         let url = URL(fileURLWithPath: destination).standardizedFileURL
         self.destination = url.path
+        self.overwrite = overwrite
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: url.path, isDirectory: &isDir) {
             guard isDir.boolValue else {
                 throw CordIOError.writeFailed(path: destination, reason: "a file of that name exists")
             }
             let contents = (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
-            guard contents.isEmpty else {
-                throw CordIOError.writeFailed(path: destination, reason: "the folder exists and is not empty; choose a new output folder")
+            guard contents.isEmpty || overwrite else {
+                throw CordIOError.writeFailed(path: destination, reason: "the folder exists and is not empty; choose a new output folder, or give --overwrite to replace it once the new output is complete")
             }
         }
         let parent = url.deletingLastPathComponent().path
-        guard fm.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
-            throw CordIOError.writeFailed(path: destination, reason: "its parent folder \(parent) does not exist")
-        }
+        try TextFile.makeDirectory(parent)
         staging = parent + "/." + url.lastPathComponent + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do { try fm.createDirectory(atPath: staging, withIntermediateDirectories: false) } catch {
             throw CordIOError.writeFailed(path: destination, reason: "cannot create a staging folder in \(parent)")
@@ -46,16 +50,34 @@ public final class OutputFolder {
         try TextFile.makeDirectory(dir)
         return p
     }
-    /// Moves the staged folder to its destination.
+    /// Moves the staged folder to its destination. A replaced folder is first moved aside and
+    /// removed only once the new one is in place; if that fails it is put back.
     public func commit() throws {
         guard !finished else { return }
         let fm = FileManager.default
-        if fm.fileExists(atPath: destination) { try? fm.removeItem(atPath: destination) }  // known empty
+        var aside: String?
+        if fm.fileExists(atPath: destination) {
+            let contents = (try? fm.contentsOfDirectory(atPath: destination)) ?? []
+            if contents.isEmpty {
+                try? fm.removeItem(atPath: destination)
+            } else {
+                let url = URL(fileURLWithPath: destination)
+                let old = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".replaced-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                guard overwrite, rename(destination, old) == 0 else {
+                    let reason = overwrite ? String(cString: strerror(errno)) : "the folder was filled by someone else during the run"
+                    discard()
+                    throw CordIOError.writeFailed(path: destination, reason: reason)
+                }
+                aside = old
+            }
+        }
         guard rename(staging, destination) == 0 else {
             let reason = String(cString: strerror(errno))
+            if let old = aside { _ = rename(old, destination) }
             discard()
             throw CordIOError.writeFailed(path: destination, reason: reason)
         }
+        if let old = aside { try? fm.removeItem(atPath: old) }
         finished = true
     }
     /// Removes everything staged.
@@ -78,9 +100,7 @@ public final class OutputFiles {
     public func stage(_ destination: String) throws -> String {
         let url = URL(fileURLWithPath: destination)
         let dir = url.deletingLastPathComponent().path
-        guard TextFile.isDirectory(dir) else {
-            throw CordIOError.writeFailed(path: destination, reason: "folder \(dir) does not exist")
-        }
+        try TextFile.makeDirectory(dir)   // missing parent folders are created
         let name = url.lastPathComponent
         let ext = name.hasSuffix(".nii.gz") ? ".nii.gz" : (url.pathExtension.isEmpty ? "" : "." + url.pathExtension)
         let temp = dir + "/." + name.dropLast(ext.count) + ".staged-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" + ext

@@ -24,6 +24,40 @@ public struct MPPCASummary: Sendable {
     public var seconds: Double
 }
 
+/// MP-PCA as a step on volumes in memory: the rule on the volume count, the fit, and the
+/// medians of σ and rank. `cordq denoise mppca` and `cordq process` both call it.
+public enum DenoiseStep {
+    /// Denoises a real series; throws, naming `name`, when `options.refusal` rejects its volume count.
+    public static func mppca(_ v: Volume<Float>, mask: Mask?, options: MPPCAOptions, name: String) throws -> (MPPCAResult, StepMetrics) {
+        if let why = options.refusal(frames: v.frames) { throw CordError.invalidValue(what: name, detail: "is \(why)") }
+        let r = try MPPCA.denoise(v, mask: mask, options: options)
+        return (r, metrics(r.sigma, r.rank, mask: mask, frames: v.frames))
+    }
+
+    /// Denoises a complex series (σ per real/imaginary channel).
+    public static func mppca(complex v: Volume<ComplexF>, mask: Mask?, options: MPPCAOptions, name: String) throws -> (ComplexMPPCAResult, StepMetrics) {
+        if let why = options.refusal(frames: v.frames) { throw CordError.invalidValue(what: name, detail: "is \(why)") }
+        let r = try MPPCA.denoise(complex: v, mask: mask, options: options)
+        return (r, metrics(r.sigma, r.rank, mask: mask, frames: v.frames))
+    }
+
+    static func metrics(_ sigma: Volume<Float>, _ rank: Volume<Float>, mask: Mask?, frames: Int) -> StepMetrics {
+        var m = StepMetrics()
+        m.volumes = frames
+        m.sigmaMedian = median(sigma, mask); m.rankMedian = median(rank, mask)
+        return m
+    }
+
+    /// The median of `v` inside `mask` (every voxel without one); the upper middle value.
+    static func median(_ v: Volume<Float>, _ mask: Mask?) -> Double {
+        var values: [Float] = []
+        values.reserveCapacity(v.grid.voxelCount)
+        for i in 0..<v.grid.voxelCount where mask.map({ $0.data[i] != 0 }) ?? true { values.append(v.data[i]) }
+        guard !values.isEmpty else { return .nan }
+        return Double(values.withUnsafeMutableBufferPointer { select(rank: $0.count / 2, in: $0) })
+    }
+}
+
 public enum DenoisePipeline {
     /// Runs MP-PCA on a 4D NIfTI (real or complex64), writing the denoised series like the
     /// input's header (float32, or complex64 for complex input), and optionally σ and rank maps.
@@ -34,37 +68,31 @@ public enum DenoisePipeline {
             throw CordError.invalidValue(what: "outputs", detail: "the same path is given for two outputs")
         }
         let h = try NIfTIFile.readHeader(r.input)
-        guard h.frames >= 2 else {
-            throw CordIOError.invalidContent(path: r.input, reason: "is \(h.frames == 1 ? "a 3D image" : "empty"); MP-PCA needs a 4D series of at least 2 volumes")
+        if let why = r.options.refusal(frames: h.frames) {
+            throw CordIOError.invalidContent(path: r.input, reason: "is \(why)")
         }
         let mask = try r.mask.map { try PipelineInputs.readMask($0, on: h.grid, reference: r.input) }
         let clock = ContinuousClock.now
         let files = OutputFiles()
-        let sigma: Volume<Float>, rank: Volume<Float>
+        let sigma: Volume<Float>, rank: Volume<Float>, metrics: StepMetrics
         if h.datatype.isComplex {
             let (v, _) = try NIfTIFile.read(r.input, as: ComplexF.self)
-            let res = try MPPCA.denoise(complex: v, mask: mask, options: r.options)
-            try NIfTIFile.write(res.denoised, to: files.stage(r.output), datatype: .complex64, like: h, description: "cordq MP-PCA")
-            sigma = res.sigma; rank = res.rank
+            let (result, m) = try DenoiseStep.mppca(complex: v, mask: mask, options: r.options, name: r.input)
+            try NIfTIFile.write(result.denoised, to: files.stage(r.output), datatype: .complex64, like: h, description: "cordq MP-PCA")
+            (sigma, rank, metrics) = (result.sigma, result.rank, m)
         } else {
             let (v, _) = try NIfTIFile.read(r.input)
-            let res = try MPPCA.denoise(v, mask: mask, options: r.options)
-            try NIfTIFile.write(res.denoised, to: files.stage(r.output), like: h, description: "cordq MP-PCA")
-            sigma = res.sigma; rank = res.rank
+            let (result, m) = try DenoiseStep.mppca(v, mask: mask, options: r.options, name: r.input)
+            try NIfTIFile.write(result.denoised, to: files.stage(r.output), like: h, description: "cordq MP-PCA")
+            (sigma, rank, metrics) = (result.sigma, result.rank, m)
         }
-        var h3 = h; h3.dims = Array(h.dims.prefix(3)); h3.pixdim = Array(h.pixdim.prefix(3))
+        let h3 = h.singleVolume
         if let p = r.noiseOutput { try NIfTIFile.write(sigma, to: files.stage(p), like: h3, description: "cordq MP-PCA noise sigma") }
         if let p = r.rankOutput { try NIfTIFile.write(rank, to: files.stage(p), like: h3, description: "cordq MP-PCA rank") }
         try files.commit()
-        let inside = (0..<h.grid.voxelCount).filter { mask?.data[$0] ?? 1 != 0 }
-        func med(_ v: Volume<Float>) -> Double {
-            let s = inside.map { v.data[$0] }.sorted()
-            return s.isEmpty ? .nan : Double(s[s.count / 2])
-        }
-        let elapsed = clock.duration(to: .now)
         return MPPCASummary(outputs: outputs, complexInput: h.datatype.isComplex, window: r.options.window(frames: h.frames),
-                            volumes: h.frames, medianSigma: med(sigma), medianRank: med(rank),
-                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                            volumes: h.frames, medianSigma: metrics.sigmaMedian ?? .nan, medianRank: metrics.rankMedian ?? .nan,
+                            seconds: clock.duration(to: .now).seconds)
     }
 }
 

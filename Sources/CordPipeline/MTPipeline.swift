@@ -38,6 +38,8 @@ public struct MTsatRequest: Sendable {
     /// Align PD- and T1-weighted images to the MT-weighted one slice by slice first.
     public var register = false
     public var registration = SliceRegistrationOptions()
+    /// Replace an existing output folder (atomically).
+    public var overwrite = false
     public init(mt: String, pd: String, t1w: String, outputFolder: String) {
         self.mt = mt; self.pd = pd; self.t1w = t1w; self.outputFolder = outputFolder
     }
@@ -50,6 +52,9 @@ public struct MTReport: Sendable, Codable {
     /// Mean normalised cross-correlation with the MT-weighted image before/after alignment,
     /// per aligned input (empty without `register`).
     public var alignment: [String: [Double]] = [:]
+    /// Whether each alignment was kept (`SliceRegistrationOptions.keepOnlyIfBetter` drops one
+    /// that lowers the NCC).
+    public var alignmentKept: [String: Bool] = [:]
     /// Median of each map inside the mask (when a mask was given).
     public var maskMedians: [String: Double] = [:]
     public var timings: [String: [Double]] = [:]
@@ -70,6 +75,7 @@ public enum MTPipeline {
             let a = try SliceRegistration.align(moving: off, fixed: on, mask: mask, options: r.registration)
             off = a.aligned
             report.alignment[r.mtOff] = [a.correlationBefore, a.correlationAfter]
+            report.alignmentKept[r.mtOff] = a.kept
         }
         let result = try MagnetizationTransfer.ratio(mtOn: on, mtOff: off, convention: r.convention)
         try NIfTIFile.write(result.map, to: r.output, like: hOn, description: "cordq MTR (p.u.)")
@@ -112,6 +118,7 @@ public enum MTPipeline {
             let at = try SliceRegistration.align(moving: t1w, fixed: mt, mask: mask, options: r.registration)
             pd = ap.aligned; t1w = at.aligned
             report.alignment = [r.pd: [ap.correlationBefore, ap.correlationAfter], r.t1w: [at.correlationBefore, at.correlationAfter]]
+            report.alignmentKept = [r.pd: ap.kept, r.t1w: at.kept]
         }
         let maps = try MagnetizationTransfer.saturation(mt: mt, pd: pd, t1w: t1w, b1: b1, mask: mask, options: options)
         report.invalidVoxels = maps.invalidVoxels
@@ -126,7 +133,7 @@ public enum MTPipeline {
         if let m = mask {
             report.maskMedians = ["mtsat_pu": median(maps.mtsat, m), "t1_s": median(maps.t1, m)]
         }
-        let out = try OutputFolder(r.outputFolder)
+        let out = try OutputFolder(r.outputFolder, overwrite: r.overwrite)
         let files = [("mtsat.nii.gz", maps.mtsat, "cordq MTsat (p.u.)"), ("t1map.nii.gz", maps.t1, "cordq T1 (s)"),
                      ("r1map.nii.gz", maps.r1, "cordq R1 (1/s)"), ("a.nii.gz", maps.a, "cordq A (signal units)")]
         for (name, v, d) in files {
@@ -142,9 +149,13 @@ public enum MTPipeline {
     // MARK: - Helpers
 
     static func timing(_ image: String, _ o: TimingOverride, _ flipFlag: String, _ trFlag: String) throws -> FLASHTiming {
+        try timing(sidecar: ImageInfo.sidecarPath(image), image: image, o, flipFlag, trFlag)
+    }
+
+    /// Flip angle (degrees) and TR (s) of a FLASH image: the overrides, else its sidecar.
+    static func timing(sidecar side: String?, image: String, _ o: TimingOverride, _ flipFlag: String, _ trFlag: String) throws -> FLASHTiming {
         var flip = o.flipAngleDegrees, tr = o.repetitionTime
         if flip == nil || tr == nil {
-            let side = ImageInfo.sidecarPath(image)
             if let s = side {
                 let sc = try BIDSSidecar.read(s)
                 flip = flip ?? sc.flipAngle
@@ -178,7 +189,9 @@ extension MTReport {
             lines.append("  \(k.replacingOccurrences(of: "_flip_deg_tr_s", with: "")): flip \(formatSignificant(v[0]))°, TR \(formatSignificant(v[1] * 1000)) ms")
         }
         for (k, v) in alignment.sorted(by: { $0.key < $1.key }) where v.count == 2 {
-            lines.append("  aligned \(k): mean slice NCC with the MT-weighted image \(formatFixed(v[0], 4)) → \(formatFixed(v[1], 4))")
+            let kept = alignmentKept[k] ?? true
+            lines.append("  aligned \(k): mean slice NCC with the MT-weighted image \(formatFixed(v[0], 4)) → \(formatFixed(v[1], 4))"
+                         + (kept ? "" : " (lower: alignment not kept, image used as acquired)"))
         }
         for (k, v) in settings.sorted(by: { $0.key < $1.key }) where k != "version" { lines.append("  \(k.replacingOccurrences(of: "_", with: " ")): \(v)") }
         for (k, v) in maskMedians.sorted(by: { $0.key < $1.key }) { lines.append("  median \(k) in mask: \(formatSignificant(v))") }

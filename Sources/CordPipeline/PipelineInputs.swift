@@ -19,3 +19,11 @@ enum PipelineInputs {
         if inputs.contains(where: { TextFile.canonicalPath($0) == o }) { throw CordIOError.wouldOverwriteInput(path: output) }
     }
 }
+
+extension NIfTIHeader {
+    /// The header of one 3D volume of this series (for σ, rank and parameter maps).
+    var singleVolume: NIfTIHeader {
+        var h = self; h.dims = Array(dims.prefix(3)); h.pixdim = Array(pixdim.prefix(3))
+        return h
+    }
+}

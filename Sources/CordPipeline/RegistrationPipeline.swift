@@ -14,8 +14,10 @@ public struct TemplateRegistrationSummary: Sendable {
     /// Dice of the warped template cord (≥ 0.5) and the subject segmentation, over the axial
     /// slices holding segmentation.
     public var dice: Double
-    /// Template contrast that drove the image-driven refinement (nil when off).
+    /// Template contrast that drove the image-driven refinement (nil when off or dropped).
     public var imageContrast: String?
+    /// The image-refinement guard's comparison (nil when the option was off).
+    public var refinementCheck: TemplateRegistration.RefinementCheck?
     /// Wall time of the registration itself (s), without file I/O.
     public var seconds: Double
 }
@@ -57,6 +59,7 @@ public enum RegistrationPipeline {
     public static func toTemplate(image imagePath: String, segmentation segPath: String, labels labelsPath: String,
                                   kind: LabelKind, atlas atlasDir: String, levels: [Int]? = Array(1...9),
                                   regions: [String]? = nil, radialRefinement: Bool = false, imageRefinement: Bool = false,
+                                  imageRefinementMaximumDiceLoss: Double? = 0.01,
                                   outputDir: String) throws -> TemplateRegistrationSummary {
         let (image, header) = try NIfTIFile.read(imagePath)
         let (seg, _) = try readMask(segPath)
@@ -67,6 +70,7 @@ public enum RegistrationPipeline {
         let start = ContinuousClock.now
         var registration = TemplateRegistrationOptions(); registration.radialRefinement = radialRefinement
         registration.imageRefinement = imageRefinement
+        registration.imageRefinementMaximumDiceLoss = imageRefinementMaximumDiceLoss
         let reg = try TemplateRegistration.register(subject: image.frame(0), segmentation: seg, labels: labels, atlas: atlas,
                                                     options: registration)
         let warped = try reg.atlasInSubjectSpace()
@@ -79,10 +83,9 @@ public enum RegistrationPipeline {
         try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: paths.fwd)
         try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: paths.inv)
         try AtlasFolder.write(AtlasPipeline.contents(of: warped, title: "\(atlasDir) in the space of \(imagePath)"), to: paths.atlas)
-        let dice = diceOverSegmentedSlices(warped.cord ?? Volume(grid: seg.grid), seg)
         return TemplateRegistrationSummary(levelMapPath: paths.levels, forwardWarpPath: paths.fwd, inverseWarpPath: paths.inv,
-                                           atlasFolder: paths.atlas, labels: labels.points.map { ($0.level, $0.world.z) }, dice: dice,
-                                           imageContrast: reg.imageContrast,
+                                           atlasFolder: paths.atlas, labels: labels.points.map { ($0.level, $0.world.z) }, dice: reg.dice,
+                                           imageContrast: reg.imageContrast, refinementCheck: reg.refinementCheck,
                                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
 
@@ -105,21 +108,9 @@ public enum RegistrationPipeline {
         }
     }
 
-    /// Dice of `warped` ≥ 0.5 and `truth` over the axial (canonical RPI) slices holding `truth`.
+    /// Dice of `warped` ≥ 0.5 and `truth` over the axial (canonical RPI) slices holding `truth`
+    /// (`TemplateRegistration.cordDice`).
     public static func diceOverSegmentedSlices(_ warped: Volume<Float>, _ truth: Mask) -> Double {
-        let (w, _) = warped.reoriented(), (t, _) = truth.reoriented()
-        let g = t.grid, per = g.nx * g.ny
-        var inter = 0, a = 0, b = 0
-        for k in 0..<g.nz {
-            let range = (k * per)..<((k + 1) * per)
-            guard range.contains(where: { t.data[$0] != 0 }) else { continue }
-            for n in range {
-                let x = w.data[n] >= 0.5, y = t.data[n] != 0
-                if x { a += 1 }
-                if y { b += 1 }
-                if x && y { inter += 1 }
-            }
-        }
-        return a + b > 0 ? 2 * Double(inter) / Double(a + b) : 0
+        TemplateRegistration.cordDice(warped, truth)
     }
 }

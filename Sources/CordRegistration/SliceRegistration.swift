@@ -29,6 +29,11 @@ public struct SliceRegistrationOptions: Sendable {
     public var smoothingDegree: Int? = nil
     /// Margin (mm) added around the mask's bounding box to form each slice's metric region.
     public var maskMargin = 8.0
+    /// Keep the alignment only when it raises the mean slice NCC with the fixed image;
+    /// otherwise the moving image is returned unchanged (`kept` false). Noisy or already
+    /// aligned series can otherwise be pulled off by the search. On by default; `cordq mt
+    /// mtr/mtsat --register` and `cordq process` share it.
+    public var keepOnlyIfBetter = true
     public init() {}
 }
 
@@ -39,6 +44,9 @@ public struct SliceRegistrationResult: Sendable {
     public var aligned: Volume<Float>
     /// Mean normalised cross-correlation over the scored slices, before and after.
     public var correlationBefore: Double, correlationAfter: Double
+    /// False when `keepOnlyIfBetter` rejected the alignment: `aligned` is the moving image,
+    /// the transforms are identities, and `correlationAfter` is what the rejected one reached.
+    public var kept = true
 }
 
 /// Slice-wise registration in the spirit of SCT's `sct_register_multimodal` slicereg and
@@ -87,6 +95,10 @@ public enum SliceRegistration {
         let scored = (0..<nz).filter { b[$0].isFinite && after[$0].isFinite }
         let meanBefore = scored.isEmpty ? .nan : scored.map { b[$0] }.reduce(0, +) / Double(scored.count)
         let meanAfter = scored.isEmpty ? .nan : scored.map { after[$0] }.reduce(0, +) / Double(scored.count)
+        if options.keepOnlyIfBetter && !(meanAfter >= meanBefore) && meanBefore.isFinite {
+            return SliceRegistrationResult(transforms: [SliceTransform](repeating: .identity, count: nz), aligned: moving,
+                                           correlationBefore: meanBefore, correlationAfter: meanAfter, kept: false)
+        }
         return SliceRegistrationResult(transforms: transforms, aligned: reo.invert(alignedCanonical),
                                        correlationBefore: meanBefore, correlationAfter: meanAfter)
     }

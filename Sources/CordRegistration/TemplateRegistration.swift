@@ -52,6 +52,13 @@ public struct TemplateRegistrationOptions: Sendable {
     public var imageMargin = 2.0
     /// Template contrast name ("T2w", "T1w"); nil: the one correlating best with the subject.
     public var imageContrast: String? = nil
+    /// Guard of the image-driven refinement: the registration is also run without it, and the
+    /// refined one is kept only when the warped atlas cord's Dice with the segmentation
+    /// (`cordDice`) falls by no more than this; otherwise the one without is returned
+    /// (`refinementCheck` says so). Default 0.01: the demons step follows the template
+    /// contrast, and a contrast unlike it (the mean DWI on the demo phantom: 0.970 → 0.922)
+    /// can pull the cord off its outline. nil: keep the refinement unchecked.
+    public var imageRefinementMaximumDiceLoss: Double? = 0.01
     public init() {}
 }
 
@@ -86,14 +93,62 @@ public struct TemplateRegistration: Sendable {
     public let forwardWarp: Volume<Float>
     /// Subject → template: on the (possibly cropped) atlas grid, LPS displacement (mm) to the subject point.
     public let inverseWarp: Volume<Float>
-    /// Template contrast that drove the image-driven refinement (nil when it was off).
+    /// Template contrast that drove the image-driven refinement (nil when it was off or dropped).
     public let imageContrast: String?
+    /// Dice of the warped atlas cord (≥ 0.5) and the segmentation over the axial slices
+    /// holding segmentation (`cordDice`).
+    public let dice: Double
+    /// The image-refinement guard's comparison, when it ran.
+    public let refinementCheck: RefinementCheck?
+
+    /// Cord Dice with and without the image-driven refinement, and which was kept.
+    public struct RefinementCheck: Sendable, Equatable {
+        public var diceWith: Double, diceWithout: Double
+        public var kept: Bool
+    }
 
     /// Registers `atlas` (its `cord` map and `levels`) onto the subject. `subject` supplies
     /// the grid (its intensities are used only by the optional image-driven refinement);
     /// `segmentation` is the subject's binary cord mask on that grid.
+    /// With `imageRefinement` and `imageRefinementMaximumDiceLoss` set, the refinement is kept
+    /// only when it does not lower the cord Dice by more than that (`refinementCheck`).
     public static func register(subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels, atlas: Atlas,
                                 options: TemplateRegistrationOptions = TemplateRegistrationOptions()) throws -> TemplateRegistration {
+        let chosen = try registerOnce(subject: subject, segmentation: segmentation, labels: labels, atlas: atlas, options: options)
+        guard options.imageRefinement, let loss = options.imageRefinementMaximumDiceLoss else { return chosen }
+        var plainOptions = options; plainOptions.imageRefinement = false
+        let plain = try registerOnce(subject: subject, segmentation: segmentation, labels: labels, atlas: atlas, options: plainOptions)
+        let keep = chosen.dice >= plain.dice - loss
+        let check = RefinementCheck(diceWith: chosen.dice, diceWithout: plain.dice, kept: keep)
+        return (keep ? chosen : plain).with(check)
+    }
+
+    /// Dice of `warped` ≥ 0.5 and `truth` over the axial (canonical RPI) slices holding `truth`.
+    public static func cordDice(_ warped: Volume<Float>, _ truth: Mask) -> Double {
+        let (w, _) = warped.reoriented(), (t, _) = truth.reoriented()
+        let g = t.grid, per = g.nx * g.ny
+        var inter = 0, a = 0, b = 0
+        for k in 0..<g.nz {
+            let range = (k * per)..<((k + 1) * per)
+            guard range.contains(where: { t.data[$0] != 0 }) else { continue }
+            for n in range {
+                let x = w.data[n] >= 0.5, y = t.data[n] != 0
+                if x { a += 1 }
+                if y { b += 1 }
+                if x && y { inter += 1 }
+            }
+        }
+        return a + b > 0 ? 2 * Double(inter) / Double(a + b) : 0
+    }
+
+    func with(_ check: RefinementCheck) -> TemplateRegistration {
+        TemplateRegistration(subjectGrid: subjectGrid, atlas: atlas, labels: labels, reference: reference,
+                             subjectProfile: subjectProfile, templateProfile: templateProfile, forwardWarp: forwardWarp,
+                             inverseWarp: inverseWarp, imageContrast: imageContrast, dice: dice, refinementCheck: check)
+    }
+
+    static func registerOnce(subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels, atlas: Atlas,
+                             options: TemplateRegistrationOptions) throws -> TemplateRegistration {
         try subject.grid.requireCompatible(with: segmentation.grid, "subject image", "segmentation")
         try segmentation.requireNonEmpty("cord segmentation")
         let distinct = Set(labels.points.map(\.level))
@@ -122,9 +177,11 @@ public struct TemplateRegistration: Sendable {
         let final = map
         let forward = DisplacementField.field(on: subject.grid) { final.templatePoint(ofSubject: $0) }
         let inverse = DisplacementField.field(on: atlas.grid) { final.subjectPoint(ofTemplate: $0) }
+        let dice = cordDice(try DisplacementField.apply(forward, to: cord), segmentation)
         return TemplateRegistration(subjectGrid: subject.grid, atlas: atlas, labels: labels, reference: reference,
                                     subjectProfile: subjectProfile, templateProfile: templateProfile,
-                                    forwardWarp: forward, inverseWarp: inverse, imageContrast: imageContrast)
+                                    forwardWarp: forward, inverseWarp: inverse, imageContrast: imageContrast,
+                                    dice: dice, refinementCheck: nil)
     }
 
     /// Every atlas map warped onto the subject grid (trilinear for probability maps and

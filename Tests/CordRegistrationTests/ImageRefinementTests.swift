@@ -74,7 +74,7 @@ import Testing
     /// Registers the CordQ atlas (with contrasts) onto a phantom, with the refinement off and on.
     static func compare(_ ph: PhantomSubject, atlas: Atlas) throws -> (off: TemplateRegistration, on: TemplateRegistration, labels: VertebralLabels) {
         let labels = try VertebralLabelling.fromLabels(Fixtures.bodyLabels(ph, levels: [3, 5]), kind: .vertebralBody, segmentation: ph.cordMask)
-        var on = TemplateRegistrationOptions(); on.imageRefinement = true
+        var on = TemplateRegistrationOptions(); on.imageRefinement = true; on.imageRefinementMaximumDiceLoss = nil   // the refinement itself, unguarded
         let a = try TemplateRegistration.register(subject: ph.t2w, segmentation: ph.cordMask, labels: labels, atlas: atlas)
         let b = try TemplateRegistration.register(subject: ph.t2w, segmentation: ph.cordMask, labels: labels, atlas: atlas, options: on)
         return (a, b, labels)
@@ -147,7 +147,7 @@ struct ImageRefinementRealDataTests {
         let (img, seg, labelImage) = try Fixtures.realT2()
         let atlas = try ImageRefinementTests.atlasWithContrasts(Fixtures.pam50Path, levels: Array(1...7))
         let labels = try VertebralLabelling.fromLabels(labelImage, kind: .vertebralBody, segmentation: seg)
-        var on = TemplateRegistrationOptions(); on.imageRefinement = true
+        var on = TemplateRegistrationOptions(); on.imageRefinement = true; on.imageRefinementMaximumDiceLoss = nil   // the refinement itself, unguarded
         var a: TemplateRegistration?, b: TemplateRegistration?
         let tOff = try Fixtures.seconds { a = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas) }
         let tOn = try Fixtures.seconds { b = try TemplateRegistration.register(subject: img, segmentation: seg, labels: labels, atlas: atlas, options: on) }
@@ -164,7 +164,7 @@ struct ImageRefinementRealDataTests {
     /// The MT-on scan (grey-matter segmentation available) with the t2 scan's labels: cord and
     /// GM Dice off and on; the must-show cord Dice ≥ 0.90 with the option on.
     @Test func realMT1ToPAM50GreyMatterOffAndOn() throws {
-        var on = TemplateRegistrationOptions(); on.imageRefinement = true
+        var on = TemplateRegistrationOptions(); on.imageRefinement = true; on.imageRefinementMaximumDiceLoss = nil   // the refinement itself, unguarded
         let (cord, grey, b) = try Fixtures.realMT1OffAndOn(
             atlas: try ImageRefinementTests.atlasWithContrasts(Fixtures.pam50Path, levels: Array(1...8)), options: on)
         print("mt1 → PAM50 (\(b.imageContrast ?? "-")): cord Dice off \(String(format: "%.4f", cord.0)) → on \(String(format: "%.4f", cord.1)); GM Dice \(String(format: "%.4f", grey.0)) → \(String(format: "%.4f", grey.1))")

@@ -25,45 +25,56 @@ extension ProcessRun {
         guard let image = inventory.anatomy.first else { skip("segmentation", "no anatomical image"); return nil }
         var result: AnatomyResult?
         try step("segmentation") {
-            let (r, detail, outputs) = try segment(image)
+            let (r, detail, outputs, metrics) = try segmentWithRecord(image)
             result = r
-            return (detail, outputs)
+            return (detail, outputs, metrics)
         }
         return result
     }
 
-    /// Cord segmentation of an anatomical image: external (derivatives) or CordQ's.
-    func segment(_ image: SubjectImage) throws -> (AnatomyResult, String, [String]) {
-        let (volume, header) = try NIfTIFile.read(image.path)
-        try volume.requireFinite(image.path)
+    /// The cord segmentation of an anatomical image, computed (and written) once per image.
+    func segment(_ image: SubjectImage) throws -> AnatomyResult {
+        if let done = segmentations[image.path] { return done }
+        return try segmentWithRecord(image).0
+    }
+
+    /// Cord segmentation of an anatomical image: external (derivatives) or CordQ's, with the
+    /// step's detail, outputs and metrics.
+    func segmentWithRecord(_ image: SubjectImage) throws -> (AnatomyResult, String, [String], StepMetrics) {
+        let (volume, header) = try data.image(image.path)
         inputs[image.path] = "anatomical image"
         if let sidecar = image.sidecar { inputs[sidecar] = "sidecar" }
         let name = "anat/\(image.stem)_label-SC_mask.nii.gz", softName = "anat/\(image.stem)_label-SC_probseg.nii.gz"
+        var metrics = StepMetrics()
         if let external = inventory.derivativeSegmentations[image.path] {
-            let (seg, _) = try NIfTIFile.read(external)
+            let (seg, _) = try data.image(external)
             try volume.grid.requireCompatible(with: seg.grid, image.path, external)
             inputs[external] = "external cord segmentation"
             let binary = Mask.threshold(seg.frames == 1 ? seg : seg.frame(0), above: 0.5)
             try binary.requireNonEmpty(external)
             let soft = seg.map { min(1, max(0, $0)) }
             try NIfTIFile.write(binary, to: out.path(name), datatype: .uint8, like: header, description: "cord segmentation (external)")
-            return (AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: binary, soft: soft),
-                    "external segmentation \(external) (\(binary.count) voxels)", [name])
+            let result = AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: binary, soft: soft)
+            segmentations[image.path] = result
+            metrics.cordVolumeMM3 = Double(binary.count) * volume.grid.voxelVolume
+            return (result, "external segmentation \(external) (\(binary.count) voxels)", [name], metrics)
         }
         var options = CordSegmentationOptions()
         options.contrast = SegmentationContrast(rawValue: inventory.anatomyContrast.contrast)
-        options.hintSlice = request.hintSlice
+        if image.path == inventory.anatomy.first?.path { options.hintSlice = request.hintSlice }
         let seg: CordSegmentation
         do {
             seg = try CordSegmenter.segment(volume.frame(0), options: options)
-        } catch let e as SegmentationError where request.hintSlice != nil {
-            throw CordError.invalidValue(what: "\(image.path) with --hint-slice \(request.hintSlice!)", detail: e.description)
+        } catch let e as SegmentationError where options.hintSlice != nil {
+            throw CordError.invalidValue(what: "\(image.path) with --hint-slice \(options.hintSlice ?? 0)", detail: e.description)
         }
         try NIfTIFile.write(seg.binary, to: out.path(name), datatype: .uint8, like: header, description: "cordq seg cord")
         try NIfTIFile.write(seg.soft, to: out.path(softName), datatype: .float32, like: header, description: "cordq seg cord (partial volume)")
         let volumeMM3 = seg.soft.data.reduce(0) { $0 + Double($1) } * volume.grid.voxelVolume
-        return (AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: seg.binary, soft: seg.soft),
-                "\(image.stem): cord in \(seg.slices.count) slices, \(formatFixed(volumeMM3, 0)) mm³ (\(seg.polarity))", [name, softName])
+        let result = AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: seg.binary, soft: seg.soft)
+        segmentations[image.path] = result
+        metrics.slices = seg.slices.count; metrics.cordVolumeMM3 = volumeMM3
+        return (result, "\(image.stem): cord in \(seg.slices.count) slices, \(formatFixed(volumeMM3, 0)) mm³ (\(seg.polarity))", [name, softName], metrics)
     }
 
     // MARK: - Levels
@@ -75,8 +86,8 @@ extension ProcessRun {
         try step("levels") {
             var source: (image: SubjectImage, labels: String, kind: LabelKind, origin: String)?
             if let file = request.labels {
-                let h = try NIfTIFile.readHeader(file)
-                guard let image = try inventory.anatomy.first(where: { try NIfTIFile.readHeader($0.path).grid.isCompatible(with: h.grid) }) else {
+                let grid = try data.labels(file).grid
+                guard let image = try inventory.anatomy.first(where: { try data.image($0.path).1.grid.isCompatible(with: grid) }) else {
                     throw CordError.invalidValue(what: "--labels \(file)", detail: "its grid matches none of the subject's anatomical images (\(inventory.anatomy.map(\.stem).joined(separator: ", ")))")
                 }
                 source = (image, file, request.labelKind, "given with --labels")
@@ -84,8 +95,8 @@ extension ProcessRun {
                 source = (found.image, found.labels, found.kind, "found under derivatives/labels")
             }
             guard let source else { return try automaticLevels(anatomy, hint: nil) }
-            let segmentation = source.image.path == anatomy.image.path ? anatomy.binary : try segment(source.image).0.binary
-            let (labelImage, _) = try NIfTIFile.read(source.labels, as: Int32.self)
+            let segmentation = try segment(source.image).binary
+            let labelImage = try data.labels(source.labels)
             inputs[source.labels] = "vertebral labels"
             let found = try VertebralLabelling.fromLabels(labelImage, kind: source.kind, segmentation: segmentation)
             if found.points.count == 1 {
@@ -98,22 +109,23 @@ extension ProcessRun {
                 "points": .array(found.points.map { .object(["level": .number(Double($0.level)), "z_mm": .number($0.world.z)]) }),
             ])
             let list = found.points.map { "\($0.level)" }.joined(separator: ", ")
-            return ("\(found.points.count) \(source.kind == .disc ? "disc" : "vertebral-body") labels (\(list)) \(source.origin)", [])
+            var m = StepMetrics(); m.labels = found.points.count
+            return ("\(found.points.count) \(source.kind == .disc ? "disc" : "vertebral-body") labels (\(list)) \(source.origin)", [], m)
         }
     }
 
     /// Discs found automatically on the T2w images (sagittal first: discs show best there),
     /// numbered from `hint` or from the C2/C3 disc. When none succeeds the levels are named
     /// as missing with each image's reason, and the run goes on without per-level tables.
-    func automaticLevels(_ anatomy: AnatomyResult, hint: VertebralLabels.Point?) throws -> (detail: String, outputs: [String]) {
+    func automaticLevels(_ anatomy: AnatomyResult, hint: VertebralLabels.Point?) throws -> (detail: String, outputs: [String], metrics: StepMetrics) {
         guard inventory.anatomyContrast.suffix == "T2w" else {
             missing.append("levels: no vertebral labels, and automatic labelling needs a T2w image (give --labels FILE)")
-            return ("no labels; per-level tables and atlas registration skipped", [])
+            return ("no labels; per-level tables and atlas registration skipped", [], StepMetrics())
         }
         var reasons: [String] = []
         for image in inventory.anatomy.sorted(by: { !$0.axial && $1.axial }) {
             do {
-                let seg = image.path == anatomy.image.path ? anatomy : try segment(image).0
+                let seg = image.path == anatomy.image.path ? anatomy : try segment(image)
                 let found = try AutomaticLabelling.label(image: seg.volume, segmentation: seg.binary, hint: hint)
                 labels = found.labels
                 labelsRecord["Labels"] = .object([
@@ -121,13 +133,14 @@ extension ProcessRun {
                     "spacing_scale": .number(found.spacingScale), "median_contrast": .number(found.medianContrast),
                     "points": .array(found.discs.map { .object(["level": .number(Double($0.level)), "z_mm": .number($0.world.z)]) }),
                 ])
-                return ("\(found.discs.count) discs found automatically on \(image.stem) (\(found.discs.map(\.name).joined(separator: ", ")); numbered from \(found.anchor))", [])
+                var m = StepMetrics(); m.labels = found.discs.count
+                return ("\(found.discs.count) discs found automatically on \(image.stem) (\(found.discs.map(\.name).joined(separator: ", ")); numbered from \(found.anchor))", [], m)
             } catch {
                 reasons.append("\(image.stem): \(error)")
             }
         }
         missing.append("levels: no vertebral labels given or found under derivatives/labels/\(participant)/anat/, and automatic labelling failed (" + reasons.joined(separator: "; ") + "); give --labels FILE (one label is enough as a hint), so no per-level tables and no atlas registration")
-        return ("automatic labelling failed; per-level tables and atlas registration skipped", [])
+        return ("automatic labelling failed; per-level tables and atlas registration skipped", [], StepMetrics())
     }
 
     /// Registers the atlas to the anatomical image, writes the warps and the level map.
@@ -135,8 +148,7 @@ extension ProcessRun {
         guard let labels else { return }
         var levels: Volume<Int32>?
         try step("registration (anat)") {
-            let atlas = try atlas()
-            let reg = try registerAtlas(anatomy.volume, segmentation: anatomy.binary, labels: labels, space: "anat")
+            let (reg, metrics) = try registerAtlas(anatomy.volume, segmentation: anatomy.binary, labels: labels, space: "anat")
             let map = try labels.levelMap(on: anatomy.volume.grid, segmentation: anatomy.binary, reference: reg.reference)
             levels = map.volume
             let stem = anatomy.image.stem
@@ -144,10 +156,8 @@ extension ProcessRun {
             try NIfTIFile.write(map.volume, to: out.path(names[0]), datatype: .int16, like: anatomy.header, description: "cordq vertebral levels")
             try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: out.path(names[1]))
             try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: out.path(names[2]))
-            let cord = try DisplacementField.apply(reg.forwardWarp, to: atlas.cord ?? Volume(grid: atlas.grid))
-            let dice = RegistrationPipeline.diceOverSegmentedSlices(cord, anatomy.binary)
             let present = Set(map.volume.data.filter { $0 > 0 }).sorted().map { VertebralLevelName.name(Int($0)) }
-            return ("levels \(present.joined(separator: ", ")); warped atlas cord vs segmentation: Dice \(formatFixed(dice, 3))", names)
+            return ("levels \(present.joined(separator: ", ")); warped atlas cord vs segmentation: Dice \(formatFixed(reg.dice, 3))", names, metrics)
         }
         pendingLevels = levels
     }
@@ -157,18 +167,21 @@ extension ProcessRun {
     /// Per-slice table (`anat/<stem>_morphometry.tsv`) and per-level rows (region `cord`,
     /// method `morphometry`): csa_mm2 (mean), csa_min_mm2 (smallest slice), diameters (mean,
     /// and `_min` at the smallest slice), eccentricity, solidity.
-    func morphometry(_ anatomy: AnatomyResult) throws -> (detail: String, outputs: [String]) {
+    func morphometry(_ anatomy: AnatomyResult) throws -> (detail: String, outputs: [String], metrics: StepMetrics) {
         let slices = try Morphometry.perSlice(anatomy.soft, levels: pendingLevels)
         let name = "anat/\(anatomy.image.stem)_morphometry.tsv"
         let t = MorphometryTables.perSliceTable(slices)
         try t.write(to: out.path(name))
-        guard pendingLevels != nil else { return ("\(slices.count) slices; no levels, so no per-level rows", [name]) }
+        var m = StepMetrics(); m.slices = slices.count
+        // Without levels the whole cord is one group, reported as level `all`.
+        let grouped = pendingLevels == nil ? slices.map { var s = $0; s.level = 1; return s } : slices
+        let groups = Morphometry.perLevel(grouped).filter { $0.level > 0 }
         var added = 0
-        for l in Morphometry.perLevel(slices) where l.level > 0 {
-            let level = VertebralLevelName.name(Int(l.level))
+        for l in groups {
+            let level = pendingLevels == nil ? "all" : VertebralLevelName.name(Int(l.level))
             // The slice of smallest area stands for the site of a focal compression: its area, and
             // its AP and RL diameters (MSCC's d_i, Fehlings et al. 1999 Spine 24:605).
-            let narrowest = slices.filter { $0.level == l.level && $0.csa.isFinite }.min { $0.csa < $1.csa }
+            let narrowest = grouped.filter { $0.level == l.level && $0.csa.isFinite }.min { $0.csa < $1.csa }
             for (metric, value) in [("csa_mm2", l.csa), ("csa_min_mm2", narrowest?.csa ?? .nan), ("diameter_ap_mm", l.diameterAP),
                                     ("diameter_rl_mm", l.diameterRL), ("diameter_ap_min_mm", narrowest?.diameterAP ?? .nan),
                                     ("diameter_rl_min_mm", narrowest?.diameterRL ?? .nan),
@@ -179,6 +192,8 @@ extension ProcessRun {
                 added += 1
             }
         }
-        return ("\(slices.count) slices, \(added) per-level rows from \(anatomy.image.stem)", [name])
+        m.rows = added
+        let what = pendingLevels == nil ? "whole-cord rows (no levels)" : "per-level rows"
+        return ("\(slices.count) slices, \(added) \(what) from \(anatomy.image.stem)", [name], m)
     }
 }

@@ -1,13 +1,23 @@
-// `cordq process`, per-contrast part: DWI (MP-PCA, DTI, μFA) and MT (MTR, MTsat), each with
-// its own cord segmentation, the atlas registered into its space with the session's
-// vertebral labels, and per-level, per-region values.
+// `cordq process`, per-contrast part: DWI (MP-PCA, unringing, DTI, μFA) and MT (alignment,
+// MTR, MTsat), each with its own cord segmentation, the atlas registered into its space with
+// the session's vertebral labels, and per-level, per-region values. Every input is decoded
+// once (`SubjectData`); maps pass to the value extraction in memory.
 import CordAtlas
 import CordCore
+import CordDenoise
 import CordDiffusion
 import CordIO
 import CordMetrics
+import CordMyelin
 import CordRegistration
 import CordSegmentation
+
+/// A map made in one contrast's space: its file (relative to the output), metric name and values.
+struct ComputedMap {
+    var file: String
+    var metric: String
+    var volume: Volume<Float>
+}
 
 extension ProcessRun {
     // MARK: - Diffusion
@@ -22,47 +32,92 @@ extension ProcessRun {
         for p in [series.path, bval, bvec] + [series.sidecar].compactMap({ $0 }) { inputs[p] = "diffusion series" }
         let encoding = EncodingTable.locate(besides: series.path)
         if let e = encoding { inputs[e] = "encoding table" }
-        var input = DWIInput(image: series.path, bval: bval, bvec: bvec, encoding: encoding.map { .table($0) })
-        let frames = try NIfTIFile.readHeader(series.path).frames
-        let wanted = request.denoise ?? (frames >= 15)
-        if wanted && frames >= 2 {
-            try step("denoise \(series.stem)") {
-                let name = "dwi/\(series.stem)_desc-denoised_dwi.nii.gz", sigma = "dwi/\(series.stem)_desc-sigma_dwi.nii.gz"
-                var r = MPPCARequest(input: series.path, output: try out.path(name))
-                r.noiseOutput = try out.path(sigma)
-                let s = try DenoisePipeline.mppca(r)
-                input.image = try out.path(name)
-                return ("MP-PCA (\(s.volumes) volumes, window \(s.window.x)×\(s.window.y)×\(s.window.z)): median σ \(formatSignificant(s.medianSigma)), median rank \(formatFixed(s.medianRank, 1))", [name, sigma])
+        var loaded: LoadedDiffusion?
+        let read = try step("read \(series.stem)") {
+            let (image, header) = try data.image(series.path)
+            let input = DWIInput(image: series.path, bval: bval, bvec: bvec, encoding: encoding.map { .table($0) })
+            let table = try DiffusionProcessing.gradientTable(for: input, grid: image.grid, frames: image.frames)
+            loaded = LoadedDiffusion(image: image, table: table, header: header)
+            var m = StepMetrics(); m.volumes = image.frames
+            return ("\(image.frames) volumes on \(image.grid.shortDescription)", [], m)
+        }
+        data.release(series.path)
+        guard read, var d = loaded else { return }
+        let plan = card.diffusionPlan(for: series.path, frames: d.image.frames, request: request)
+        plans[series.stem] = plan.json
+
+        // MP-PCA, then unringing (Kellner et al. 2016 recommend denoising first).
+        if plan.denoise.value {
+            if let why = request.denoiseOptions.refusal(frames: d.image.frames) {
+                skip("denoise \(series.stem)", "\(plan.denoise.source) asks for MP-PCA, but the series is \(why); not denoised", warn: true)
+            } else {
+                try step("denoise \(series.stem)") {
+                    let name = "dwi/\(series.stem)_desc-denoised_dwi.nii.gz", sigma = "dwi/\(series.stem)_desc-sigma_dwi.nii.gz"
+                    let (r, m) = try DenoiseStep.mppca(d.image, mask: nil, options: request.denoiseOptions, name: series.path)
+                    try NIfTIFile.write(r.denoised, to: out.path(name), like: d.header, description: "cordq MP-PCA")
+                    try NIfTIFile.write(r.sigma, to: out.path(sigma), like: d.header.singleVolume, description: "cordq MP-PCA noise sigma")
+                    d.image = r.denoised
+                    let w = request.denoiseOptions.window(frames: d.image.frames)
+                    return ("MP-PCA (\(d.image.frames) volumes, window \(w.x)×\(w.y)×\(w.z); \(plan.denoise.source)): median σ \(formatSignificant(m.sigmaMedian ?? .nan)), median rank \(formatFixed(m.rankMedian ?? .nan, 1))", [name, sigma], m)
+                }
             }
         } else {
-            skip("denoise \(series.stem)", request.denoise == false ? "turned off" : "\(frames) volumes: MP-PCA needs about 15 or more to separate signal from noise")
+            skip("denoise \(series.stem)", "off (\(plan.denoise.source))")
         }
-        var maps: [(file: String, metric: String)] = []
-        var loaded: LoadedDiffusion?
+        if plan.unring.value {
+            try step("unring \(series.stem)") {
+                let name = "dwi/\(series.stem)_desc-unringed_dwi.nii.gz"
+                d.image = try GibbsUnringing.apply(d.image)
+                try NIfTIFile.write(d.image, to: out.path(name), like: d.header, description: "cordq Gibbs unringing")
+                var m = StepMetrics(); m.volumes = d.image.frames
+                return ("Gibbs unringing, local subvoxel shifts (Kellner et al. 2016 MRM 76:1574); \(plan.unring.source)", [name], m)
+            }
+        } else {
+            skip("unring \(series.stem)", "off (\(plan.unring.source))")
+        }
+        if plan.motionCorrection.value != .none {
+            skip("motion correction \(series.stem)", "\(plan.motionCorrection.source), but CordQ has no \(plan.motionCorrection.value.rawValue) DWI motion correction yet; the series is fitted as acquired", warn: true)
+        }
+        if plan.multibandCorrection.value {
+            // The card applies it only to series acquired with multiband ≥ 2 (protocols/README.md §4.2).
+            let factor = try series.sidecar.map { try BIDSSidecar.read($0) }?.multibandAccelerationFactor
+            if let f = factor, f >= 2 {
+                skip("multiband correction \(series.stem)", "\(plan.multibandCorrection.source) and the series has multiband factor \(f), but CordQ has no slice-group correction yet; the series is fitted as acquired", warn: true)
+            } else {
+                skip("multiband correction \(series.stem)", "\(plan.multibandCorrection.source), but the sidecar gives multiband factor \(factor.map(String.init) ?? "none (single-band)"): nothing to correct")
+            }
+        }
+
+        var maps: [ComputedMap] = []
+        var scheme: EncodingScheme?
         let fitted = try step("dti \(series.stem)") {
             let folder = "dwi/\(series.stem)_dti"
-            let s = try DiffusionProcessing.dti(inputs: [input], mask: .automatic, output: try out.path(folder), options: DTIOptions(),
-                                               maps: ["FA", "MD", "AD", "RD", "S0", "V1", "mask"])
-            maps += [("\(folder)/FA.nii.gz", "fa"), ("\(folder)/MD.nii.gz", "md_um2_per_ms"),
-                     ("\(folder)/AD.nii.gz", "ad_um2_per_ms"), ("\(folder)/RD.nii.gz", "rd_um2_per_ms")]
-            loaded = try DiffusionProcessing.load([input])
-            return ("\(s.voxels) voxels, \(s.encodings), \(s.method)", s.files.map { folder + "/" + $0 })
+            scheme = try EncodingScheme(d.table)
+            let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme!)
+            let run = try DiffusionSteps.dti(d, mask: mask, options: DTIOptions(), maps: ["FA", "MD", "AD", "RD", "S0", "V1", "mask"])
+            let files = try run.write(header: d.header, inputs: [series.path], compress: true) { try out.path(folder + "/" + $0) }
+            for (name, metric) in [("FA", "fa"), ("MD", "md_um2_per_ms"), ("AD", "ad_um2_per_ms"), ("RD", "rd_um2_per_ms")] {
+                if let v = run.map(name) { maps.append(ComputedMap(file: "\(folder)/\(name).nii.gz", metric: metric, volume: v)) }
+            }
+            return ("\(run.metrics.voxelsFitted ?? 0) voxels, \(run.encodings), \(run.method)", files.map { folder + "/" + $0 }, run.metrics)
         }
-        guard fitted, let loaded else { return }
-        let scheme = try EncodingScheme(loaded.table)
+        guard fitted, let scheme else { return }
         do {
-            _ = try MicroFA.choose(request.microFAMethod, for: scheme)
+            _ = try MicroFA.choose(plan.microFA.value, for: scheme)
             try step("microfa \(series.stem)") {
                 let folder = "dwi/\(series.stem)_microfa"
-                let s = try DiffusionProcessing.microFA(inputs: [input], mask: .automatic, output: try out.path(folder), method: request.microFAMethod)
-                maps.append(("\(folder)/microFA.nii.gz", "ufa"))
-                return ("\(s.method): \(s.explanation)", s.files.map { folder + "/" + $0 })
+                let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme)
+                let run = try DiffusionSteps.microFA(d, mask: mask, method: plan.microFA.value)
+                let files = try run.write(header: d.header, inputs: [series.path], compress: true) { try out.path(folder + "/" + $0) }
+                if let v = run.map("microFA") { maps.append(ComputedMap(file: "\(folder)/microFA.nii.gz", metric: "ufa", volume: v)) }
+                return ("\(run.method) (\(plan.microFA.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
             }
         } catch {
-            skip("microfa \(series.stem)", "\(error)")
+            // A method the card or the user asked for that the encodings cannot support is a warning.
+            skip("microfa \(series.stem)", "\(error)", warn: plan.microFA.value != .auto)
         }
-        let weighted = meanVolumes(loaded, scheme: scheme, weighted: true), b0 = meanVolumes(loaded, scheme: scheme, weighted: false)
-        try contrastSpace(name: "dwi", stem: series.stem, folder: "dwi", header: loaded.header, maps: maps,
+        let weighted = meanVolumes(d, scheme: scheme, weighted: true), b0 = meanVolumes(d, scheme: scheme, weighted: false)
+        try contrastSpace(name: "dwi", stem: series.stem, folder: "dwi", header: d.header, maps: maps,
                           candidates: { [(weighted, .dwi, "mean DWI"), (b0, .t2, "mean b = 0")] })
     }
 
@@ -89,63 +144,74 @@ extension ProcessRun {
             inputs[im.path] = "MT series"
             if let s = im.sidecar { inputs[s] = "sidecar" }
         }
-        var maps: [(file: String, metric: String)] = []
-        var align = true
+        var maps: [ComputedMap] = []
+        var images: (on: Volume<Float>, off: Volume<Float>, header: NIfTIHeader)?
+        // MT-off → MT-on once: the aligned MT-off serves MTR and (as the PD-weighted image) MTsat.
         try step("mtr") {
+            let (on, header) = try data.image(mt.on.path), (offRaw, _) = try data.image(mt.off.path)
+            try on.grid.requireCompatible(with: offRaw.grid, mt.on.path, mt.off.path)
+            let a = try SliceRegistration.align(moving: offRaw.frame(0), fixed: on.frame(0), options: request.alignment)
+            images = (on.frame(0), a.aligned, header)
+            let result = try MagnetizationTransfer.ratio(mtOn: on.frame(0), mtOff: a.aligned)
             let name = "anat/\(prefix)_MTRmap.nii.gz"
-            var r = MTRRequest(mtOn: mt.on.path, mtOff: mt.off.path, output: try out.path(name))
-            r.register = true
-            var report = try MTPipeline.mtr(r)
-            if let ncc = report.alignment.values.first, ncc[1] < ncc[0] {
-                // Alignment that lowers the images' agreement is not kept (noisy or already aligned series).
-                r.register = false; align = false
-                report = try MTPipeline.mtr(r)
-                report.alignment[mt.off.path] = [ncc[0], ncc[0]]
-                warnings.append("mtr: slice-wise alignment lowered the MT-on/MT-off correlation (\(formatFixed(ncc[0], 3)) → \(formatFixed(ncc[1], 3))); MTR computed without it")
+            try NIfTIFile.write(result.map, to: out.path(name), like: header, description: "cordq MTR (p.u.)")
+            maps.append(ComputedMap(file: name, metric: "mtr_pu", volume: result.map))
+            var m = StepMetrics()
+            m.nccBefore = a.correlationBefore; m.nccAfter = a.correlationAfter; m.alignmentKept = a.kept; m.invalidVoxels = result.invalidVoxels
+            if !a.kept {
+                m.warnings.append("slice-wise alignment lowered the MT-on/MT-off correlation (\(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.correlationAfter, 3))); MTR computed without it")
             }
-            maps.append((name, "mtr_pu"))
-            let ncc = report.alignment.values.first.map { "slice-wise alignment NCC \(formatFixed($0[0], 3)) → \(formatFixed($0[1], 3))" } ?? ""
-            return ("MTR (p.u.) from \(mt.on.stem) and \(mt.off.stem); \(ncc); \(report.invalidVoxels) invalid voxel(s) set to 0", [name])
+            let ncc = "slice-wise alignment NCC \(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.kept ? a.correlationAfter : a.correlationBefore, 3))\(a.kept ? "" : " (not kept)")"
+            return ("MTR (p.u.) from \(mt.on.stem) and \(mt.off.stem); \(ncc); \(result.invalidVoxels) invalid voxel(s) set to 0", [name], m)
         }
-        if let t1w = mt.t1w {
+        if let t1w = mt.t1w, let images {
             try step("mtsat") {
+                let (t1Raw, _) = try data.image(t1w.path)
+                try images.on.grid.requireCompatible(with: t1Raw.grid, mt.on.path, t1w.path)
+                let a = try SliceRegistration.align(moving: t1Raw.frame(0), fixed: images.on, options: request.alignment)
+                let options = MTsatOptions(mt: try MTPipeline.timing(sidecar: mt.on.sidecar, image: mt.on.path, TimingOverride(), "--mt-flip", "--mt-tr"),
+                                           pd: try MTPipeline.timing(sidecar: mt.off.sidecar, image: mt.off.path, TimingOverride(), "--pd-flip", "--pd-tr"),
+                                           t1: try MTPipeline.timing(sidecar: t1w.sidecar, image: t1w.path, TimingOverride(), "--t1w-flip", "--t1w-tr"))
+                let r = try MagnetizationTransfer.saturation(mt: images.on, pd: images.off, t1w: a.aligned, options: options)
                 let folder = "anat/\(prefix)_mtsat"
-                var r = MTsatRequest(mt: mt.on.path, pd: mt.off.path, t1w: t1w.path, outputFolder: try out.path(folder))
-                r.register = align
-                let report = try MTPipeline.mtsat(r)
-                maps += [("\(folder)/mtsat.nii.gz", "mtsat_pu"), ("\(folder)/t1map.nii.gz", "t1_s")]
-                return ("MTsat (p.u.) and T1 (s), \(report.settings["form"] ?? "") form, B1 \(report.settings["b1_correction"] ?? "none"); \(report.invalidVoxels) invalid voxel(s)",
-                        ["mtsat.nii.gz", "t1map.nii.gz", "r1map.nii.gz", "a.nii.gz", "mtsat.json"].map { folder + "/" + $0 })
+                let files = [("mtsat.nii.gz", r.mtsat, "cordq MTsat (p.u.)"), ("t1map.nii.gz", r.t1, "cordq T1 (s)"),
+                             ("r1map.nii.gz", r.r1, "cordq R1 (1/s)"), ("a.nii.gz", r.a, "cordq A (signal units)")]
+                for (name, v, what) in files {
+                    try NIfTIFile.write(v, to: out.path(folder + "/" + name), like: images.header.singleVolume, description: what)
+                }
+                maps += [ComputedMap(file: "\(folder)/mtsat.nii.gz", metric: "mtsat_pu", volume: r.mtsat),
+                         ComputedMap(file: "\(folder)/t1map.nii.gz", metric: "t1_s", volume: r.t1)]
+                var m = StepMetrics()
+                m.secondNCCBefore = a.correlationBefore; m.secondNCCAfter = a.correlationAfter; m.secondAlignmentKept = a.kept
+                m.invalidVoxels = r.invalidVoxels; m.voxelsFitted = r.computedVoxels
+                if !a.kept {
+                    m.warnings.append("slice-wise alignment lowered the T1w/MT-on correlation (\(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.correlationAfter, 3))); MTsat computed without it")
+                }
+                return ("MTsat (p.u.) and T1 (s), \(options.form.rawValue) form, B1 \(options.b1Correction.rawValue); T1w alignment NCC \(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.kept ? a.correlationAfter : a.correlationBefore, 3)); \(r.invalidVoxels) invalid voxel(s)",
+                        files.map { folder + "/" + $0.0 }, m)
             }
         }
-        let mtrFile = maps.first { $0.metric == "mtr_pu" }?.file
-        let header = try NIfTIFile.readHeader(mt.on.path)
-        try contrastSpace(name: "mt", stem: mt.on.stem, folder: "anat", header: header, maps: maps, candidates: {
+        guard let images else { return }
+        let mtr = maps.first { $0.metric == "mtr_pu" }?.volume
+        try contrastSpace(name: "mt", stem: mt.on.stem, folder: "anat", header: images.header, maps: maps, candidates: {
             // The MTR map first: the cord's MTR is several times CSF's on every scanner, whereas
             // the cord/CSF contrast of the FLASH images depends on TE, flip angle and TR.
-            var list: [(Volume<Float>, SegmentationContrast, String)] = []
-            if let f = mtrFile { list.append((try NIfTIFile.read(try self.out.path(f)).0, .t1, "MTR map")) }
-            list.append((try NIfTIFile.read(mt.on.path).0.frame(0), .mt, "MT-on"))
-            list.append((try NIfTIFile.read(mt.off.path).0.frame(0), .mt, "MT-off"))
-            return list
+            (mtr.map { [($0, SegmentationContrast.t1, "MTR map")] } ?? []) + [(images.on, .mt, "MT-on"), (images.off, .mt, "MT-off")]
         })
     }
 
     // MARK: - Atlas in a contrast's space, and the values
 
     /// Segments the cord on the first of `candidates` (images on the contrast's grid, each
-    /// with its polarity) where a cord is found, registers the atlas there with the
-    /// session's labels, writes the warped atlas, and extracts each map per level and region.
-    func contrastSpace(name: String, stem: String, folder: String, header: NIfTIHeader, maps: [(file: String, metric: String)],
+    /// with its polarity) where a cord is found; with the session's labels, registers the
+    /// atlas there, writes the warped atlas and extracts each map per level and region;
+    /// without labels, extracts each map over the whole cord (level `all`) and per slice
+    /// (`<folder>/<stem>_perslice.tsv`).
+    func contrastSpace(name: String, stem: String, folder: String, header: NIfTIHeader, maps: [ComputedMap],
                        candidates: () throws -> [(Volume<Float>, SegmentationContrast, String)]) throws {
         guard !maps.isEmpty else { skip("values (\(name))", "no map was computed"); return }
-        guard let labels else {
-            skip("registration (\(name))", "no vertebral labels: maps are written, per-level values are not")
-            return
-        }
-        var warped: Atlas?
-        try step("registration (\(name))") {
-            var found: (CordSegmentation, Volume<Float>, String)?
+        var found: (seg: CordSegmentation, image: Volume<Float>, used: String)?
+        let segmented = try step("segmentation (\(name))") {
             var failures: [String] = []
             for (image, contrast, label) in try candidates() {
                 var options = CordSegmentationOptions(); options.contrast = contrast
@@ -153,37 +219,70 @@ extension ProcessRun {
                     failures.append("\(label): \(error)")
                 }
             }
-            guard let (seg, image, used) = found else {
+            guard let found else {
                 throw CordError.invalidValue(what: "cord segmentation in the \(name) space", detail: failures.joined(separator: "; "))
             }
             let segName = "\(folder)/\(stem)_label-SC_mask.nii.gz"
-            try NIfTIFile.write(seg.binary, to: out.path(segName), datatype: .uint8, like: header, description: "cordq seg cord (\(name))")
-            let reg = try registerAtlas(image, segmentation: seg.binary, labels: labels, space: name)
+            try NIfTIFile.write(found.seg.binary, to: out.path(segName), datatype: .uint8, like: header.singleVolume, description: "cordq seg cord (\(name))")
+            var m = StepMetrics(); m.slices = found.seg.slices.count
+            m.cordVolumeMM3 = found.seg.soft.data.reduce(0) { $0 + Double($1) } * found.image.grid.voxelVolume
+            let note = failures.isEmpty ? "" : " (after: " + failures.joined(separator: "; ") + ")"
+            return ("cord on the \(found.used) in \(found.seg.slices.count) slices\(note)", [segName], m)
+        }
+        guard segmented, let found else { return }
+        guard let labels else {
+            try step("values (\(name))") { try cordOnlyValues(name: name, stem: stem, folder: folder, maps: maps, cord: found.seg) }
+            return
+        }
+        var warped: Atlas?
+        try step("registration (\(name))") {
+            let (reg, m) = try registerAtlas(found.image, segmentation: found.seg.binary, labels: labels, space: name)
             let a = try reg.atlasInSubjectSpace()
             warped = a
             let atlasName = "\(folder)/\(stem)_atlas"
             try AtlasFolder.write(AtlasPipeline.contents(of: a, title: "CordQ atlas in the space of \(stem)"), to: out.path(atlasName, isFolder: true))
-            let dice = RegistrationPipeline.diceOverSegmentedSlices(a.cord ?? Volume(grid: image.grid), seg.binary)
-            let note = failures.isEmpty ? "" : " (after: " + failures.joined(separator: "; ") + ")"
-            return ("cord on the \(used) in \(seg.slices.count) slices\(note); atlas registered with the session's labels, Dice \(formatFixed(dice, 3))", [segName, atlasName])
+            return ("atlas registered with the session's labels, Dice \(formatFixed(reg.dice, 3))", [atlasName], m)
         }
         guard let atlas = warped else { return }
         try step("values (\(name))") {
             let present = Set(atlas.levels?.volume.data.filter { $0 > 0 }.map(Int.init) ?? []).sorted()
-            var added = 0, notes: [String] = []
-            let unique = Dictionary(grouping: maps, by: \.metric)
-            for m in maps {
-                let (v, _) = try NIfTIFile.read(try out.path(m.file))
-                var r = ExtractionRequest(metric: unique[m.metric]!.count > 1 ? m.metric + "_" + stem : m.metric, subject: participant,
+            var added = 0
+            var m = StepMetrics()
+            let repeated = Dictionary(grouping: maps, by: \.metric).filter { $0.value.count > 1 }
+            for map in maps {
+                var r = ExtractionRequest(metric: repeated[map.metric] != nil ? map.metric + "_" + stem : map.metric, subject: participant,
                                           regions: atlas.regionNames, levels: present, method: request.extraction)
                 r.session = inventory.session ?? ""
-                let result = try MetricExtractor.extract(map: v, atlas: atlas, request: r)
+                let result = try MetricExtractor.extract(map: map.volume, atlas: atlas, request: r)
                 let kept = result.table.rows.filter { $0.count > 0 }
                 rows += kept; added += kept.count
-                notes += result.warnings.prefix(3)
+                m.warnings += result.warnings.prefix(3)
             }
-            warnings += notes.map { "\(name): \($0)" }
-            return ("\(added) rows (\(maps.map(\.metric).joined(separator: ", ")); levels \(present.map { VertebralLevelName.name($0) }.joined(separator: ", ")); \(request.extraction.rawValue))", [])
+            m.rows = added
+            return ("\(added) rows (\(maps.map(\.metric).joined(separator: ", ")); levels \(present.map { VertebralLevelName.name($0) }.joined(separator: ", ")); \(request.extraction.rawValue))", [], m)
         }
+    }
+
+    /// Values over the space's own cord segmentation when no levels are known: one row per
+    /// map for the whole cord (level `all`, region `cord`) in the metrics table, and one per
+    /// slice in `<folder>/<stem>_perslice.tsv`.
+    func cordOnlyValues(name: String, stem: String, folder: String, maps: [ComputedMap], cord: CordSegmentation) throws
+        -> (detail: String, outputs: [String], metrics: StepMetrics) {
+        let atlas = try Atlas(source: "cord segmentation (\(name))", grid: cord.soft.grid, cord: cord.soft,
+                              tracts: [AtlasTract(id: 1, name: "cord", kind: .whiteMatter)], tractMaps: [cord.soft])
+        var whole: [MetricRow] = [], slices: [MetricRow] = []
+        for map in maps {
+            var r = ExtractionRequest(metric: map.metric, subject: participant, regions: ["cord"], method: request.extraction)
+            r.session = inventory.session ?? ""
+            whole += try MetricExtractor.extract(map: map.volume, atlas: atlas, request: r).table.rows.filter { $0.count > 0 }
+            r.perSlice = true
+            slices += try MetricExtractor.extract(map: map.volume, atlas: atlas, request: r).table.rows.filter { $0.count > 0 }
+        }
+        rows += whole
+        let table = "\(folder)/\(stem)_perslice.tsv"
+        perSliceTables[table] = slices
+        var m = StepMetrics(); m.rows = whole.count
+        m.warnings.append("no vertebral labels: \(maps.map(\.metric).joined(separator: ", ")) reported for the whole cord (level all) and per slice (\(table)), not per level or tract")
+        return ("\(whole.count) whole-cord rows and \(slices.count) per-slice rows (\(maps.map(\.metric).joined(separator: ", ")); no levels)", [table], m)
     }
 }

@@ -37,6 +37,33 @@ public enum ProcessPipeline {
     }
 }
 
+/// Images of the subject decoded once per run: every step asks here, so no input file is
+/// decoded twice (`IOCounters` shows it).
+final class SubjectData {
+    private var images: [String: (Volume<Float>, NIfTIHeader)] = [:]
+    private var labelImages: [String: Volume<Int32>] = [:]
+
+    /// The image at `path` (all frames, Float), decoded on first use.
+    func image(_ path: String) throws -> (Volume<Float>, NIfTIHeader) {
+        if let hit = images[path] { return hit }
+        let read = try NIfTIFile.read(path)
+        try read.0.requireFinite(path)
+        images[path] = read
+        return read
+    }
+
+    /// A label image (integer values), decoded on first use.
+    func labels(_ path: String) throws -> Volume<Int32> {
+        if let hit = labelImages[path] { return hit }
+        let (v, _) = try NIfTIFile.read(path, as: Int32.self)
+        labelImages[path] = v
+        return v
+    }
+
+    /// Drops a decoded image once no step needs it (the DWI series after its fits).
+    func release(_ path: String) { images[path] = nil }
+}
+
 /// The state of one `cordq process` run.
 final class ProcessRun {
     let request: ProcessRequest
@@ -45,6 +72,7 @@ final class ProcessRun {
     let log: @Sendable (String) -> Void
     let started = ContinuousClock.now
     let startDate = Date()
+    let data = SubjectData()
     var steps: [StepRecord] = []
     var rows: [MetricRow] = []
     var warnings: [String] = []
@@ -53,10 +81,17 @@ final class ProcessRun {
     var inputs: [String: String] = [:]
     var protocolRecord: [String: JSONValue] = [:]
     var labelsRecord: [String: JSONValue] = [:]
+    /// Per-series processing decisions (series stem → plan), for the provenance.
+    var plans: [String: JSONValue] = [:]
+    var card = CardGuidance(report: nil)
     var labels: VertebralLabels?
     var atlasCache: Atlas?
+    /// Cord segmentations of anatomical images, by path (each image is segmented once).
+    var segmentations: [String: AnatomyResult] = [:]
     /// The level map on the anatomical image, once registration has run.
     var pendingLevels: Volume<Int32>?
+    /// Per-slice long-form tables (relative path → rows) written beside the metrics table.
+    var perSliceTables: [String: [MetricRow]] = [:]
 
     init(_ r: ProcessRequest, log: @escaping @Sendable (String) -> Void) throws {
         request = r; self.log = log
@@ -64,10 +99,13 @@ final class ProcessRun {
         if let a = r.atlas, !TextFile.isDirectory(a) { throw CordIOError.notFound(path: a + " (atlas folder)") }
         try PipelineInputs.refuseOverwrite(r.output, inputs: [r.subject])
         let subjectPath = TextFile.canonicalPath(r.subject), outPath = TextFile.canonicalPath(r.output)
-        if outPath.hasPrefix(subjectPath + "/") {
+        if outPath.hasPrefix(subjectPath + "/") || outPath == subjectPath {
             throw CordIOError.writeFailed(path: r.output, reason: "is inside the subject folder; CordQ never writes into the input data (use derivatives/cordq/\(inventory.participant))")
         }
-        out = try OutputFolder(r.output)
+        if subjectPath.hasPrefix(outPath + "/") {
+            throw CordIOError.writeFailed(path: r.output, reason: "holds the subject folder; replacing it would delete the input data")
+        }
+        out = try OutputFolder(r.output, overwrite: r.overwrite)
         missing = inventory.missing
     }
 
@@ -78,14 +116,15 @@ final class ProcessRun {
     // MARK: - Steps
 
     /// Runs `body` as a named step: timed, logged, recorded; a throw stops the run unless
-    /// `keepGoing`. `body` returns the detail line and the outputs written.
+    /// `keepGoing`. `body` returns the detail line, the outputs written and the metrics.
     @discardableResult
-    func step(_ name: String, _ body: () throws -> (detail: String, outputs: [String])) throws -> Bool {
+    func step(_ name: String, _ body: () throws -> (detail: String, outputs: [String], metrics: StepMetrics)) throws -> Bool {
         let t0 = ContinuousClock.now
         do {
-            let (detail, outputs) = try body()
+            let (detail, outputs, metrics) = try body()
             let s = (ContinuousClock.now - t0).seconds
-            steps.append(StepRecord(name: name, status: .done, detail: detail, seconds: s, outputs: outputs))
+            steps.append(StepRecord(name: name, status: .done, detail: detail, seconds: s, outputs: outputs, metrics: metrics))
+            warnings += metrics.warnings.map { "\(name): \($0)" }
             log("\(name): \(detail) [\(formatFixed(s, 1)) s]")
             return true
         } catch {
@@ -97,8 +136,12 @@ final class ProcessRun {
         }
     }
 
-    func skip(_ name: String, _ reason: String) {
-        steps.append(StepRecord(name: name, status: .skipped, detail: reason, seconds: 0, outputs: []))
+    /// Records a step that did not run and why; `warn` also puts the reason among the run's
+    /// warnings (a step the card asked for that the data cannot support).
+    func skip(_ name: String, _ reason: String, warn: Bool = false) {
+        var m = StepMetrics()
+        if warn { m.warnings = [reason]; warnings.append("\(name): \(reason)") }
+        steps.append(StepRecord(name: name, status: .skipped, detail: reason, seconds: 0, outputs: [], metrics: m))
         log("\(name): skipped: \(reason)")
     }
 
@@ -115,16 +158,17 @@ final class ProcessRun {
 
     // MARK: - Protocol
 
-    func checkProtocol() throws -> (detail: String, outputs: [String]) {
+    func checkProtocol() throws -> (detail: String, outputs: [String], metrics: StepMetrics) {
         let library = ProtocolLibrary.standard
         if let name = request.protocolName {
             let report = try library.check(subject: request.subject, protocol: name)
             record(report, inferred: false)
+            card = CardGuidance(report: report)
             if !report.canProceed {
                 warnings.append("protocol \(report.card.name): " + report.blockers.joined(separator: "; ") + " — processed for what the subject has")
             }
             return ("card \(report.card.name): " + (report.canProceed ? "can proceed" : "blocked (" + report.blockers.joined(separator: "; ") + ")")
-                    + ", \(report.deviations.count) deviation(s)", [])
+                    + ", \(report.deviations.count) deviation(s); its processing block drives the steps", [], StepMetrics())
         }
         let inference = try library.infer(subject: request.subject)
         protocolRecord["Ranking"] = .array(inference.ranking.map {
@@ -132,10 +176,11 @@ final class ProcessRun {
         })
         if let chosen = inference.chosen {
             record(chosen, inferred: true)
-            return ("inferred card \(chosen.card.name) (\(chosen.deviations.count) deviation(s)); series taken by their BIDS names", [])
+            card = CardGuidance(report: chosen)
+            return ("inferred card \(chosen.card.name) (\(chosen.deviations.count) deviation(s)); series taken by their BIDS names, processing as the card says", [], StepMetrics())
         }
         protocolRecord["Card"] = .null
-        return ("no card matches without a blocking problem; series taken by their BIDS names", [])
+        return ("no card matches without a blocking problem; series taken by their BIDS names, default processing", [], StepMetrics())
     }
 
     func record(_ report: ProtocolReport, inferred: Bool) {
@@ -171,34 +216,34 @@ final class ProcessRun {
     /// Template registration options of this run.
     var registrationOptions: TemplateRegistrationOptions {
         var o = TemplateRegistrationOptions(); o.imageRefinement = request.imageRefinement
+        o.imageRefinementMaximumDiceLoss = request.imageRefinementMaximumDiceLoss
         return o
     }
 
-    /// Registers the atlas in one space. With `--image-refinement` the registration is also
-    /// run without it, and the refined one is kept only when the warped atlas cord's Dice
-    /// with the segmentation does not fall by more than 0.01: the demons step follows the
-    /// template contrast, and a contrast that does not resemble it (the mean DWI, say) can
-    /// pull the cord off its outline (demo phantom: DWI Dice 0.970 → 0.922). A warning says so.
-    func registerAtlas(_ subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels, space: String) throws -> TemplateRegistration {
-        let atlas = try atlas()
-        let options = registrationOptions
-        let chosen = try TemplateRegistration.register(subject: subject, segmentation: segmentation, labels: labels, atlas: atlas, options: options)
-        guard options.imageRefinement else { return chosen }
-        var plainOptions = options; plainOptions.imageRefinement = false
-        let plain = try TemplateRegistration.register(subject: subject, segmentation: segmentation, labels: labels, atlas: atlas, options: plainOptions)
-        func dice(_ r: TemplateRegistration) throws -> Double {
-            RegistrationPipeline.diceOverSegmentedSlices(try DisplacementField.apply(r.forwardWarp, to: atlas.cord ?? Volume(grid: atlas.grid)), segmentation)
+    /// Registers the atlas in one space with this run's options; the image-refinement guard
+    /// lives in `TemplateRegistration.register`. The metrics carry its Dice and the guard's
+    /// comparison, and a dropped refinement is a warning.
+    func registerAtlas(_ subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels, space: String) throws -> (TemplateRegistration, StepMetrics) {
+        let reg = try TemplateRegistration.register(subject: subject, segmentation: segmentation, labels: labels, atlas: try atlas(),
+                                                    options: registrationOptions)
+        var m = StepMetrics()
+        m.dice = reg.dice; m.labels = labels.points.count
+        if let c = reg.refinementCheck {
+            m.diceWithoutRefinement = c.diceWithout; m.refinementKept = c.kept
+            if !c.kept {
+                m.warnings.append("image refinement lowered the warped atlas cord's Dice (\(formatFixed(c.diceWithout, 3)) → \(formatFixed(c.diceWith, 3))); the registration without it was kept")
+            }
         }
-        let (on, off) = (try dice(chosen), try dice(plain))
-        if on >= off - 0.01 { return chosen }
-        warnings.append("registration (\(space)): image refinement lowered the warped atlas cord's Dice (\(formatFixed(off, 3)) → \(formatFixed(on, 3))); the registration without it was kept")
-        return plain
+        return (reg, m)
     }
 
     func finish() throws -> ProcessSummary {
         let table = prefix + "_metrics.tsv", provenance = prefix + "_provenance.json"
         let sorted = LongFormTable(rows)
         try TSVTable(columns: LongFormTable.columns, rows: sorted.stringRows).write(to: out.path(table))
+        for (name, extra) in perSliceTables.sorted(by: { $0.key < $1.key }) {
+            try TSVTable(columns: LongFormTable.columns, rows: LongFormTable(extra).stringRows).write(to: out.path(name))
+        }
         try JSONFile.write(try provenanceRecord(), to: out.path(provenance))
         try out.commit()
         let summary = ProcessSummary(output: out.destination, participant: participant, tablePath: out.destination + "/" + table,

@@ -18,9 +18,15 @@ extension ProcessRun {
             "atlas": .string(r.atlas ?? ProcessPipeline.standardAtlas),
             "labels": r.labels.map { .string($0) } ?? .null, "label_kind": .string(r.labelKind.rawValue),
             "hint_slice": r.hintSlice.map { .number(Double($0)) } ?? .null,
-            "denoise": r.denoise.map { .bool($0) } ?? .string("auto (MP-PCA when a series has >= 15 volumes)"),
-            "microfa_method": .string(r.microFAMethod.rawValue), "extraction": .string(r.extraction.rawValue),
+            "denoise": r.denoise.map { .bool($0) } ?? .string("card (processing.denoise; without a card, MP-PCA when a series has >= \(r.denoiseOptions.minimumVolumes) volumes)"),
+            "denoise_minimum_volumes": .number(Double(r.denoiseOptions.minimumVolumes)),
+            "unring": r.unring.map { .bool($0) } ?? .string("card (processing.unring; off without a card)"),
+            "microfa_method": .string(r.microFAMethod?.rawValue ?? "card (the card's μFA map method, else auto)"),
+            "extraction": .string(r.extraction.rawValue),
             "keep_going": .bool(r.keepGoing), "image_refinement": .bool(r.imageRefinement),
+            "image_refinement_max_dice_loss": r.imageRefinementMaximumDiceLoss.map { .number($0) } ?? .null,
+            "alignment_keep_only_if_better": .bool(r.alignment.keepOnlyIfBetter),
+            "overwrite": .bool(r.overwrite),
         ]
         if let s = r.session { options["session"] = .string(s) }
         let iso = ISO8601DateFormatter()
@@ -30,10 +36,12 @@ extension ProcessRun {
             "Subject": .string(TextFile.canonicalPath(r.subject)),
             "Started": .string(iso.string(from: startDate)), "Seconds": .number((ContinuousClock.now - started).seconds),
             "Options": .object(options), "Protocol": .object(protocolRecord), "Levels": .object(labelsRecord),
+            "Processing": .object(plans),
             "Inputs": .array(files),
             "Steps": .array(steps.map {
                 .object(["step": .string($0.name), "status": .string($0.status.rawValue), "detail": .string($0.detail),
-                         "seconds": .number(($0.seconds * 1000).rounded() / 1000), "outputs": .array($0.outputs.map { .string($0) })])
+                         "seconds": .number(($0.seconds * 1000).rounded() / 1000), "outputs": .array($0.outputs.map { .string($0) }),
+                         "metrics": $0.metrics.json])
             }),
             "Missing": .array(missing.map { .string($0) }), "Warnings": .array(warnings.map { .string($0) }),
             "Table": .object(["file": .string(prefix + "_metrics.tsv"), "rows": .number(Double(rows.count)),

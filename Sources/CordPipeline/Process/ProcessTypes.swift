@@ -1,4 +1,5 @@
 // `cordq process`: what one subject's run is asked to do and what it reports back.
+import CordDenoise
 import CordDiffusion
 import CordMetrics
 import CordRegistration
@@ -24,9 +25,17 @@ public struct ProcessRequest: Sendable {
     /// index along its voxel axis closest to superior–inferior
     /// (`CordSegmentationOptions.hintSlice`); nil = no hint. Unused with an external segmentation.
     public var hintSlice: Int?
-    /// MP-PCA on the DWI series: nil = as the card says, else on when a series has ≥ 15 volumes.
+    /// MP-PCA on the DWI series: nil = as the protocol card's `processing.denoise` says for
+    /// the series (given or inferred card), else on when the series has at least
+    /// `denoiseOptions.minimumVolumes` volumes. true/false override the card.
     public var denoise: Bool?
-    public var microFAMethod: MicroFAMethod = .auto
+    /// MP-PCA options (window, estimator, `minimumVolumes` = 15 by default), as `cordq denoise mppca` takes them.
+    public var denoiseOptions = MPPCAOptions()
+    /// Gibbs unringing of the DWI series after denoising (Kellner et al. 2016): nil = as the
+    /// card's `processing.unring` says, else off.
+    public var unring: Bool?
+    /// μFA route: nil = the card's μFA map `method` for the series, else `auto`.
+    public var microFAMethod: MicroFAMethod?
     /// Estimator of the per-level, per-region values of DTI, μFA and MT maps.
     public var extraction: ExtractionMethod = .wa
     /// Record a failing step and go on with the others instead of stopping with nothing written.
@@ -34,6 +43,13 @@ public struct ProcessRequest: Sendable {
     /// Template registrations add the image-driven in-plane refinement
     /// (`TemplateRegistrationOptions.imageRefinement`; the atlas's T1w/T2w templates are read).
     public var imageRefinement = false
+    /// The refinement's guard (`TemplateRegistrationOptions.imageRefinementMaximumDiceLoss`, default 0.01).
+    public var imageRefinementMaximumDiceLoss: Double? = 0.01
+    /// MT-off → MT-on and T1w → MT-on slice-wise alignment (`SliceRegistrationOptions`, as
+    /// `cordq mt mtr --register` takes them; `keepOnlyIfBetter` on by default).
+    public var alignment = SliceRegistrationOptions()
+    /// Replace an existing output folder (atomically: the old one stays until the new one is complete).
+    public var overwrite = false
     public init(subject: String, output: String) { self.subject = subject; self.output = output }
 }
 
@@ -51,6 +67,8 @@ public struct StepRecord: Sendable {
     public var seconds: Double
     /// Files written by the step (relative to the output folder).
     public var outputs: [String]
+    /// What the step measured (Dice, NCC, σ, voxels, …).
+    public var metrics = StepMetrics()
 }
 
 /// What `ProcessPipeline.run` wrote.

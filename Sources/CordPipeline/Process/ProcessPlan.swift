@@ -1,0 +1,86 @@
+// What `cordq process` does to each series, decided from the protocol card's `processing:`
+// block and map methods, with command-line options overriding the card.
+import CordCore
+import CordDiffusion
+import CordIO
+
+/// One decision and why it was taken, for the log and the provenance record.
+struct Decision<Value: Sendable>: Sendable {
+    var value: Value
+    /// "--denoise off", "card clinical-minimal, series dwi: processing.denoise = mppca", …
+    var source: String
+}
+
+/// The steps one DWI series gets.
+struct DiffusionPlan: Sendable {
+    var denoise: Decision<Bool>
+    var unring: Decision<Bool>
+    var motionCorrection: Decision<ProcessingSpec.MotionCorrection>
+    var multibandCorrection: Decision<Bool>
+    var microFA: Decision<MicroFAMethod>
+
+    var json: JSONValue {
+        func d<T>(_ x: Decision<T>, _ v: String) -> JSONValue { .object(["value": .string(v), "source": .string(x.source)]) }
+        return .object([
+            "denoise": d(denoise, denoise.value ? "mppca" : "none"), "unring": d(unring, "\(unring.value)"),
+            "motion_correction": d(motionCorrection, motionCorrection.value.rawValue),
+            "multiband_correction": d(multibandCorrection, "\(multibandCorrection.value)"),
+            "microfa_method": d(microFA, microFA.value.rawValue),
+        ])
+    }
+}
+
+/// The card that drives a run (given with --protocol or inferred), and what it says of a series.
+struct CardGuidance: Sendable {
+    var report: ProtocolReport?
+
+    /// The card series a file was matched to.
+    func series(for path: String) -> SeriesSpec? {
+        guard let report else { return nil }
+        let target = TextFile.canonicalPath(path)
+        return report.series.first { s in s.files.contains { f in f.imagePath.map(TextFile.canonicalPath) == target } }?.spec
+    }
+
+    /// The plan of a DWI series: the request's options first, then the card, then the defaults.
+    func diffusionPlan(for path: String, frames: Int, request r: ProcessRequest) -> DiffusionPlan {
+        let spec = series(for: path)
+        let where_ = report.map { "card \($0.card.name), series \(spec?.id ?? "?")" } ?? ""
+        let minimum = r.denoiseOptions.minimumVolumes
+        let denoise: Decision<Bool>
+        if let d = r.denoise {
+            denoise = Decision(value: d, source: "--denoise \(d ? "on" : "off")")
+        } else if let spec {
+            denoise = Decision(value: spec.processing.denoise == .mppca, source: "\(where_): processing.denoise = \(spec.processing.denoise.rawValue)")
+        } else {
+            denoise = Decision(value: frames >= minimum, source: "default (no card series for this file): MP-PCA when the series has ≥ \(minimum) volumes")
+        }
+        let unring: Decision<Bool>
+        if let u = r.unring {
+            unring = Decision(value: u, source: "--unring \(u ? "on" : "off")")
+        } else if let spec {
+            unring = Decision(value: spec.processing.unring, source: "\(where_): processing.unring = \(spec.processing.unring)")
+        } else {
+            unring = Decision(value: false, source: "default (no card series for this file): off")
+        }
+        let motion = spec.map { Decision(value: $0.processing.motionCorrection, source: "\(where_): processing.motion_correction = \($0.processing.motionCorrection.rawValue)") }
+            ?? Decision(value: .none, source: "default (no card series for this file): none")
+        let multiband = spec.map { Decision(value: $0.processing.multibandCorrection, source: "\(where_): processing.multiband_correction = \($0.processing.multibandCorrection)") }
+            ?? Decision(value: false, source: "default (no card series for this file): off")
+        let microFA: Decision<MicroFAMethod>
+        if let m = r.microFAMethod {
+            microFA = Decision(value: m, source: "--microfa \(m.rawValue)")
+        } else if let report, let spec,
+                  let map = report.card.maps.first(where: { $0.kind == .mufa && $0.inputs.values.contains(spec.id) }),
+                  let method = map.method, let m = MicroFAMethod(rawValue: method.rawValue) {
+            microFA = Decision(value: m, source: "card \(report.card.name), map \(map.id): method = \(method.rawValue)")
+        } else {
+            microFA = Decision(value: .auto, source: "default: auto (the route the encodings support)")
+        }
+        return DiffusionPlan(denoise: denoise, unring: unring, motionCorrection: motion, multibandCorrection: multiband, microFA: microFA)
+    }
+}
+
+extension FileCheck {
+    /// The image path of the matched file, when it has one.
+    var imagePath: String? { evidence.acquisition.imagePath }
+}

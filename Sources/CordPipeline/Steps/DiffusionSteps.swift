@@ -1,0 +1,118 @@
+// DTI and μFA as steps on a series in memory: the fit, its maps and its metadata, written by
+// the single commands and by `cordq process` through the same writer.
+import CordCore
+import CordDiffusion
+import CordIO
+
+/// The maps and metadata of one diffusion fit, ready to be written.
+public struct DiffusionRun: Sendable {
+    /// Map name (file stem), what it holds (for the header's description), the map, and the
+    /// datatype to store it in.
+    public var maps: [(name: String, description: String, volume: Volume<Float>, datatype: NIfTIDatatype)]
+    /// The JSON record written beside the maps (`dti.json`, `microfa.json`), without inputs.
+    public var record: [String: JSONValue]
+    public var recordName: String
+    public var encodings: String
+    public var method: String
+    public var explanation: String
+    /// Seconds spent fitting.
+    public var seconds: Double
+    public var metrics: StepMetrics
+
+    /// The map called `name`, if the run made it.
+    public func map(_ name: String) -> Volume<Float>? { maps.first { $0.name == name }?.volume }
+
+    /// Writes every map like `header` and the JSON record (with `inputs`), each at
+    /// `path(fileName)`; returns the file names written.
+    public func write(header: NIfTIHeader, inputs: [String], compress: Bool, path: (String) throws -> String) throws -> [String] {
+        let ext = compress ? ".nii.gz" : ".nii"
+        var files: [String] = []
+        for m in maps {
+            try NIfTIFile.write(m.volume, to: path(m.name + ext), datatype: m.datatype, like: header, description: m.description)
+            files.append(m.name + ext)
+        }
+        var meta = record
+        meta["Inputs"] = .array(inputs.map { .string($0) })
+        try JSONFile.write(meta, to: path(recordName)); files.append(recordName)
+        return files
+    }
+}
+
+/// Diffusion model fits on volumes in memory.
+public enum DiffusionSteps {
+    static func checkDTIMaps(_ maps: Set<String>) throws {
+        if let unknown = maps.subtracting(DiffusionProcessing.dtiMaps).sorted().first {
+            throw CordError.invalidValue(what: "map \"\(unknown)\"", detail: "choose from \(DiffusionProcessing.dtiMaps.joined(separator: ", "))")
+        }
+    }
+
+    /// Fits the diffusion tensor in `mask` and returns the `maps` asked for (see
+    /// `DiffusionProcessing.dtiMaps`). FA and MD come from the tensor's invariants; the
+    /// eigensystem is computed only for AD, RD and V1.
+    public static func dti(_ d: LoadedDiffusion, mask: Mask, options: DTIOptions, maps: Set<String>) throws -> DiffusionRun {
+        try checkDTIMaps(maps)
+        var options = options
+        options.eigensystem = !maps.isDisjoint(with: ["AD", "RD", "V1"])
+        let model = try DTIModel(d.table)
+        let start = ContinuousClock.now
+        let signals = try MaskedSignals(d.image, mask: mask)
+        let fit = try model.fit(signals, options: options, progress: ProgressReporter("dti", total: signals.count))
+        let seconds = (ContinuousClock.now - start).seconds
+        var out: [(String, String, Volume<Float>, NIfTIDatatype)] = []
+        func add(_ name: String, _ what: String, _ v: @autoclosure () throws -> Volume<Float>) rethrows {
+            guard maps.contains(name) else { return }
+            out.append((name, "cordq dwi dti: \(what)", try v(), .float32))
+        }
+        add("FA", "fractional anisotropy", fit.map(.fa))
+        add("MD", "mean diffusivity um2/ms", fit.map(.md))
+        add("AD", "axial diffusivity um2/ms", fit.map(.ad))
+        add("RD", "radial diffusivity um2/ms", fit.map(.rd))
+        add("S0", "b=0 signal", fit.map(.s0))
+        add("V1", "principal eigenvector (world RAS+)", fit.principalDirection)
+        try add("tensor", "D xx yy zz xy xz yz um2/ms (world RAS+)",
+                try Volume.stacking([DTIOutput.dxx, .dyy, .dzz, .dxy, .dxz, .dyz].map { fit.map($0) }))
+        if maps.contains("mask") { out.append(("mask", "cordq dwi dti: fitted voxels", mask.map { Float($0) }, .uint8)) }
+        if options.robust { out.append(("outliers", "cordq dwi dti: excluded volumes per voxel", fit.map(.outliers), .float32)) }
+        let method = "WLS (\(options.wlsIterations) reweighting passes)" + (options.robust ? " + robust IRLS (Geman-McClure)" : "") + (options.nonlinear ? " + non-linear least squares" : "")
+        let record: [String: JSONValue] = [
+            "Command": .string("cordq dwi dti"), "Version": .string(CordQVersion.string),
+            "Encodings": .string(model.scheme.summary),
+            "Method": .string(method), "VoxelsFitted": .number(Double(signals.count)), "FitSeconds": .number(seconds),
+            "Units": .object(["FA": .string("1"), "MD": .string("um2/ms"), "AD": .string("um2/ms"), "RD": .string("um2/ms"),
+                              "tensor": .string("um2/ms, frames xx yy zz xy xz yz, world RAS+"), "V1": .string("unit vector, world RAS+")]),
+            "References": .array([.string("Basser PJ, Mattiello J, Le Bihan D 1994, Biophys J 66:259"),
+                                  .string("Salvador R et al. 2005, Hum Brain Mapp 24:144 (WLS)"),
+                                  .string("Chang LC, Jones DK, Pierpaoli C 2005, Magn Reson Med 53:1088 (RESTORE robust fitting)")]),
+        ]
+        var metrics = StepMetrics()
+        metrics.voxelsFitted = signals.count; metrics.volumes = d.image.frames
+        return DiffusionRun(maps: out.map { (name: $0.0, description: $0.1, volume: $0.2, datatype: $0.3) }, record: record,
+                            recordName: "dti.json", encodings: model.scheme.summary, method: method, explanation: "",
+                            seconds: seconds, metrics: metrics)
+    }
+
+    /// Fits the μFA route `method` chooses for the series' encodings in `mask`.
+    public static func microFA(_ d: LoadedDiffusion, mask: Mask, method: MicroFAMethod) throws -> DiffusionRun {
+        let scheme = try EncodingScheme(d.table)
+        let start = ContinuousClock.now
+        let signals = try MaskedSignals(d.image, mask: mask)
+        let result = try MicroFA.fit(signals, table: d.table, method: method, progress: ProgressReporter("microfa", total: signals.count))
+        let seconds = (ContinuousClock.now - start).seconds
+        var maps = result.maps.map { (name: $0.name, description: "cordq microfa \(result.method.rawValue): \($0.name)", volume: $0.image, datatype: NIfTIDatatype.float32) }
+        maps.append((name: "mask", description: "cordq microfa: fitted voxels", volume: mask.map { Float($0) }, datatype: .uint8))
+        let record: [String: JSONValue] = [
+            "Command": .string("cordq dwi microfa"), "Version": .string(CordQVersion.string),
+            "Encodings": .string(scheme.summary),
+            "Method": .string(result.method.rawValue), "MethodRequested": .string(method.rawValue),
+            "Explanation": .string(result.explanation), "ModelDependent": .bool(result.modelDependent),
+            "Assumptions": .array(result.assumptions.map { .string($0) }),
+            "Maps": .object(Dictionary(uniqueKeysWithValues: result.maps.map { ($0.name, JSONValue.object(["unit": .string($0.unit.isEmpty ? "1" : $0.unit), "description": .string($0.description)])) })),
+            "VoxelsFitted": .number(Double(signals.count)), "FitSeconds": .number(seconds),
+            "References": .array([.string(result.method.citation)]),
+        ]
+        var metrics = StepMetrics()
+        metrics.voxelsFitted = signals.count; metrics.volumes = d.image.frames
+        return DiffusionRun(maps: maps, record: record, recordName: "microfa.json", encodings: scheme.summary,
+                            method: result.method.rawValue, explanation: result.explanation, seconds: seconds, metrics: metrics)
+    }
+}

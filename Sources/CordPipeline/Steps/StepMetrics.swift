@@ -1,0 +1,58 @@
+// Typed numbers a step reports: what tests and the provenance record read instead of prose.
+import CordCore
+import CordIO
+
+/// What one step measured. Every field is optional: a step fills the ones it has.
+public struct StepMetrics: Sendable, Equatable {
+    /// Dice of the warped atlas cord (≥ 0.5) with the space's cord segmentation, over the
+    /// axial slices holding segmentation.
+    public var dice: Double?
+    /// The image-refinement guard: Dice without the refinement, and whether the refined
+    /// registration was kept (`TemplateRegistrationOptions.imageRefinementMaximumDiceLoss`).
+    public var diceWithoutRefinement: Double?
+    public var refinementKept: Bool?
+    /// Mean slice NCC of the moving image with the fixed one, before and after slice-wise
+    /// alignment, and whether the alignment was kept (`SliceRegistrationOptions.keepOnlyIfBetter`).
+    public var nccBefore: Double?, nccAfter: Double?
+    public var alignmentKept: Bool?
+    /// The same for a second aligned image (the T1-weighted FLASH in MTsat).
+    public var secondNCCBefore: Double?, secondNCCAfter: Double?
+    public var secondAlignmentKept: Bool?
+    /// MP-PCA: medians of σ (input units) and of the signal rank over the processed voxels.
+    public var sigmaMedian: Double?, rankMedian: Double?
+    /// Volumes of the series the step worked on.
+    public var volumes: Int?
+    /// Voxels a model was fitted in.
+    public var voxelsFitted: Int?
+    /// Voxels where a map could not be computed (set to 0 and counted).
+    public var invalidVoxels: Int?
+    /// Slices holding cord.
+    public var slices: Int?
+    /// Cord volume of the segmentation (mm³).
+    public var cordVolumeMM3: Double?
+    /// Vertebral labels used.
+    public var labels: Int?
+    /// Table rows the step added.
+    public var rows: Int?
+    /// What the step wants a reader to know (also collected in the run's warnings).
+    public var warnings: [String] = []
+
+    public init() {}
+
+    /// The metrics as a JSON object with snake_case keys; absent fields are left out.
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [:]
+        func put(_ k: String, _ v: Double?) { if let v, v.isFinite { o[k] = .number(v) } }
+        func put(_ k: String, _ v: Int?) { if let v { o[k] = .number(Double(v)) } }
+        func put(_ k: String, _ v: Bool?) { if let v { o[k] = .bool(v) } }
+        put("dice", dice); put("dice_without_refinement", diceWithoutRefinement); put("refinement_kept", refinementKept)
+        put("ncc_before", nccBefore); put("ncc_after", nccAfter); put("alignment_kept", alignmentKept)
+        put("second_ncc_before", secondNCCBefore); put("second_ncc_after", secondNCCAfter)
+        put("second_alignment_kept", secondAlignmentKept)
+        put("sigma_median", sigmaMedian); put("rank_median", rankMedian); put("volumes", volumes)
+        put("voxels_fitted", voxelsFitted); put("invalid_voxels", invalidVoxels); put("slices", slices)
+        put("cord_volume_mm3", cordVolumeMM3); put("labels", labels); put("rows", rows)
+        if !warnings.isEmpty { o["warnings"] = .array(warnings.map { .string($0) }) }
+        return .object(o)
+    }
+}

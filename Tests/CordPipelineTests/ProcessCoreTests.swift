@@ -1,0 +1,240 @@
+import Foundation
+import Testing
+import CordTestSupport
+@testable import CordCore
+@testable import CordIO
+@testable import CordPhantom
+@testable import CordPipeline
+
+/// Pipeline core (issue 14): `process` decodes each input once and writes each output once,
+/// its steps agree with the single commands for the same options, the protocol card drives
+/// the preprocessing, and step records carry typed metrics.
+@Suite(.serialized) struct ProcessCoreTests {
+    /// One `process --image-refinement` run on the demo subject (sagittal and axial T2w, DWI,
+    /// MT), with the I/O counts of the run.
+    struct Run: Sendable {
+        var dir: String, root: String, subject: String, output: String
+        var summary: ProcessSummary
+        var counts: IOCounters.Counts
+    }
+
+    static let demo: Result<Run, Error> = Result {
+        let dir = try Support.temporaryDirectory()
+        _ = try PhantomExport.write(to: dir + "/bids", options: PhantomExportOptions())   // the demo subject
+        let root = dir + "/bids", subject = root + "/sub-phantom01", output = root + "/derivatives/cordq/sub-phantom01"
+        var r = ProcessRequest(subject: subject, output: output)   // its parent folder does not exist yet
+        r.imageRefinement = true
+        let before = IOCounters.snapshot()
+        let s = try ProcessPipeline.run(r)
+        let after = IOCounters.snapshot()
+        var delta = IOCounters.Counts()
+        for (k, v) in after.imageDecodes { let d = v - (before.imageDecodes[k] ?? 0); if d > 0 { delta.imageDecodes[k] = d } }
+        for (k, v) in after.writes { let d = v - (before.writes[k] ?? 0); if d > 0 { delta.writes[k] = d } }
+        return Run(dir: dir, root: root, subject: subject, output: output, summary: s, counts: delta)
+    }
+
+    static func provenance(_ s: ProcessSummary) throws -> JSONValue {
+        .object(try JSONFile.read([String: JSONValue].self, from: s.provenancePath))
+    }
+
+    @Test func processDecodesEachInputOnceAndWritesEachOutputOnce() throws {
+        let run = try Self.demo.get()
+        let decoded = run.counts.under(run.root).imageDecodes
+        print("process on the demo subject decoded: \(decoded.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" })")
+        for (file, n) in decoded { #expect(n == 1, "\(file) decoded \(n) times") }
+        let needed = ["sub-phantom01/anat/sub-phantom01_acq-ax_T2w.nii.gz", "sub-phantom01/dwi/sub-phantom01_dwi.nii.gz",
+                      "sub-phantom01/anat/sub-phantom01_flip-1_mt-on_MTS.nii.gz", "sub-phantom01/anat/sub-phantom01_flip-1_mt-off_MTS.nii.gz",
+                      "sub-phantom01/anat/sub-phantom01_flip-2_mt-off_MTS.nii.gz",
+                      "derivatives/labels/sub-phantom01/anat/sub-phantom01_acq-ax_T2w_labels-disc.nii.gz"]
+        for f in needed { #expect(decoded[f] == 1, "\(f)") }
+        // No output is read back: nothing under derivatives/cordq is decoded.
+        #expect(!decoded.keys.contains { $0.hasPrefix("derivatives/cordq") })
+
+        // Writes go to the staging folder (then one rename): each relative path once, and
+        // exactly the files the finished output folder holds.
+        let parent = run.root + "/derivatives/cordq"
+        var written: [String: Int] = [:]
+        for (path, n) in run.counts.under(parent).writes where path.hasPrefix(".sub-phantom01.partial-") {
+            written[String(path.drop { $0 != "/" }.dropFirst()), default: 0] += n
+        }
+        for (file, n) in written { #expect(n == 1, "\(file) written \(n) times") }
+        let final = Set(try FileManager.default.subpathsOfDirectory(atPath: run.output).filter { !TextFile.isDirectory(run.output + "/" + $0) })
+        #expect(Set(written.keys) == final, "written but absent: \(Set(written.keys).subtracting(final)); present but not counted: \(final.subtracting(written.keys))")
+        #expect(final.count > 20)
+    }
+
+    /// The same MTR (with alignment), MP-PCA and registration with image refinement from the
+    /// single commands' library functions as from `process`, voxel for voxel.
+    @Test func singleCommandsGiveTheMapsProcessGives() throws {
+        let run = try Self.demo.get()
+        let sub = run.subject, out = run.output, work = run.dir + "/single"
+        try TextFile.makeDirectory(work)
+
+        // MTR with slice-wise alignment (the guard keeps or drops it in both).
+        var mtr = MTRRequest(mtOn: sub + "/anat/sub-phantom01_flip-1_mt-on_MTS.nii.gz",
+                             mtOff: sub + "/anat/sub-phantom01_flip-1_mt-off_MTS.nii.gz", output: work + "/mtr.nii.gz")
+        mtr.register = true
+        let report = try MTPipeline.mtr(mtr)
+        let (single, _) = try NIfTIFile.read(work + "/mtr.nii.gz"), (fromProcess, _) = try NIfTIFile.read(out + "/anat/sub-phantom01_MTRmap.nii.gz")
+        #expect(single.data == fromProcess.data)
+        let mtrStep = try #require(run.summary.steps.first { $0.name == "mtr" })
+        #expect(mtrStep.metrics.alignmentKept == report.alignmentKept.values.first)
+        #expect(mtrStep.metrics.nccBefore == report.alignment.values.first?[0])
+
+        // MP-PCA with the same (default) options.
+        let denoised = try DenoisePipeline.mppca(MPPCARequest(input: sub + "/dwi/sub-phantom01_dwi.nii.gz", output: work + "/den.nii.gz"))
+        let (a, _) = try NIfTIFile.read(work + "/den.nii.gz"), (b, _) = try NIfTIFile.read(out + "/dwi/sub-phantom01_dwi_desc-denoised_dwi.nii.gz")
+        #expect(a.data == b.data)
+        let denoiseStep = try #require(run.summary.steps.first { $0.name == "denoise sub-phantom01_dwi" })
+        #expect(denoiseStep.metrics.sigmaMedian == denoised.medianSigma)
+
+        // Template registration with image refinement and its guard, on process's segmentation and labels.
+        let reg = try RegistrationPipeline.toTemplate(
+            image: sub + "/anat/sub-phantom01_acq-ax_T2w.nii.gz", segmentation: out + "/anat/sub-phantom01_acq-ax_T2w_label-SC_mask.nii.gz",
+            labels: run.root + "/derivatives/labels/sub-phantom01/anat/sub-phantom01_acq-ax_T2w_labels-disc.nii.gz", kind: .disc,
+            atlas: ProcessPipeline.standardAtlas, imageRefinement: true, outputDir: work + "/reg")
+        let w1 = try NIfTIFile.readDisplacementField(reg.forwardWarpPath), w2 = try NIfTIFile.readDisplacementField(out + "/anat/warp_template2anat.nii.gz")
+        #expect(w1.grid.isCompatible(with: w2.grid) && w1.data.count == w2.data.count)
+        let worst = zip(w1.data, w2.data).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst < 1e-4, "largest warp difference \(worst) mm")   // mm; float32 storage
+        let anat = try #require(run.summary.steps.first { $0.name == "registration (anat)" })
+        #expect(anat.metrics.refinementKept == reg.refinementCheck?.kept)
+        #expect(abs((anat.metrics.dice ?? 0) - reg.dice) < 1e-9)
+    }
+
+    /// Every step's typed metrics reach the summary and the provenance record.
+    @Test func stepRecordsCarryTypedMetrics() throws {
+        let run = try Self.demo.get()
+        let steps = run.summary.steps
+        for space in ["anat", "dwi", "mt"] {
+            let r = try #require(steps.first { $0.name == "registration (\(space))" })
+            // Anatomical 0.5 mm slices: ≥ 0.90; DWI and MT (0.9–1 mm in-plane, 5 mm slices): ≥ 0.80.
+            #expect((r.metrics.dice ?? 0) >= (space == "anat" ? 0.9 : 0.8), "\(space): \(r.metrics)")
+            // Image refinement was on: the guard compared it with the plain registration.
+            #expect(r.metrics.diceWithoutRefinement != nil && r.metrics.refinementKept != nil)
+            if r.metrics.refinementKept == true { #expect(r.metrics.dice! >= r.metrics.diceWithoutRefinement! - 0.01) }
+        }
+        let denoise = try #require(steps.first { $0.name == "denoise sub-phantom01_dwi" })
+        #expect((denoise.metrics.sigmaMedian ?? 0) > 0 && denoise.metrics.volumes == 35)
+        let dti = try #require(steps.first { $0.name == "dti sub-phantom01_dwi" })
+        #expect((dti.metrics.voxelsFitted ?? 0) > 1000)
+        let mtr = try #require(steps.first { $0.name == "mtr" })
+        #expect(mtr.metrics.nccBefore != nil && mtr.metrics.nccAfter != nil && mtr.metrics.invalidVoxels != nil)
+        let values = steps.filter { $0.name.hasPrefix("values (") }
+        #expect(values.count == 2 && values.allSatisfy { ($0.metrics.rows ?? 0) > 100 })
+
+        let prov = try Self.provenance(run.summary)
+        let recorded = prov["Steps"]?.arrayValue ?? []
+        let anat = try #require(recorded.first { $0["step"]?.stringValue == "registration (anat)" })
+        #expect(anat["metrics"]?["dice"]?.numberValue == steps.first { $0.name == "registration (anat)" }?.metrics.dice)
+        #expect(prov["Processing"]?["sub-phantom01_dwi"]?["denoise"]?["value"]?.stringValue == "mppca")
+        #expect(prov["Processing"]?["sub-phantom01_dwi"]?["denoise"]?["source"]?.stringValue?.contains("card clinical-minimal") == true)
+    }
+
+    /// A card whose `processing:` block turns MP-PCA off changes what `process` does, the
+    /// provenance says why, and `--denoise on` overrides the card.
+    @Test func cardProcessingBlockDrivesDenoising() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let (_, subject) = try ProcessPipelineTests.phantom(dir, [.axialT2w, .dwi])
+        let card = try TextFile.read(Support.packageRoot + "/protocols/clinical-minimal.yaml")
+            .replacingOccurrences(of: "name: clinical-minimal", with: "name: clinical-no-denoise")
+            .replacingOccurrences(of: "processing: {denoise: mppca, unring: false,", with: "processing: {denoise: none, unring: true,")
+        #expect(card.contains("denoise: none"))
+        try TextFile.write(card, to: dir + "/clinical-no-denoise.yaml")
+
+        var r = ProcessRequest(subject: subject, output: dir + "/off"); r.protocolName = dir + "/clinical-no-denoise.yaml"
+        let off = try ProcessPipeline.run(r)
+        let skipped = try #require(off.steps.first { $0.name == "denoise sub-phantom01_dwi" })
+        #expect(skipped.status == .skipped && skipped.detail.contains("processing.denoise = none"))
+        #expect(off.steps.first { $0.name == "unring sub-phantom01_dwi" }?.status == .done)   // the card turned unringing on
+        #expect(!TextFile.exists(dir + "/off/dwi/sub-phantom01_dwi_desc-denoised_dwi.nii.gz"))
+        let prov = try Self.provenance(off)
+        let plan = prov["Processing"]?["sub-phantom01_dwi"]
+        #expect(plan?["denoise"]?["value"]?.stringValue == "none")
+        #expect(plan?["denoise"]?["source"]?.stringValue == "card clinical-no-denoise, series dwi: processing.denoise = none")
+        #expect(plan?["unring"]?["value"]?.stringValue == "true")
+        #expect(prov["Protocol"]?["Card"]?.stringValue == "clinical-no-denoise")
+
+        r.output = dir + "/on"; r.denoise = true
+        let on = try ProcessPipeline.run(r)
+        #expect(on.steps.first { $0.name == "denoise sub-phantom01_dwi" }?.status == .done)
+        #expect(try Self.provenance(on)["Processing"]?["sub-phantom01_dwi"]?["denoise"]?["source"]?.stringValue == "--denoise on")
+
+        // A card that asks for MP-PCA on a series with too few volumes: reported as a warning.
+        r.output = dir + "/few"; r.denoise = nil; r.protocolName = "clinical-minimal"; r.denoiseOptions.minimumVolumes = 40
+        let few = try ProcessPipeline.run(r)
+        #expect(few.steps.first { $0.name == "denoise sub-phantom01_dwi" }?.status == .skipped)
+        #expect(few.warnings.contains { $0.hasPrefix("denoise sub-phantom01_dwi") && $0.contains("35 volumes") && $0.contains("at least 40") })
+    }
+
+    /// An MT-only session (no anatomical image, so no levels) still gives whole-cord and
+    /// per-slice MTR and MTsat values.
+    @Test func mtOnlySessionGivesWholeCordAndPerSliceValues() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let (root, subject) = try ProcessPipelineTests.phantom(dir, [.mt])
+        let s = try ProcessPipeline.run(ProcessRequest(subject: subject, output: dir + "/out"))
+        #expect(s.steps.allSatisfy { $0.status != .failed })
+        let rows = try ProcessPipelineTests.table(s.tablePath)
+        let mtr = try #require(rows.first { $0.metric == "mtr_pu" && $0.level == "all" && $0.region == "cord" })
+        // Against the noise-free truth MTR in the phantom's cord (any value the cord holds).
+        let (truth, _) = try NIfTIFile.read(root + "/derivatives/truth/sub-phantom01/anat/sub-phantom01_mt_desc-truthMTR_map.nii.gz")
+        let (cord, _) = try NIfTIFile.read(root + "/derivatives/truth/sub-phantom01/anat/sub-phantom01_mt_label-cord_mask.nii.gz")
+        let inCord = (0..<truth.data.count).filter { cord.data[$0] > 0 }.map { Double(truth.data[$0]) }
+        #expect(((inCord.min() ?? 0) - 2...(inCord.max() ?? 100) + 2).contains(mtr.value), "whole-cord MTR \(mtr.value)")   // p.u.
+        #expect(rows.contains { $0.metric == "mtsat_pu" && $0.level == "all" })
+        let perSlice = try ProcessPipelineTests.table(dir + "/out/anat/sub-phantom01_flip-1_mt-on_MTS_perslice.tsv")
+        #expect(perSlice.filter { $0.metric == "mtr_pu" }.count >= 10)
+        #expect(perSlice.allSatisfy { $0.level.hasPrefix("slice ") })
+        #expect(s.warnings.contains { $0.contains("no vertebral labels") })
+    }
+
+    /// Output folders: missing parents are created; an existing output is refused unless
+    /// `overwrite`, which replaces it only once the new one is complete.
+    @Test func outputFolderParentsAndOverwrite() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let target = dir + "/a/b/out"
+        let first = try OutputFolder(target)
+        try TextFile.write("one\n", to: try first.path("x.txt"))
+        try first.commit()
+        #expect(try TextFile.read(target + "/x.txt") == "one\n")
+        #expect(throws: CordIOError.self) { try OutputFolder(target) }
+        // A failed replacement leaves the old output as it was.
+        do {
+            let failing = try OutputFolder(target, overwrite: true)
+            try TextFile.write("half\n", to: try failing.path("y.txt"))
+            failing.discard()
+        }
+        #expect(Support.files(in: target) == ["x.txt"])
+        let second = try OutputFolder(target, overwrite: true)
+        try TextFile.write("two\n", to: try second.path("z.txt"))
+        #expect(Support.files(in: target) == ["x.txt"])   // still the old one until commit
+        try second.commit()
+        #expect(Support.files(in: target) == ["z.txt"])
+        #expect(Support.files(in: dir + "/a/b") == ["out"])   // no staging or replaced folder left
+        // Single files: missing parent folders are created too.
+        try TextFile.write("t\n", to: dir + "/c/d/t.txt")
+        #expect(TextFile.exists(dir + "/c/d/t.txt"))
+    }
+
+    /// `process --overwrite` replaces a finished output; without it the run is refused.
+    @Test func processOverwrite() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let (_, subject) = try ProcessPipelineTests.phantom(dir, [.axialT2w])
+        var r = ProcessRequest(subject: subject, output: dir + "/out")
+        _ = try ProcessPipeline.run(r)
+        try TextFile.write("stale\n", to: dir + "/out/stale.txt")
+        #expect(throws: (any Error).self) { try ProcessPipeline.run(r) }
+        #expect(TextFile.exists(dir + "/out/stale.txt"))
+        r.overwrite = true
+        let s = try ProcessPipeline.run(r)
+        #expect(!TextFile.exists(dir + "/out/stale.txt") && TextFile.exists(s.tablePath))
+        // The output may never hold the subject (replacing it would delete the input).
+        var bad = ProcessRequest(subject: subject, output: dir); bad.overwrite = true
+        #expect(throws: (any Error).self) { try ProcessPipeline.run(bad) }
+        #expect(TextFile.isDirectory(subject))
+    }
+}
+
+extension JSONValue {
+    var numberValue: Double? { if case let .number(d) = self { return d }; return nil }
+}

@@ -30,6 +30,8 @@ public struct DWIInputOptions: ParsableArguments {
     public var mask = "auto"
     @Flag(help: "Write uncompressed .nii files.")
     public var noCompress = false
+    @Flag(help: "Replace an existing output folder (the old one stays until the new output is complete).")
+    public var overwrite = false
     public init() {}
 
     public func validate() throws {
@@ -94,7 +96,7 @@ public struct DTICommand: ParsableCommand {
         o.wlsIterations = max(0, wlsIterations); o.nonlinear = nonlinear; o.robust = robust
         let list = Set(maps.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
         let s = try DiffusionProcessing.dti(inputs: try input.inputs, mask: input.maskChoice, output: output, options: o,
-                                            compress: !input.noCompress, maps: list)
+                                            compress: !input.noCompress, maps: list, overwrite: input.overwrite)
         print("wrote \(s.output): \(s.files.joined(separator: ", "))")
         print("  \(s.voxels) voxels, encodings \(s.encodings), \(s.method), fit \(formatFixed(s.fitSeconds, 2)) s")
     }
@@ -131,7 +133,8 @@ public struct MicroFACommand: ParsableCommand {
     }
     public func run() throws {
         let m = MicroFAMethod(rawValue: method) ?? .auto
-        let s = try DiffusionProcessing.microFA(inputs: try input.inputs, mask: input.maskChoice, output: output, method: m, compress: !input.noCompress)
+        let s = try DiffusionProcessing.microFA(inputs: try input.inputs, mask: input.maskChoice, output: output, method: m, compress: !input.noCompress,
+                                                overwrite: input.overwrite)
         print("wrote \(s.output): \(s.files.joined(separator: ", "))")
         print("  method \(s.method): \(s.explanation)")
         print("  \(s.voxels) voxels, encodings \(s.encodings), fit \(formatFixed(s.fitSeconds, 2)) s")

@@ -24,6 +24,8 @@ public struct AlignmentOptions: ParsableArguments {
     public var maxShift: Double = 6
     @Option(help: "With --register, smoothing of the per-slice shifts along z: none (independent slices), or a polynomial degree 0–3.")
     public var smoothing: String = "none"
+    @Flag(help: "With --register, keep an alignment even when it lowers the mean slice NCC (by default such an alignment is dropped and the image used as acquired, as cordq process does).")
+    public var keepWorseAlignment = false
     public init() {}
     public func validate() throws {
         guard smoothing == "none" || (Int(smoothing).map { (0...3).contains($0) } ?? false) else {
@@ -31,7 +33,7 @@ public struct AlignmentOptions: ParsableArguments {
         }
     }
     var options: SliceRegistrationOptions {
-        var o = SliceRegistrationOptions(); o.rigid = rigid; o.maximumShift = maxShift
+        var o = SliceRegistrationOptions(); o.rigid = rigid; o.maximumShift = maxShift; o.keepOnlyIfBetter = !keepWorseAlignment
         o.smoothingDegree = Int(smoothing)
         return o
     }
@@ -96,6 +98,7 @@ public struct MTsatCommand: ParsableCommand {
     @Option(help: "PD-weighted FLASH image (MT off, small flip angle).") public var pd: String
     @Option(help: "T1-weighted FLASH image (MT off, larger flip angle).") public var t1w: String
     @Argument(help: "Output folder (new or empty): mtsat.nii.gz, t1map.nii.gz, r1map.nii.gz, a.nii.gz, mtsat.json.") public var outdir: String
+    @Flag(help: "Replace an existing output folder (the old one stays until the new output is complete).") public var overwrite = false
     @Option(help: "B1 map (relative flip angle, 1 = nominal) on the MT grid.") public var b1: String?
     @Option(help: "B1 handling: none, full or weiskopf.") public var b1Correction: String = "none"
     @Option(help: "Equations: small-angle, tangent or exact.") public var form: String = "small-angle"
@@ -122,7 +125,7 @@ public struct MTsatCommand: ParsableCommand {
 
     public func run() throws {
         var r = MTsatRequest(mt: mt, pd: pd, t1w: t1w, outputFolder: outdir)
-        r.b1 = b1; r.mask = mask
+        r.b1 = b1; r.mask = mask; r.overwrite = overwrite
         r.mtTiming = TimingOverride(flipAngleDegrees: mtFlip, repetitionTime: mtTr)
         r.pdTiming = TimingOverride(flipAngleDegrees: pdFlip, repetitionTime: pdTr)
         r.t1Timing = TimingOverride(flipAngleDegrees: t1wFlip, repetitionTime: t1wTr)

@@ -49,7 +49,8 @@ public enum MetricExtractor {
         var warnings: [String] = []
 
         // MARK: Slice groups
-        let sliceLevels = try levelOfSlices(atlas, needed: r.levels != nil || r.perSlice)
+        // Per slice without a level map: rows named `slice K` only.
+        let sliceLevels = try levelOfSlices(atlas, needed: r.levels != nil)
         var groups: [(label: String, slices: [Int])] = []
         if let wanted = r.levels {
             for l in wanted {
@@ -103,7 +104,7 @@ public enum MetricExtractor {
     static func levelOfSlices(_ atlas: Atlas, needed: Bool) throws -> [Int] {
         let g = atlas.grid
         guard let levels = atlas.levels else {
-            if needed { throw AtlasError.missingPart(atlas: atlas.source, part: "vertebral level map (needed for --levels and --per-slice)") }
+            if needed { throw AtlasError.missingPart(atlas: atlas.source, part: "vertebral level map (needed for --levels)") }
             return [Int](repeating: 0, count: g.nz)
         }
         return (0..<g.nz).map { k in

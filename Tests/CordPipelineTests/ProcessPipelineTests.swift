@@ -161,11 +161,14 @@ import CordTestSupport
         }
         #expect(!TextFile.exists(dir + "/out"))
     }
+}
 
+/// `cordq process` on the real sct_testing_data scans laid out as BIDS.
+@Suite(.enabled(if: Support.hasSharedData, "needs ../shared/data (sct_testing_data)"))
+struct ProcessRealDataTests {
     /// sct_testing_data's t2, mt (mt1/mt0/t1w) and dmri laid out as one BIDS subject, with
     /// labels.nii.gz (mid-body C3 and C5) as the manual labels.
     @Test func realSCTTestingDataAsBIDSSubject() throws {
-        guard Support.hasSharedData else { print("skipped: \(Support.sharedData) is absent"); return }
         let src = Support.sharedData + "/sct_testing_data"
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let sub = dir + "/bids/sub-sct01"
@@ -185,7 +188,7 @@ import CordTestSupport
         let s = try ProcessPipeline.run(r) { print("  " + $0) }
         print("sct_testing_data as BIDS: \(s.rows) rows in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; failed: \(s.steps.filter { $0.status == .failed }.map { "\($0.name): \($0.detail)" })")
         #expect(s.steps.allSatisfy { $0.status != .failed })
-        let rows = try Self.table(s.tablePath)
+        let rows = try ProcessPipelineTests.table(s.tablePath)
         let csa = rows.filter { $0.metric == "csa_mm2" }
         #expect(csa.count >= 3)
         for c in csa where ["C3", "C4", "C5"].contains(c.level) { #expect((45.0...100.0).contains(c.value), "CSA \(c.level) \(c.value)") }

@@ -22,29 +22,62 @@ struct ComputedMap {
 extension ProcessRun {
     // MARK: - Diffusion
 
-    func diffusionSteps(_ series: SubjectImage) throws {
+    /// Every DWI series: read, preprocess and DTI each; μFA per series, or over the series a
+    /// card's μFA map combines (e.g. `lte` + `ste`); then each series' cord, atlas and values.
+    func diffusionSteps() throws {
+        var states: [DiffusionState] = []
+        for series in inventory.dwi { if let s = try prepareDiffusion(series) { states.append(s) } }
+        let groups = card.microFAGroups(inventory.dwi)
+        let grouped = Set(groups.flatMap { $0.series.map(\.path) })
+        for i in states.indices where !grouped.contains(states[i].series.path) { try seriesMicroFA(&states[i]) }
+        for g in groups { try groupMicroFA(map: g.map, series: g.series, &states) }
+        for s in states {
+            let weighted = meanVolumes(s.d, scheme: s.scheme, weighted: true), b0 = meanVolumes(s.d, scheme: s.scheme, weighted: false)
+            try contrastSpace(name: states.count > 1 ? "dwi \(s.series.stem)" : "dwi", stem: s.series.stem, folder: "dwi",
+                              header: s.d.header, maps: s.maps, candidates: { [(weighted, .dwi, "mean DWI"), (b0, .t2, "mean b = 0")] })
+        }
+    }
+
+    /// A DWI series after preprocessing and DTI: its data, encodings, plan and maps so far.
+    struct DiffusionState {
+        var series: SubjectImage
+        var d: LoadedDiffusion
+        var scheme: EncodingScheme
+        var plan: DiffusionPlan
+        var maps: [ComputedMap]
+    }
+
+    /// Reads one series (b-tensor shapes from its encoding TSV, else the card), applies the
+    /// card's preprocessing and fits DTI. Nil when a step failed under `--keep-going`.
+    func prepareDiffusion(_ series: SubjectImage) throws -> DiffusionState? {
         guard let bval = series.bval, let bvec = series.bvec else {
             try step("diffusion \(series.stem)") {
                 throw CordIOError.notFound(path: series.path + ": its .bval and .bvec are missing beside it")
             }
-            return
+            return nil
         }
         for p in [series.path, bval, bvec] + [series.sidecar].compactMap({ $0 }) { inputs[p] = "diffusion series" }
-        let encoding = EncodingTable.locate(besides: series.path)
-        if let e = encoding { inputs[e] = "encoding table" }
+        let table = EncodingTable.locate(besides: series.path)
+        if let e = table { inputs[e] = "encoding table" }
+        let encoding = table.map { Decision(value: EncodingSource.table($0), source: "encoding table \($0)") } ?? card.encoding(for: series.path)
         var loaded: LoadedDiffusion?
         let read = try step("read \(series.stem)") {
             let (image, header) = try data.image(series.path)
-            let input = DWIInput(image: series.path, bval: bval, bvec: bvec, encoding: encoding.map { .table($0) })
-            let table = try DiffusionProcessing.gradientTable(for: input, grid: image.grid, frames: image.frames)
-            loaded = LoadedDiffusion(image: image, table: table, header: header)
+            let input = DWIInput(image: series.path, bval: bval, bvec: bvec, encoding: encoding.value)
+            let gradients = try DiffusionProcessing.gradientTable(for: input, grid: image.grid, frames: image.frames)
+            loaded = LoadedDiffusion(image: image, table: gradients, header: header)
             var m = StepMetrics(); m.volumes = image.frames
-            return ("\(image.frames) volumes on \(image.grid.shortDescription)", [], m)
+            return ("\(image.frames) volumes on \(image.grid.shortDescription); b-tensor shapes: \(encoding.source)", [], m)
         }
         data.release(series.path)
-        guard read, var d = loaded else { return }
+        guard read, var d = loaded else { return nil }
         let plan = card.diffusionPlan(for: series.path, frames: d.image.frames, request: request)
-        plans[series.stem] = plan.json
+        var planRecord = plan.json
+        if case var .object(o) = planRecord {
+            o["encoding"] = .object(["value": .string(table == nil ? "\(encoding.value)" : "table"), "source": .string(encoding.source)])
+            planRecord = .object(o)
+        }
+        plans[series.stem] = planRecord
 
         // MP-PCA, then unringing (Kellner et al. 2016 recommend denoising first).
         if plan.denoise.value {
@@ -90,10 +123,22 @@ extension ProcessRun {
 
         var maps: [ComputedMap] = []
         var scheme: EncodingScheme?
+        try step("encodings \(series.stem)") {
+            let sc = try EncodingScheme(d.table)
+            scheme = sc
+            return (sc.summary, [], StepMetrics())
+        }
+        guard let scheme else { return nil }
+        do {
+            _ = try DTIModel(d.table)
+        } catch {
+            // A series the tensor cannot be fitted to (spherical encoding only, say) still feeds μFA.
+            skip("dti \(series.stem)", "\(error)", warn: card.series(for: series.path).map { _ in card.hasMap(.dti, for: series.path) } ?? false)
+            return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, maps: maps)
+        }
         let fitted = try step("dti \(series.stem)") {
             let folder = "dwi/\(series.stem)_dti"
-            scheme = try EncodingScheme(d.table)
-            let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme!)
+            let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme)
             let run = try DiffusionSteps.dti(d, mask: mask, options: DTIOptions(), maps: ["FA", "MD", "AD", "RD", "S0", "V1", "mask"])
             let files = try run.write(header: d.header, inputs: [series.path], compress: true) { try out.path(folder + "/" + $0) }
             for (name, metric) in [("FA", "fa"), ("MD", "md_um2_per_ms"), ("AD", "ad_um2_per_ms"), ("RD", "rd_um2_per_ms")] {
@@ -101,24 +146,60 @@ extension ProcessRun {
             }
             return ("\(run.metrics.voxelsFitted ?? 0) voxels, \(run.encodings), \(run.method)", files.map { folder + "/" + $0 }, run.metrics)
         }
-        guard fitted, let scheme else { return }
+        guard fitted else { return nil }
+        return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, maps: maps)
+    }
+
+    /// μFA of one series by its plan's method; a method the card or the user asked for that
+    /// the encodings cannot support is a warning.
+    func seriesMicroFA(_ s: inout DiffusionState) throws {
+        let state = s
         do {
-            _ = try MicroFA.choose(plan.microFA.value, for: scheme)
-            try step("microfa \(series.stem)") {
-                let folder = "dwi/\(series.stem)_microfa"
-                let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme)
-                let run = try DiffusionSteps.microFA(d, mask: mask, method: plan.microFA.value)
-                let files = try run.write(header: d.header, inputs: [series.path], compress: true) { try out.path(folder + "/" + $0) }
-                if let v = run.map("microFA") { maps.append(ComputedMap(file: "\(folder)/microFA.nii.gz", metric: "ufa", volume: v)) }
-                return ("\(run.method) (\(plan.microFA.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
-            }
+            _ = try MicroFA.choose(state.plan.microFA.value, for: state.scheme)
         } catch {
-            // A method the card or the user asked for that the encodings cannot support is a warning.
-            skip("microfa \(series.stem)", "\(error)", warn: plan.microFA.value != .auto)
+            skip("microfa \(state.series.stem)", "\(error)", warn: state.plan.microFA.value != .auto)
+            return
         }
-        let weighted = meanVolumes(d, scheme: scheme, weighted: true), b0 = meanVolumes(d, scheme: scheme, weighted: false)
-        try contrastSpace(name: "dwi", stem: series.stem, folder: "dwi", header: d.header, maps: maps,
-                          candidates: { [(weighted, .dwi, "mean DWI"), (b0, .t2, "mean b = 0")] })
+        var map: ComputedMap?
+        try step("microfa \(state.series.stem)") {
+            let folder = "dwi/\(state.series.stem)_microfa"
+            let mask = try DiffusionProcessing.mask(.automatic, for: state.d, scheme: state.scheme)
+            let run = try DiffusionSteps.microFA(state.d, mask: mask, method: state.plan.microFA.value)
+            let files = try run.write(header: state.d.header, inputs: [state.series.path], compress: true) { try out.path(folder + "/" + $0) }
+            map = run.map("microFA").map { ComputedMap(file: "\(folder)/microFA.nii.gz", metric: "ufa", volume: $0) }
+            return ("\(run.method) (\(state.plan.microFA.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
+        }
+        if let map { s.maps.append(map) }
+    }
+
+    /// μFA over the series a card's map combines, concatenated in the map's input order (the
+    /// preprocessed volumes of each); its values are read in the first series' space.
+    func groupMicroFA(map spec: MapSpec, series: [SubjectImage], _ states: inout [DiffusionState]) throws {
+        let name = "microfa \(spec.id)"
+        let found = series.compactMap { im in states.firstIndex { $0.series.path == im.path } }
+        guard found.count == series.count, let first = found.first else {
+            skip(name, "card map \(spec.id) combines \(series.map(\.stem).joined(separator: " + ")), but not every series could be read and fitted", warn: true)
+            return
+        }
+        let method: Decision<MicroFAMethod> = request.microFAMethod.map { Decision(value: $0, source: "--microfa \($0.rawValue)") }
+            ?? spec.method.flatMap { MicroFAMethod(rawValue: $0.rawValue) }.map { Decision(value: $0, source: "card \(card.report?.card.name ?? ""), map \(spec.id): method = \($0.rawValue)") }
+            ?? Decision(value: .auto, source: "card map \(spec.id) gives no method: auto")
+        var map: ComputedMap?
+        try step(name) {
+            let parts = found.map { states[$0] }
+            for p in parts.dropFirst() { try parts[0].d.image.grid.requireCompatible(with: p.d.image.grid, parts[0].series.path, p.series.path) }
+            let image = try Volume.stacking(parts.map(\.d.image))
+            let d = LoadedDiffusion(image: image, table: GradientTable(parts.flatMap(\.d.table.entries)), header: parts[0].d.header)
+            let scheme = try EncodingScheme(d.table)
+            _ = try MicroFA.choose(method.value, for: scheme)
+            let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme)
+            let run = try DiffusionSteps.microFA(d, mask: mask, method: method.value)
+            let folder = "dwi/\(parts[0].series.stem)_microfa-\(spec.id)"
+            let files = try run.write(header: d.header, inputs: parts.map(\.series.path), compress: true) { try out.path(folder + "/" + $0) }
+            map = run.map("microFA").map { ComputedMap(file: "\(folder)/microFA.nii.gz", metric: "ufa", volume: $0) }
+            return ("\(run.method) on \(parts.map(\.series.stem).joined(separator: " + ")) (\(method.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
+        }
+        if let map { states[first].maps.append(map) }
     }
 
     /// The mean of the diffusion-weighted volumes (b > 0; cord grey, CSF dark) or of the b = 0

@@ -152,7 +152,7 @@ final class ProcessRun {
         if let anatomy { try levelsStep(anatomy) } else { skip("levels", "no anatomical image") }
         if let anatomy, labels != nil { try registerAnatomy(anatomy) }
         if let anatomy { try step("morphometry") { try morphometry(anatomy) } }
-        for series in inventory.dwi { try diffusionSteps(series) }
+        try diffusionSteps()
         if let mt = inventory.mt { try mtSteps(mt) }
     }
 

@@ -80,6 +80,39 @@ struct CardGuidance: Sendable {
     }
 }
 
+extension CardGuidance {
+    /// The b-tensor shape of a series without an encoding TSV: the card series'
+    /// `diffusion.encoding` (linear, planar, spherical), else linear. DDE needs the TSV.
+    func encoding(for path: String) -> Decision<EncodingSource> {
+        guard let report, let spec = series(for: path), let d = spec.diffusion else {
+            return Decision(value: .shape(.linear), source: "default: linear (no encoding TSV and no card series for this file)")
+        }
+        let source = "card \(report.card.name), series \(spec.id): diffusion.encoding = \(d.encoding.rawValue)"
+        switch d.encoding {
+        case .linear: return Decision(value: .shape(.linear), source: source)
+        case .planar: return Decision(value: .shape(.planar), source: source)
+        case .spherical: return Decision(value: .shape(.spherical), source: source)
+        case .dde: return Decision(value: .shape(.linear), source: source + ", but DDE needs the second block's directions from an encoding TSV: read as linear")
+        }
+    }
+
+    /// Whether the card has a map of `kind` fed by the series of `path`.
+    func hasMap(_ kind: MapSpec.Kind, for path: String) -> Bool {
+        guard let report, let id = series(for: path)?.id else { return false }
+        return report.card.maps.contains { $0.kind == kind && $0.inputs.values.contains(id) }
+    }
+
+    /// μFA maps of the card that combine several DWI series (e.g. `lte` + `ste`), as lists of
+    /// the subject's files in the card's input order; only maps whose every input was found.
+    func microFAGroups(_ dwi: [SubjectImage]) -> [(map: MapSpec, series: [SubjectImage])] {
+        guard let report else { return [] }
+        return report.card.maps.filter { $0.kind == .mufa && $0.inputs.count > 1 }.compactMap { map in
+            let images = map.inputs.sorted { $0.key < $1.key }.compactMap { _, id in dwi.first { series(for: $0.path)?.id == id } }
+            return images.count == map.inputs.count ? (map, images) : nil
+        }
+    }
+}
+
 extension FileCheck {
     /// The image path of the matched file, when it has one.
     var imagePath: String? { evidence.acquisition.imagePath }

@@ -1,19 +1,11 @@
 // Checking a subject against a card (README §8 matching, §9 checking).
 import CordCore
-import CordIO
 
 /// Checks subjects against protocol cards.
 public enum ProtocolCheck {
     /// The seed research's finding behind the multiband warning.
     public static let multibandFinding =
         "the seed research found image quality breaks down at multiband >= 4 for cord diffusion (2-3 acceptable)"
-
-    /// Reads the subject folder (images, or sidecars when images are absent) and checks it.
-    public static func run(subject path: String, card: ProtocolCard) throws -> ProtocolReport {
-        var report = run(inventory: try SubjectInventory.read(path), card: card)
-        report.subjectPath = path
-        return report
-    }
 
     /// Checks a subject already read (every session it holds; filter with
     /// `SubjectInventory.session(_:)` first to check one).

@@ -157,5 +157,6 @@ public struct ProtocolReport: Sendable {
         return "      " + pad(mark, 9) + pad(f.key, 20) + " found " + pad(f.found, 12) + " expected " + pad(f.expected, 20) + "  [\(f.source)]"
     }
 
-    static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+    /// `s` padded with spaces to `w` characters (longer strings unchanged).
+    package static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
 }

@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "CordDenoiseTests", dependencies: ["CordTestSupport", "CordDenoise", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore", "CordAtlas", "CordIO", "CordPipeline"]),
+        .testTarget(name: "CordProtocolTests", dependencies: ["CordProtocol", "CordCore"]),
         .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore", "CordMyelin", "CordPhantom"]),
         .testTarget(name: "CordSegmentationTests", dependencies: ["CordTestSupport", "CordSegmentation", "CordPhantom", "CordIO", "CordCore"]),
         .testTarget(name: "CordMetricsTests", dependencies: ["CordTestSupport", "CordMetrics", "CordAtlas", "CordPhantom", "CordCore"]),

@@ -22,10 +22,13 @@ public struct SubjectSeries: Sendable {
     public var session: String?
     /// The datatype folder.
     public var folder: String
+    /// The `.nii.gz` (preferred) or `.nii` image; nil for a series known by its sidecar only.
     public var imagePath: String?
     /// The series' own `.json` (inherited sidecars are merged into `sidecar`).
     public var sidecarPath: String?
+    /// `<stem>.bval` beside the image (b-values, s/mm²).
     public var bvalPath: String?
+    /// `<stem>.bvec` beside the image (FSL b-vectors).
     public var bvecPath: String?
     /// `<stem>_encoding.tsv` beside the image: per-volume b-tensor shapes (CordIO's `EncodingTable`).
     public var encodingPath: String?
@@ -95,6 +98,7 @@ public struct DerivativeLabel: Sendable, Equatable {
 
     /// The label image.
     public var path: String
+    /// What the file holds.
     public var kind: Kind
     /// The subject image it belongs to (its `SubjectSeries.imagePath`).
     public var imagePath: String

@@ -4,6 +4,7 @@ import Foundation
 
 /// A BIDS dataset: its subjects, each read once, and `participants.tsv`.
 public struct BIDSDataset: Sendable {
+    /// The dataset folder.
     public var root: String
     public var subjects: [SubjectInventory]
     /// Rows of `participants.tsv` keyed by `participant_id` (empty when the file is absent).

@@ -59,12 +59,14 @@ let package = Package(
         .target(name: "CordNormative", dependencies: ["CordCore", "CordMetrics", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CordBiomarkers",
                 dependencies: ["CordCore", "CordMetrics", "CordNormative", "CordSegmentation"]),
+        // Protocol cards: decoding (the only Yams user) and checking an in-memory subject inventory.
+        .target(name: "CordProtocol",
+                dependencies: ["CordCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "CordPipeline",
-                dependencies: ["CordCore", "CordIO", "CordAtlas", "CordPhantom", "CordRecon",
+                dependencies: ["CordCore", "CordIO", "CordProtocol", "CordAtlas", "CordPhantom", "CordRecon",
                                "CordDenoise", "CordMultiband", "CordDiffusion", "CordMyelin",
                                "CordSegmentation", "CordRegistration", "CordMetrics",
-                               "CordNormative", "CordBiomarkers",
-                               .product(name: "Yams", package: "Yams")]),
+                               "CordNormative", "CordBiomarkers"]),
 
         // MARK: - Command line
         .target(name: "CordCLI",
@@ -81,6 +83,7 @@ let package = Package(
         .testTarget(name: "CordDenoiseTests", dependencies: ["CordTestSupport", "CordDenoise", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore", "CordAtlas", "CordIO", "CordPipeline"]),
+        .testTarget(name: "CordProtocolTests", dependencies: ["CordProtocol", "CordCore"]),
         .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore", "CordMyelin", "CordPhantom"]),
         .testTarget(name: "CordSegmentationTests", dependencies: ["CordTestSupport", "CordSegmentation", "CordPhantom", "CordIO", "CordCore"]),
         .testTarget(name: "CordMetricsTests", dependencies: ["CordTestSupport", "CordMetrics", "CordAtlas", "CordPhantom", "CordCore"]),

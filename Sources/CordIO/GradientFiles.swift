@@ -20,12 +20,8 @@ public enum GradientFiles {
         return candidates.first { FileManager.default.fileExists(atPath: $0.0) && FileManager.default.fileExists(atPath: $0.1) }
     }
 
-    /// b-values (s/mm²) and b-vectors exactly as a bval/bvec pair holds them: FSL's voxel
-    /// frame, not normalised, one per volume. No image is needed (sidecar-only datasets).
-    public struct RawGradients: Sendable, Equatable {
-        public var bValues: [Double]
-        public var vectors: [SIMD3<Double>]
-    }
+    /// b-values and b-vectors as written (the type lives in CordCore as `RawGradients`).
+    public typealias RawGradients = CordCore.RawGradients
 
     /// Reads a b-value file and a b-vector file (3 rows × N, or N rows × 3) as written.
     public static func readRaw(bval: String, bvec: String) throws -> RawGradients {

@@ -17,10 +17,10 @@ import CordTestSupport
         let ds = try BIDSDataset.load(out)
         #expect(ds.subjects.map(\.id) == ["sub-phantom01"])
         #expect(ds.participants["sub-phantom01"] != nil)
-        let t2 = try #require(ds.subjects[0].images(suffix: "T2w", entities: ["acq": "ax"]).first)
+        let t2 = try #require(ds.subjects[0].series(suffix: "T2w", entities: ["acq": "ax"]).first)
         let side = try BIDSSidecar.read(try #require(t2.sidecarPath))
         #expect(side.repetitionTime == 4 && side.echoTime == 0.12)
-        let (img, h) = try NIfTIFile.read(t2.path)
+        let (img, h) = try NIfTIFile.read(try #require(t2.imagePath))
         #expect(img.grid.orientationCode == "RPI" && h.datatype == .float32)
 
         let truthDir = out + "/derivatives/truth/sub-phantom01/anat/sub-phantom01_acq-ax"

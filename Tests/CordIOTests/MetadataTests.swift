@@ -127,13 +127,13 @@ import CordTestSupport
         #expect(ds.subjects.map(\.id) == ["sub-01", "sub-02"])
         #expect(ds.participants["sub-02"]?["age"] == "51")
         let s1 = ds.subjects[0]
-        #expect(s1.images(suffix: "T2w").first?.sidecarPath != nil)
-        let dwi = try #require(s1.images(suffix: "dwi", datatype: "dwi").first)
+        #expect(s1.series(suffix: "T2w").first?.sidecarPath != nil)
+        let dwi = try #require(s1.series(suffix: "dwi", datatype: "dwi").first)
         #expect(dwi.bvalPath != nil && dwi.bvecPath != nil)
         let s2 = ds.subjects[1]
         #expect(s2.sessions == ["a", "b"])
-        #expect(s2.images(suffix: "T2w", entities: ["acq": "ax"]).map(\.session) == ["a"])
-        #expect(throws: CordIOError.self) { try BIDSSubject.load(root + "/sub-03") }
+        #expect(s2.series(suffix: "T2w", entities: ["acq": "ax"]).map(\.session) == ["a"])
+        #expect(throws: CordIOError.self) { try SubjectInventory.read(root + "/sub-03") }
     }
 
     @Test func tsvRoundTripsAndRejectsRaggedRows() throws {

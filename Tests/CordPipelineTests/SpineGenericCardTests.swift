@@ -42,7 +42,7 @@ struct SpineGenericCardTests {
     @Test(arguments: ["siemens", "ge", "philips"])
     func vendorCardValuesAreTheSidecarValues(vendor: String) throws {
         let c = try card("spine-generic-\(vendor)")
-        let acquisitions = try BIDSSubject.acquisitions(root + "/" + Self.subjects[vendor]!)
+        let acquisitions = try SubjectInventory.read(root + "/" + Self.subjects[vendor]!).series
         var compared = 0
         for s in c.series {
             guard let a = acquisitions.first(where: { ProtocolCheck.matches($0, s) }), let json = a.sidecarPath else { continue }

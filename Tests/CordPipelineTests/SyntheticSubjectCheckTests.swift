@@ -86,7 +86,7 @@ import Testing
         }
         let s = try #require(r.series("t2w-sag"))
         #expect(s.files.count == 2 && s.status == .matched)
-        #expect(s.chosen?.evidence.acquisition.run == 2)
+        #expect(s.chosen?.file.run == 2)
         #expect(r.deviations.map { "\($0.file) \($0.finding.key)" } == ["anat/sub-synth01_acq-sag_run-1_T2w tr_s"])
         #expect(r.canProceed)
     }
@@ -111,8 +111,7 @@ import Testing
         c.manufacturer = "GE"
         let sub = SyntheticSubject()
         let root = try Support.temporaryDirectory(); defer { Support.remove(root) }
-        let r = ProtocolCheck.run(acquisitions: try BIDSSubject.acquisitions(try sub.write(in: root)).map(AcquisitionEvidence.init),
-                                  subjectPath: root, card: c)
+        let r = ProtocolCheck.run(inventory: try SubjectInventory.read(try sub.write(in: root)), card: c)
         #expect(r.blockers == ["manufacturer is Siemens, the card expects GE"])
     }
 }
@@ -126,6 +125,20 @@ import Testing
         #expect(inf.ranking.count == 6 && inf.ranking.first?.name == "clinical-minimal")
         // Siemens sidecars: the GE and Philips cards are dropped, not merely ranked lower.
         #expect(inf.ranking.filter { $0.note.hasPrefix("dropped") }.map(\.name).sorted() == ["spine-generic-ge", "spine-generic-philips"])
+    }
+
+    @Test func anInventoryReadOnceIsCheckedLikeTheFolder() throws {
+        let root = try Support.temporaryDirectory(); defer { Support.remove(root) }
+        let sub = try SyntheticSubject().write(in: root)
+        let library = ProtocolLibrary(folders: [Support.packageRoot + "/protocols"])
+        let inventory = try SubjectInventory.read(sub)
+        let byFolder = try library.check(subject: sub, protocol: "clinical-minimal")
+        let byInventory = try library.check(inventory: inventory, protocol: "clinical-minimal")
+        #expect(byInventory.subjectPath == inventory.path && byFolder.subjectPath == sub)
+        #expect(byInventory.text.replacingOccurrences(of: inventory.path, with: sub) == byFolder.text)
+        let inf = try library.infer(inventory: inventory)
+        #expect(inf.chosen?.card.name == "clinical-minimal")
+        #expect(inf.ranking.map(\.name) == (try library.infer(subject: sub)).ranking.map(\.name))
     }
 
     @Test(.enabled(if: Support.hasSharedData, "../shared/data is absent: spine-generic inference skipped"))

@@ -37,6 +37,9 @@ struct ProcessInventory: Sendable {
     var derivativeSegmentations: [String: String]
     /// What is absent, worded for the log.
     var missing: [String]
+    /// The whole subject as read (series, sidecars, headers, gradients, labels), restricted
+    /// to the chosen session: what the protocol check and later steps take.
+    var subject: SubjectInventory
 }
 
 /// Segmentation contrast names as `SegmentationContrast` raw values (kept as text here so
@@ -44,41 +47,44 @@ struct ProcessInventory: Sendable {
 typealias SegmentationContrastName = String
 
 enum ProcessInventoryReader {
-    /// Reads the subject folder. Throws when it is not a BIDS subject, when it has several
-    /// sessions and none is chosen, or when it holds no image CordQ can process.
+    /// Reads the subject folder once (`SubjectInventory.read`). Throws when it is not a BIDS
+    /// subject, when it has several sessions and none is chosen, when it holds no image
+    /// CordQ can process, or when an image it uses cannot be read.
     static func read(_ path: String, session wanted: String?) throws -> ProcessInventory {
-        let subject = try BIDSSubject.load(path)
+        let whole = try SubjectInventory.read(path)
         var session: String?
-        if !subject.sessions.isEmpty {
+        if !whole.sessions.isEmpty {
             if let w = wanted {
-                guard subject.sessions.contains(w) else {
-                    throw CordError.invalidValue(what: "--session \(w)", detail: "\(path) has sessions \(subject.sessions.map { "ses-" + $0 }.joined(separator: ", "))")
+                guard whole.sessions.contains(w) else {
+                    throw CordError.invalidValue(what: "--session \(w)", detail: "\(path) has sessions \(whole.sessions.map { "ses-" + $0 }.joined(separator: ", "))")
                 }
                 session = w
-            } else if subject.sessions.count == 1 {
-                session = subject.sessions[0]
+            } else if whole.sessions.count == 1 {
+                session = whole.sessions[0]
             } else {
-                throw CordError.invalidValue(what: path, detail: "has \(subject.sessions.count) sessions (\(subject.sessions.map { "ses-" + $0 }.joined(separator: ", "))); choose one with --session")
+                throw CordError.invalidValue(what: path, detail: "has \(whole.sessions.count) sessions (\(whole.sessions.map { "ses-" + $0 }.joined(separator: ", "))); choose one with --session")
             }
         }
-        let images = subject.images.filter { $0.session == session }
-        func make(_ im: BIDSImage) throws -> SubjectImage {
-            let h = try NIfTIFile.readHeader(im.path)
+        let subject = session.map { whole.session($0) } ?? whole
+        let images = subject.images
+        /// The image's header was read with the inventory; an unreadable one stops the run.
+        func make(_ s: SubjectSeries) throws -> SubjectImage {
+            guard let path = s.imagePath, let h = s.header else {
+                throw s.imageError ?? CordIOError.notFound(path: s.imagePath ?? s.folder + "/" + s.stem)
+            }
             let code = h.grid.orientation.letters
             let axial = (code.firstIndex { $0.worldAxis == 2 } ?? 2) == 2
-            return SubjectImage(path: im.path, stem: im.name.fileName(extension: ""), sidecar: im.sidecarPath,
-                                bval: im.bvalPath, bvec: im.bvecPath, axial: axial)
+            return SubjectImage(path: path, stem: s.stem, sidecar: s.sidecarPath, bval: s.bvalPath, bvec: s.bvecPath, axial: axial)
         }
         /// Highest run of each series (same entities but `run`).
-        func latest(_ list: [BIDSImage]) -> [BIDSImage] {
-            var best: [String: BIDSImage] = [:]
-            for im in list {
-                let key = im.name.entities.filter { $0.key != "run" }.map { "\($0.key)-\($0.value)" }.joined(separator: "_") + im.suffix
-                let run = im.entity("run").flatMap { Int($0) } ?? 0
-                if let b = best[key], (b.entity("run").flatMap { Int($0) } ?? 0) >= run { continue }
-                best[key] = im
+        func latest(_ list: [SubjectSeries]) -> [SubjectSeries] {
+            var best: [String: SubjectSeries] = [:]
+            for s in list {
+                let key = s.name.entities.filter { $0.key != "run" }.map { "\($0.key)-\($0.value)" }.joined(separator: "_") + s.suffix
+                if let b = best[key], b.run >= s.run { continue }
+                best[key] = s
             }
-            return best.values.sorted { $0.path < $1.path }
+            return best.values.sorted { ($0.imagePath ?? "") < ($1.imagePath ?? "") }
         }
         var missing: [String] = []
         var anatomy: [SubjectImage] = []
@@ -96,33 +102,30 @@ enum ProcessInventoryReader {
         if dwi.isEmpty { missing.append("diffusion: no dwi/*_dwi image, so no DTI or μFA") }
         let mt = try mtSet(latest(images.filter { $0.datatype == "anat" && $0.suffix == "MTS" }), make, &missing)
 
-        let root = BIDSDerivatives.datasetRoot(ofSubject: subject)
         var labels: [(SubjectImage, String, LabelKind)] = [], segs: [String: String] = [:]
         for im in anatomy {
-            let found = BIDSDerivatives.images(root: root, pipeline: "labels", subject: subject.id, session: session,
-                                               datatype: "anat", stem: im.stem)
-            let rest = found.map { String($0.split(separator: "/").last ?? "").dropFirst(im.stem.count + 1) }
-            for (file, tail) in zip(found, rest) {
-                if tail.hasPrefix("labels-disc") || tail.hasPrefix("label-disc") { labels.append((im, file, .disc)) }
-                else if tail.hasPrefix("labels-body") || tail.hasPrefix("label-body") || tail.hasPrefix("labels.") { labels.append((im, file, .vertebralBody)) }
-                else if segs[im.path] == nil, tail.hasPrefix("label-SC_seg") || tail.hasPrefix("seg-manual") || tail.hasPrefix("label-SC_mask") {
-                    segs[im.path] = file
+            for found in subject.derivativeLabels(for: im.path) {
+                switch found.kind {
+                case .disc: labels.append((im, found.path, .disc))
+                case .vertebralBody: labels.append((im, found.path, .vertebralBody))
+                case .cordSegmentation: if segs[im.path] == nil { segs[im.path] = found.path }
                 }
             }
         }
         guard !anatomy.isEmpty || !dwi.isEmpty || mt != nil else {
             throw CordError.invalidValue(what: path, detail: "holds no image CordQ processes (anat/*_T2w, T1w or T2starw; dwi/*_dwi; anat/*_MTS)")
         }
-        return ProcessInventory(participant: subject.id, session: session, root: root, anatomy: anatomy,
+        return ProcessInventory(participant: subject.id, session: session, root: subject.root, anatomy: anatomy,
                                 anatomyContrast: (contrast.0, contrast.1), dwi: dwi, mt: mt,
-                                derivativeLabels: labels.map { ($0.0, $0.1, $0.2) }, derivativeSegmentations: segs, missing: missing)
+                                derivativeLabels: labels.map { ($0.0, $0.1, $0.2) }, derivativeSegmentations: segs, missing: missing,
+                                subject: subject)
     }
 
     /// The MT set by BIDS qMRI names (`flip-1_mt-on`, `flip-1_mt-off`, `flip-2_mt-off`, suffix
     /// MTS) or spine-generic's older `acq-MTon`, `acq-MToff`, `acq-T1w`.
-    static func mtSet(_ list: [BIDSImage], _ make: (BIDSImage) throws -> SubjectImage,
+    static func mtSet(_ list: [SubjectSeries], _ make: (SubjectSeries) throws -> SubjectImage,
                       _ missing: inout [String]) throws -> MTSet? {
-        func find(_ mt: String, _ flip: String, _ acq: String) -> BIDSImage? {
+        func find(_ mt: String, _ flip: String, _ acq: String) -> SubjectSeries? {
             list.first { ($0.entity("mt") == mt && ($0.entity("flip") ?? "1") == flip) || $0.entity("acq")?.lowercased() == acq.lowercased() }
         }
         let on = find("on", "1", "MTon"), off = find("off", "1", "MToff"), t1 = find("off", "2", "T1w")

@@ -90,6 +90,12 @@ public struct ProtocolLibrary: Sendable {
         let card = try load(nameOrPath)
         return try ProtocolCheck.run(subject: subject, card: card)
     }
+
+    /// Checks a subject already read (e.g. the inventory `cordq process` works from)
+    /// against the card given by file path or NAME.
+    public func check(inventory: SubjectInventory, protocol nameOrPath: String) throws -> ProtocolReport {
+        ProtocolCheck.run(inventory: inventory, card: try load(nameOrPath))
+    }
 }
 
 /// A card NAME that is in none of the searched folders.
@@ -115,18 +121,24 @@ public struct CardInference: Sendable {
 }
 
 extension ProtocolLibrary {
-    /// Checks the subject against every card: cards whose `manufacturer` contradicts the
-    /// sidecars are dropped; of the others, the one with no blocking problem and the most
-    /// matched series wins, a vendor card beating a vendor-neutral one on a tie.
+    /// Reads the subject folder and infers its card (see `infer(inventory:)`).
     public func infer(subject: String) throws -> CardInference {
-        let evidence = try BIDSSubject.acquisitions(subject).map(AcquisitionEvidence.init)
+        var inference = try infer(inventory: SubjectInventory.read(subject))
+        inference.chosen?.subjectPath = subject
+        return inference
+    }
+
+    /// Checks a subject already read against every card: cards whose `manufacturer`
+    /// contradicts the sidecars are dropped; of the others, the one with no blocking problem
+    /// and the most matched series wins, a vendor card beating a vendor-neutral one on a tie.
+    public func infer(inventory: SubjectInventory) throws -> CardInference {
         var reports: [ProtocolReport] = []
         var ranking: [(name: String, canProceed: Bool, matched: Int, note: String)] = []
         for e in try entries() {
             guard let card = try? ProtocolCard.load(e.path) else {
                 ranking.append((e.name, false, 0, "invalid card")); continue
             }
-            let r = ProtocolCheck.run(acquisitions: evidence, subjectPath: subject, card: card)
+            let r = ProtocolCheck.run(inventory: inventory, card: card)
             let matched = r.series.filter { $0.status == .matched }.count
             if r.scanner.contains(where: { $0.key == "manufacturer" && $0.outcome == .deviation }) {
                 ranking.append((card.name, false, matched, "dropped: manufacturer contradicts the sidecars"))

@@ -1,6 +1,5 @@
-// Checking a subject folder against a card (README §8 matching, §9 checking).
+// Checking a subject against a card (README §8 matching, §9 checking).
 import CordCore
-import CordIO
 
 /// Checks subjects against protocol cards.
 public enum ProtocolCheck {
@@ -8,32 +7,28 @@ public enum ProtocolCheck {
     public static let multibandFinding =
         "the seed research found image quality breaks down at multiband >= 4 for cord diffusion (2-3 acceptable)"
 
-    /// Reads the subject folder (images, or sidecars when images are absent) and checks it.
-    public static func run(subject path: String, card: ProtocolCard) throws -> ProtocolReport {
-        let acquisitions = try BIDSSubject.acquisitions(path)
-        return run(acquisitions: acquisitions.map(AcquisitionEvidence.init), subjectPath: path, card: card)
-    }
-
-    /// Checks acquisitions already read.
-    public static func run(acquisitions: [AcquisitionEvidence], subjectPath: String, card: ProtocolCard) -> ProtocolReport {
+    /// Checks a subject already read (every session it holds; filter with
+    /// `SubjectInventory.session(_:)` first to check one).
+    public static func run(inventory: SubjectInventory, card: ProtocolCard) -> ProtocolReport {
+        let found = inventory.series
         var series: [SeriesCheck] = []
         var used = Set<Int>()
         for spec in card.series {
             var files: [FileCheck] = []
-            for (n, a) in acquisitions.enumerated() where matches(a.acquisition, spec) {
+            for (n, a) in found.enumerated() where matches(a, spec) {
                 used.insert(n)
                 files.append(check(a, against: spec))
             }
-            files.sort { ($0.evidence.acquisition.session ?? "", $0.evidence.acquisition.run) < ($1.evidence.acquisition.session ?? "", $1.evidence.acquisition.run) }
+            files.sort { ($0.file.session ?? "", $0.file.run) < ($1.file.session ?? "", $1.file.run) }
             series.append(SeriesCheck(spec: spec, files: files))
         }
-        let notInCard = acquisitions.indices.filter { !used.contains($0) }.map { acquisitions[$0].acquisition }
-        let matchedEvidence = series.flatMap { $0.files.map(\.evidence) }
-        let scanner = scannerFindings(card, matchedEvidence)
+        let notInCard = found.indices.filter { !used.contains($0) }.map { found[$0] }
+        let matched = series.flatMap { $0.files.map(\.file) }
+        let scanner = scannerFindings(card, matched)
         var warnings: [String] = []
-        for a in acquisitions {
+        for a in found {
             if let m = a.harmfulMultiband {
-                warnings.append("\(a.acquisition.displayName): multiband factor \(m) (\(a.multiband.source)): \(multibandFinding)")
+                warnings.append("\(a.displayName): multiband factor \(m) (\(a.multiband.source)): \(multibandFinding)")
             }
         }
         let maps = card.maps.map { m -> MapPlan in
@@ -60,19 +55,19 @@ public enum ProtocolCheck {
             case .matched: break
             }
         }
-        return ProtocolReport(card: card, subjectPath: subjectPath, scanner: scanner, series: series, notInCard: notInCard,
+        return ProtocolReport(card: card, subjectPath: inventory.path, scanner: scanner, series: series, notInCard: notInCard,
                               warnings: warnings, maps: maps, blockers: blockers)
     }
 
     /// A file matches a series when its folder is the datatype, its suffix is the suffix and
     /// its entities other than sub, ses and run are exactly the series' entities.
-    public static func matches(_ a: BIDSAcquisition, _ s: SeriesSpec) -> Bool {
+    public static func matches(_ a: SubjectSeries, _ s: SeriesSpec) -> Bool {
         a.datatype == s.datatype.rawValue && a.suffix == s.suffix && a.seriesEntities == s.entities
     }
 
     // MARK: - Scanner
 
-    static func scannerFindings(_ card: ProtocolCard, _ files: [AcquisitionEvidence]) -> [Finding] {
+    static func scannerFindings(_ card: ProtocolCard, _ files: [SubjectSeries]) -> [Finding] {
         var out: [Finding] = []
         if let m = card.manufacturer {
             let found = files.compactMap { $0.sidecar?.manufacturer }
@@ -100,7 +95,7 @@ public enum ProtocolCheck {
 
     // MARK: - One file against one series
 
-    static func check(_ a: AcquisitionEvidence, against s: SeriesSpec) -> FileCheck {
+    static func check(_ a: SubjectSeries, against s: SeriesSpec) -> FileCheck {
         var f: [Finding] = []
         var notes: [String] = []
         for p in a.problems { f.append(Finding(key: "files", found: p, expected: "readable files", outcome: .deviation, source: "")) }
@@ -147,7 +142,7 @@ public enum ProtocolCheck {
             let (df, dn) = diffusionFindings(a, d)
             f += df; notes += dn
         }
-        return FileCheck(evidence: a, findings: f, notes: notes)
+        return FileCheck(file: a, findings: f, notes: notes)
     }
 
     static func rounded(_ x: Double) -> Double { (x * 1e6).rounded() / 1e6 }
@@ -164,7 +159,7 @@ public enum ProtocolCheck {
 
     /// Shell volume and direction counts, b-values that fit no shell (deviations), and
     /// b-vector sanity (notes).
-    static func diffusionFindings(_ a: AcquisitionEvidence, _ d: DiffusionSpec) -> ([Finding], [String]) {
+    static func diffusionFindings(_ a: SubjectSeries, _ d: DiffusionSpec) -> ([Finding], [String]) {
         let shellsText = d.shells.map { "b \($0.b)" }.joined(separator: ", ")
         guard let g = a.gradients else {
             return ([Finding(key: "diffusion", found: "no .bval/.bvec", expected: "\(d.encoding.rawValue) encoding, shells \(shellsText)",

@@ -1,4 +1,5 @@
-// Errors of file reading and writing, each naming the file and the problem.
+// Errors of file reading and writing, each naming the file and the problem. In CordCore
+// because the pure BIDS types (sidecars, inventories) decoded here report with them too.
 
 /// File-level errors. Messages name the file and say what is wrong in plain words.
 public enum CordIOError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,7 +1,7 @@
-// What one acquisition's sidecar, NIfTI header and bval/bvec say about each card key
-// (README §6 sequence rules and §9 "where each value is looked for").
+// What one series' sidecar, NIfTI header and bval/bvec say about each card key
+// (README §6 sequence rules and §9 "where each value is looked for"). The files were read
+// once into the subject's inventory; these are derived values only.
 import CordCore
-import CordIO
 
 /// A value found for a card key, with where it came from (or why it is unknown).
 public struct Found<T: Sendable>: Sendable {
@@ -11,43 +11,24 @@ public struct Found<T: Sendable>: Sendable {
     init(_ value: T?, _ source: String) { self.value = value; self.source = source }
 }
 
-/// The readable files of one acquisition and the values derived from them.
-public struct AcquisitionEvidence: Sendable {
-    public var acquisition: BIDSAcquisition
-    public var sidecar: BIDSSidecar?
-    public var header: NIfTIHeader?
-    public var gradients: GradientFiles.RawGradients?
-    /// Files that exist but cannot be read (each blocks the series it belongs to).
-    public var problems: [String] = []
-
-    /// Reads what exists: the sidecar (with BIDS inheritance), the NIfTI header, bval/bvec.
-    public init(_ a: BIDSAcquisition) {
-        acquisition = a
-        do { sidecar = try BIDSSidecar.readInherited(for: a) } catch { problems.append("sidecar unusable: \(error)") }
-        if let img = a.imagePath {
-            do { header = try NIfTIFile.readHeader(img) } catch { problems.append("image unusable: \(error)") }
-        }
-        if let bval = a.bvalPath, let bvec = a.bvecPath {
-            do { gradients = try GradientFiles.readRaw(bval: bval, bvec: bvec) } catch { problems.append("gradients unusable: \(error)") }
-        } else if (a.bvalPath == nil) != (a.bvecPath == nil) {
-            problems.append("\(a.bvalPath == nil ? ".bval" : ".bvec") is missing beside \(a.bvalPath ?? a.bvecPath ?? "")")
-        }
-    }
-
+/// The card values of one series, derived from its sidecar, header and gradients.
+extension SubjectSeries {
     // MARK: - Sidecar fields the card rules read
 
-    func string(_ key: String) -> String? {
+    /// A string field of the sidecar (nil when absent or of another type).
+    func sidecarString(_ key: String) -> String? {
         if case let .string(s)? = sidecar?.fields[key] { return s }
         return nil
     }
-    func number(_ key: String) -> Double? {
+    /// A number field of the sidecar (nil when absent or of another type).
+    func sidecarNumber(_ key: String) -> Double? {
         if case let .number(d)? = sidecar?.fields[key] { return d }
         return nil
     }
     /// `ScanningSequence`, `SequenceVariant`, `ScanOptions` split at `_` and `\` (dcm2niix
     /// writes `GR_IR` in old versions and `GR\IR` in new ones).
-    func tokens(_ key: String) -> Set<String> {
-        guard let s = string(key) else { return [] }
+    func sidecarTokens(_ key: String) -> Set<String> {
+        guard let s = sidecarString(key) else { return [] }
         return Set(s.split(whereSeparator: { $0 == "_" || $0 == "\\" }).map { $0.uppercased() })
     }
 
@@ -55,16 +36,16 @@ public struct AcquisitionEvidence: Sendable {
 
     /// The sequence family by the first README §6 rule that fires.
     public var sequenceFamily: Found<SequenceFamily> {
-        let details = [string("PulseSequenceDetails"), string("SequenceName")].compactMap { $0?.lowercased() }
-        let options = string("ScanOptions")?.lowercased()
-        let scanning = tokens("ScanningSequence"), all = scanning.union(tokens("SequenceVariant")).union(tokens("ScanOptions"))
-        let type = string("MRAcquisitionType")?.uppercased()
-        let etl = number("EchoTrainLength")
+        let details = [sidecarString("PulseSequenceDetails"), sidecarString("SequenceName")].compactMap { $0?.lowercased() }
+        let options = sidecarString("ScanOptions")?.lowercased()
+        let scanning = sidecarTokens("ScanningSequence"), all = scanning.union(sidecarTokens("SequenceVariant")).union(sidecarTokens("ScanOptions"))
+        let type = sidecarString("MRAcquisitionType")?.uppercased()
+        let etl = sidecarNumber("EchoTrainLength")
         if details.contains(where: { $0.contains("resolve") }) { return Found(.resolve, "PulseSequenceDetails/SequenceName contain 'resolve'") }
         if (details + [options].compactMap { $0 }).contains(where: { $0.contains("zoom") || $0.contains("focus") }) {
             return Found(.zoomit, "sequence name or ScanOptions contain 'zoom'/'focus'")
         }
-        if acquisition.datatype == "dwi" && (all.contains("EP") || (etl ?? 0) > 1) {
+        if datatype == "dwi" && (all.contains("EP") || (etl ?? 0) > 1) {
             return Found(.epi, all.contains("EP") ? "dwi with EP in ScanningSequence" : "dwi with EchoTrainLength \(formatCardNumber(etl ?? 0))")
         }
         let gr = all.contains("GR"), se = all.contains("SE")
@@ -74,8 +55,8 @@ public struct AcquisitionEvidence: Sendable {
         if type == "3D" && gr { return Found(.flash3d, "3D, GR") }
         if type == "2D" && gr { return Found(.gre, "2D, GR") }
         if type == "3D" && se { return Found(.tse3d, "3D, SE") }
-        if type == "2D" && se && acquisition.datatype != "dwi" { return Found(.tse, "2D, SE") }
-        return Found(nil, sidecar == nil ? "no sidecar" : "no rule of README §6 fires (MRAcquisitionType \(type ?? "absent"), ScanningSequence \(string("ScanningSequence") ?? "absent"))")
+        if type == "2D" && se && datatype != "dwi" { return Found(.tse, "2D, SE") }
+        return Found(nil, sidecar == nil ? "no sidecar" : "no rule of README §6 fires (MRAcquisitionType \(type ?? "absent"), ScanningSequence \(sidecarString("ScanningSequence") ?? "absent"))")
     }
 
     /// Slice normal in RAS+ world space from `ImageOrientationPatientDICOM` (DICOM LPS).
@@ -101,6 +82,8 @@ public struct AcquisitionEvidence: Sendable {
         return s.z == largest ? 2 : (s.y == largest ? 1 : 0)
     }
 
+    /// The acquisition plane: the slice normal's dominant world axis, from
+    /// `ImageOrientationPatientDICOM`, else the NIfTI affine along the slice axis.
     public var plane: Found<AcquisitionPlane> {
         func name(_ v: SIMD3<Double>) -> AcquisitionPlane {
             let a = SIMD3(abs(v.x), abs(v.y), abs(v.z))
@@ -111,14 +94,14 @@ public struct AcquisitionEvidence: Sendable {
         return Found(nil, "no ImageOrientationPatientDICOM and no image")
     }
 
-    /// mm
+    /// Slice thickness in mm: `SliceThickness`, else the NIfTI spacing along the slice axis.
     public var sliceThickness: Found<Double> {
         if let t = sidecar?.sliceThickness { return Found(t, "SliceThickness") }
         if let k = sliceAxis, let h = header { return Found(h.grid.spacing[k], "NIfTI spacing along the slice axis") }
         return Found(nil, "no SliceThickness and no image")
     }
 
-    /// mm, both in-plane spacings.
+    /// Both in-plane voxel spacings in mm (from the NIfTI header only).
     public var inPlaneSpacing: Found<[Double]> {
         guard let k = sliceAxis, let h = header else { return Found(nil, "needs the NIfTI image (not in sidecars)") }
         let s = h.grid.spacing
@@ -156,11 +139,11 @@ public struct AcquisitionEvidence: Sendable {
     /// else the file's `mt` entity (Philips sidecars carry no marker).
     public var mtPulse: Found<Bool> {
         if let s = sidecar?.mtState { return Found(s, "MTState") }
-        if tokens("ScanOptions").contains("MT") { return Found(true, "MT in ScanOptions") }
-        if tokens("SequenceVariant").contains("MTC") { return Found(true, "MTC in SequenceVariant") }
+        if sidecarTokens("ScanOptions").contains("MT") { return Found(true, "MT in ScanOptions") }
+        if sidecarTokens("SequenceVariant").contains("MTC") { return Found(true, "MTC in SequenceVariant") }
         let maker = sidecar?.manufacturer?.lowercased() ?? ""
         if maker.hasPrefix("siemens") || maker.hasPrefix("ge") { return Found(false, "no MT marker in ScanOptions/SequenceVariant (\(sidecar?.manufacturer ?? ""))") }
-        switch acquisition.entity("mt")?.lowercased() {
+        switch entity("mt")?.lowercased() {
         case "on": return Found(true, "file name (mt-on)")
         case "off": return Found(false, "file name (mt-off)")
         default: return Found(nil, "no MTState, vendor marker or mt entity")
@@ -169,7 +152,7 @@ public struct AcquisitionEvidence: Sendable {
 
     /// The multiband factor a diffusion acquisition was found with, when ≥ 4.
     public var harmfulMultiband: Int? {
-        guard acquisition.datatype == "dwi", let m = multiband.value, m >= 4 else { return nil }
+        guard datatype == "dwi", let m = multiband.value, m >= 4 else { return nil }
         return m
     }
 }

@@ -108,7 +108,7 @@ public struct SeriesSpec: Sendable, Equatable {
 
     /// `datatype/…suffix` with the entities, e.g. `anat/*_flip-1_mt-on_MTS`.
     public var filePattern: String {
-        let ents = entities.keys.sorted(by: entityOrder).map { "_\($0)-\(entities[$0]!)" }.joined()
+        let ents = entities.sorted { entityOrder($0.key, $1.key) }.map { "_\($0.key)-\($0.value)" }.joined()
         return "\(datatype.rawValue)/sub-*\(ents)_\(suffix)"
     }
 }

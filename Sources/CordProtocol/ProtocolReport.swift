@@ -1,5 +1,5 @@
 // The result of `protocol check`: structured (for `cordq process`) and as readable text.
-import CordIO
+import CordCore
 
 /// How one checked value compares with the card.
 public enum Outcome: String, Sendable {
@@ -22,7 +22,8 @@ public struct Finding: Sendable {
 
 /// One file matched to a series, and its findings.
 public struct FileCheck: Sendable {
-    public var evidence: AcquisitionEvidence
+    /// The subject's series (its files and what they hold).
+    public var file: SubjectSeries
     public var findings: [Finding]
     /// Remarks that do not block (b-vector lengths, SliceTiming disagreeing with the image).
     public var notes: [String]
@@ -61,7 +62,7 @@ public struct ProtocolReport: Sendable {
     public var scanner: [Finding]
     public var series: [SeriesCheck]
     /// Files that match no series (information only).
-    public var notInCard: [BIDSAcquisition]
+    public var notInCard: [SubjectSeries]
     /// Subject-level warnings (multiband ≥ 4 in diffusion).
     public var warnings: [String]
     public var maps: [MapPlan]
@@ -73,7 +74,7 @@ public struct ProtocolReport: Sendable {
     /// Every deviation, as (series id, file, finding); scanner deviations have series "scanner".
     public var deviations: [(series: String, file: String, finding: Finding)] {
         scanner.filter { $0.outcome == .deviation }.map { ("scanner", "", $0) }
-            + series.flatMap { s in s.files.flatMap { f in f.deviations.map { (s.spec.id, f.evidence.acquisition.displayName, $0) } } }
+            + series.flatMap { s in s.files.flatMap { f in f.deviations.map { (s.spec.id, f.file.displayName, $0) } } }
     }
     /// The series check for a card series id.
     public func series(_ id: String) -> SeriesCheck? { series.first { $0.spec.id == id } }
@@ -108,7 +109,7 @@ public struct ProtocolReport: Sendable {
                 out.append("    no file matches \(s.spec.filePattern)" + (s.spec.required ? "" : "; maps that need it are skipped"))
             }
             for (n, f) in s.files.enumerated() {
-                let a = f.evidence.acquisition
+                let a = f.file
                 let have = [a.imagePath.map { _ in "image" }, a.sidecarPath.map { _ in "json" }, a.bvalPath.map { _ in "bval/bvec" }].compactMap { $0 }
                 let used = s.files.count > 1 ? (n == s.files.count - 1 ? " (used: highest run)" : " (not used)") : ""
                 out.append("    file \(a.displayName) [\(have.joined(separator: ", "))]\(a.imagePath == nil ? " — no image: header values unknown" : "")\(used)")
@@ -156,5 +157,6 @@ public struct ProtocolReport: Sendable {
         return "      " + pad(mark, 9) + pad(f.key, 20) + " found " + pad(f.found, 12) + " expected " + pad(f.expected, 20) + "  [\(f.source)]"
     }
 
-    static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+    /// `s` padded with spaces to `w` characters (longer strings unchanged).
+    package static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
 }

@@ -1,5 +1,5 @@
-// A JSON value that keeps its type, so sidecar fields can be checked precisely.
-import Foundation
+// A JSON value that keeps its type, so sidecar fields can be checked precisely (pure data:
+// reading and writing JSON files is CordIO's `JSONFile`).
 
 /// Any JSON value, decoded strictly (true is a Bool, never the number 1).
 public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -39,35 +39,7 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
         case let .number(d): d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
         case let .string(s): "\"\(s)\""
         case let .array(a): "[" + a.map(\.description).joined(separator: ", ") + "]"
-        case let .object(o): "{" + o.keys.sorted().map { "\"\($0)\": \(o[$0]!)" }.joined(separator: ", ") + "}"
-        }
-    }
-}
-
-/// JSON encoding for CordQ's own outputs (sorted keys, pretty) — only CordIO writes files.
-public enum JSONFile {
-    public static func write<T: Encodable>(_ value: T, to path: String) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data: Data
-        do { data = try enc.encode(value) } catch {
-            throw CordIOError.writeFailed(path: path, reason: "cannot encode JSON: \(error)")
-        }
-        try FileAccess.writeAtomically(Array(data) + [10], to: path)
-    }
-    public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
-        let bytes = try FileAccess.readAll(path)
-        do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {
-            throw CordIOError.invalidContent(path: path, reason: "is not valid JSON of the expected form (\(describe(error)))")
-        }
-    }
-    static func describe(_ error: Error) -> String {
-        switch error {
-        case let DecodingError.dataCorrupted(ctx): return ctx.debugDescription
-        case let DecodingError.keyNotFound(k, _): return "missing \"\(k.stringValue)\""
-        case let DecodingError.typeMismatch(_, ctx): return "wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
-        case let DecodingError.valueNotFound(_, ctx): return "missing value at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
-        default: return "\(error)"
+        case let .object(o): "{" + o.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
         }
     }
 }

@@ -1,16 +1,9 @@
 // Card text → ProtocolCard: YAML syntax (Yams), the card subset, keys and types (README §1–5),
 // then the card-level rules of README §7 (CardValidation.swift).
-import CordIO
 import Foundation
 import Yams
 
 extension ProtocolCard {
-    /// Reads and validates a card file. Errors name the file, line, column and key.
-    public static func load(_ path: String) throws -> ProtocolCard {
-        let text = try TextFile.read(path)
-        return try decode(text, path: path)
-    }
-
     /// Decodes and validates card text; `path` names it in errors and gives the expected
     /// `name` (the file name without `.yaml`).
     public static func decode(_ text: String, path: String) throws -> ProtocolCard {

@@ -1,5 +1,5 @@
-// The NIfTI header fields CordQ reads, reports and carries from an input to its outputs.
-import CordCore
+// The NIfTI header fields CordQ reads, reports and carries from an input to its outputs
+// (pure data: CordIO parses and writes the bytes).
 
 /// NIfTI voxel datatypes (codes from nifti1.h).
 public enum NIfTIDatatype: Int32, Sendable, CaseIterable {
@@ -26,7 +26,7 @@ public enum NIfTIDatatype: Int32, Sendable, CaseIterable {
         }
     }
     /// Representable range of an integer type (for clamping on write).
-    var integerRange: ClosedRange<Double>? {
+    package var integerRange: ClosedRange<Double>? {
         switch self {
         case .uint8: 0...255
         case .int8: -128...127
@@ -133,7 +133,8 @@ public struct NIfTIHeader: Sendable, Equatable {
         byteSwapped = false; voxOffset = 352
     }
 
-    init(version: Int, dims: [Int], pixdim: [Double], datatype: NIfTIDatatype, sclSlope: Double, sclInter: Double,
+    /// Every field as decoded from a file (CordIO's header parser).
+    package init(version: Int, dims: [Int], pixdim: [Double], datatype: NIfTIDatatype, sclSlope: Double, sclInter: Double,
          qformCode: Int, sformCode: Int, qform: Mat4, sform: Mat4, qfac: Double, xyzUnitsCode: Int, timeUnitsCode: Int,
          descrip: String, auxFile: String, intentCode: Int, intentName: String, intentParameters: [Double],
          calMin: Double, calMax: Double, toffset: Double, freqDim: Int, phaseDim: Int, sliceDim: Int,

@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore", "CordMyelin", "CordPhantom"]),
         .testTarget(name: "CordSegmentationTests", dependencies: ["CordTestSupport", "CordSegmentation", "CordPhantom", "CordIO", "CordCore"]),
         .testTarget(name: "CordMetricsTests", dependencies: ["CordTestSupport", "CordMetrics", "CordAtlas", "CordPhantom", "CordCore"]),
-        .testTarget(name: "CordAtlasTests", dependencies: ["CordTestSupport", "CordAtlas", "CordIO", "CordPhantom", "CordPipeline", "CordCore"]),
+        .testTarget(name: "CordAtlasTests", dependencies: ["CordTestSupport", "CordAtlas", "CordIO", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore"]),
         .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics",

@@ -75,11 +75,14 @@ public struct InfoLabel: Sendable, Equatable {
         return trimmed(line[line.index(after: a)..<b], newlines: false)
     }
 
-    /// `text` without leading and trailing whitespace, scalar by scalar as Foundation's
-    /// `trimmingCharacters(in:)` with `.whitespacesAndNewlines` (or `.whitespaces`) does.
+    /// `text` without leading and trailing whitespace, as Foundation's `trimmingCharacters(in:)`
+    /// with `.whitespacesAndNewlines` (or `.whitespaces`) trims it.
+    ///
+    /// Foundation's sets are White_Space (or space separators and tab) plus U+200B zero-width
+    /// space; this matched them on every Unicode scalar (checked once against Foundation).
     static func trimmed(_ text: Substring, newlines: Bool = true) -> String {
         func blank(_ u: Unicode.Scalar) -> Bool {
-            newlines ? u.properties.isWhitespace : (u == "\t" || u.properties.generalCategory == .spaceSeparator)
+            u == "\u{200B}" || (newlines ? u.properties.isWhitespace : (u == "\t" || u.properties.generalCategory == .spaceSeparator))
         }
         let scalars = text.unicodeScalars
         guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) }) else { return "" }

@@ -71,6 +71,30 @@ let smallDefinition = AtlasDefinition(inPlaneSpacing: 1.0, sliceSpacing: 4.0, fi
         #expect(try Atlas.region(named: "grey matter", tracts: tracts, combined: combined).tractIndices == [3])
     }
 
+    /// Titles and fields lose surrounding tabs and Unicode spaces (U+200B included), as
+    /// Foundation's `trimmingCharacters` did before the parser moved to CordCore.
+    @Test func fieldsAreTrimmedOfTabsAndUnicodeSpaces() throws {
+        for ws in ["\t", " ", "\u{00A0}", "\u{2003}", "\u{200B}", "\u{3000}"] {
+            let text = "#\(ws)Title\(ws)\n# Keyword=IndivLabels\n\(ws)0\(ws),\(ws)WM x\(ws),\(ws)f.nii.gz\(ws)\n"
+            let l = try InfoLabel.parse(text, path: "i.txt")
+            #expect(l.title == "Title", "U+\(ws.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(l.entries == [InfoLabel.Entry(id: 0, name: "WM x", file: "f.nii.gz")], "U+\(ws.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(l.title == text.split(separator: "\n")[0].dropFirst().trimmingCharacters(in: .whitespaces))  // Foundation's answer
+        }
+    }
+
+    /// A corrupt file read from disk is a CordIOError naming the file and the line (CordIO's
+    /// reader wraps the CordCore parser's error).
+    @Test func readingACorruptFileIsAFileContentError() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let bad = InfoLabelTests.sample.replacingOccurrences(of: "51, white matter, 0:2", with: "51, white matter, 0-2")
+        try bad.write(toFile: dir + "/info_label.txt", atomically: true, encoding: .utf8)
+        #expect { try InfoLabel.read(dir + "/info_label.txt") } throws: { e in
+            guard case let .invalidContent(path, reason)? = e as? CordIOError else { return false }
+            return path == dir + "/info_label.txt" && reason.hasPrefix("line 13")
+        }
+    }
+
     @Test func corruptLinesNameTheLine() throws {
         let bad = InfoLabelTests.sample.replacingOccurrences(of: "51, white matter, 0:2", with: "51, white matter, 0-2")
         #expect { try InfoLabel.parse(bad, path: "info_label.txt") } throws: { "\($0)".contains("line 13") && "\($0)".contains("0-2") }

@@ -1,63 +1,14 @@
-// Reading and writing atlas folders in the Spinal Cord Toolbox layout (PAM50 and CordQ's own):
-// template/ and atlas/, each indexed by an info_label.txt.
+// Reading atlas folders in the Spinal Cord Toolbox layout (PAM50 and CordQ's own): template/
+// and atlas/, each indexed by an info_label.txt. The values read (`AtlasFolderContents`,
+// `AtlasLoadOptions`, `AtlasRole`, `InfoLabel`) are CordCore's; writing is AtlasFolderWrite.swift.
 import CordCore
 import Foundation
-
-/// What to read from an atlas folder and how much of the grid to keep.
-public struct AtlasLoadOptions: Sendable, Equatable {
-    /// Ids (as `atlas/info_label.txt` numbers them) of the tract maps to read; nil = all.
-    public var tractIDs: Set<Int>?
-    /// Keep only the slices carrying these vertebral levels (1 = C1 …), plus `marginSlices`.
-    public var levels: [Int]?
-    /// Crop in-plane to the box around the cord and CSF masks plus `marginVoxels`
-    /// (PAM50's 141×141 slices are mostly empty; this keeps memory small).
-    public var cropToCord = true
-    public var marginVoxels = 3, marginSlices = 2
-    /// Read the template contrasts (T1w, T2w, T2*w) when their files are present.
-    public var contrasts = true
-    public init() {}
-}
-
-/// The files of an atlas folder, read and cropped; CordPipeline turns them into an `Atlas`.
-public struct AtlasFolderContents: Sendable {
-    public var templateIndex: InfoLabel, atlasIndex: InfoLabel
-    /// The (cropped) grid every volume below is on.
-    public var grid: Grid
-    /// The box of the folder's full grid that was kept (`box.source` is the full grid):
-    /// crop a metric map on the full grid with `box.apply` to match.
-    public var box: CropBox
-    /// Template probability maps and contrasts by role (cord, wm, gm, csf, t1, t2, t2s).
-    public var templateMaps: [AtlasFolder.Role: Volume<Float>]
-    public var levels: Volume<Int32>?, discs: Volume<Int32>?
-    /// The tract maps read, in the order `atlasIndex` lists them.
-    public var tracts: [(entry: InfoLabel.Entry, map: Volume<Float>)]
-    /// Files listed but absent and skipped.
-    public var notes: [String]
-    public init(templateIndex: InfoLabel, atlasIndex: InfoLabel, box: CropBox, templateMaps: [AtlasFolder.Role: Volume<Float>],
-                levels: Volume<Int32>?, discs: Volume<Int32>?, tracts: [(entry: InfoLabel.Entry, map: Volume<Float>)], notes: [String] = []) {
-        self.templateIndex = templateIndex; self.atlasIndex = atlasIndex; self.grid = box.target; self.box = box; self.templateMaps = templateMaps
-        self.levels = levels; self.discs = discs; self.tracts = tracts; self.notes = notes
-    }
-}
 
 /// An atlas folder on disk: `template/info_label.txt` (template images by description)
 /// and `atlas/info_label.txt` (tract maps, combined labels, MAP clusters).
 public enum AtlasFolder {
-    /// Template roles, recognised by the description PAM50's info_label.txt gives them
-    /// (case-insensitive, parenthesised remarks ignored).
-    public enum Role: String, CaseIterable, Sendable {
-        case t1 = "t1-weighted template", t2 = "t2-weighted template", t2s = "t2s-weighted template"
-        case cord = "spinal cord mask", wm = "white matter mask", gm = "gray matter mask"
-        case csf = "cerebrospinal fluid mask", levels = "spinal cord mask with discrete vertebral levels"
-        case discs = "point-wise intervertebral disc labels"
-        public var contrast: String? { self == .t1 ? "T1w" : self == .t2 ? "T2w" : self == .t2s ? "T2starw" : nil }
-        public static func of(_ description: String) -> Role? {
-            var d = description.lowercased()
-            if let p = d.firstIndex(of: "(") { d = String(d[..<p]) }
-            d = d.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "grey", with: "gray")
-            return Role(rawValue: d)
-        }
-    }
+    /// Template roles (`AtlasRole`, kept here under the name the folder code uses).
+    public typealias Role = AtlasRole
 
     /// Loads the atlas in `dir` (PAM50 or a folder written by `write`). Tract files and the
     /// spinal cord mask must exist; other template files listed but absent (PAM50 here has

@@ -82,7 +82,7 @@ public enum RegistrationPipeline {
         try NIfTIFile.write(levelMap.volume, to: paths.levels, datatype: .int16, like: header, description: "cordq vertebral levels")
         try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: paths.fwd)
         try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: paths.inv)
-        try AtlasFolder.write(AtlasPipeline.contents(of: warped, title: "\(atlasDir) in the space of \(imagePath)"), to: paths.atlas)
+        try AtlasFolder.write(warped.folderContents(title: "\(atlasDir) in the space of \(imagePath)"), to: paths.atlas)
         return TemplateRegistrationSummary(levelMapPath: paths.levels, forwardWarpPath: paths.fwd, inverseWarpPath: paths.inv,
                                            atlasFolder: paths.atlas, labels: labels.points.map { ($0.level, $0.world.z) }, dice: reg.dice,
                                            imageContrast: reg.imageContrast, refinementCheck: reg.refinementCheck,

@@ -5,7 +5,28 @@ import CordTestSupport
 @testable import CordCore
 @testable import CordIO
 @testable import CordPhantom
-@testable import CordPipeline
+
+/// Reads the atlas folder `dir` with CordIO and converts it with CordAtlas, as `AtlasPipeline.load`
+/// does: `regions` (names) limits the tract maps read; nil reads all.
+func loadAtlas(_ dir: String, regions: [String]? = nil, options: AtlasLoadOptions = AtlasLoadOptions()) throws
+    -> (atlas: Atlas, box: CropBox, notes: [String]) {
+    var o = options
+    if let regions { o.tractIDs = try Atlas.tractIDs(covering: regions, in: InfoLabel.read(dir + "/atlas/info_label.txt")) }
+    let f = try AtlasFolder.load(dir, options: o)
+    return (try Atlas(folder: f, source: dir), f.box, f.notes)
+}
+
+/// The atlas definition in the JSON file `path` (the keys of `AtlasDefinition`).
+func definition(_ path: String) throws -> AtlasDefinition {
+    try JSONDecoder().decode(AtlasDefinition.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+/// Builds the template of the definition in `definitionPath` into the new folder `output`,
+/// as `cordq atlas build` does (CordPhantom template → CordAtlas contents → CordIO writer).
+func buildAtlas(output: String, definitionPath: String) throws {
+    let d = try definition(definitionPath)
+    try AtlasFolder.write(try PhantomAtlas.template(d).folderContents(title: d.name), to: output)
+}
 
 /// A small, quick definition (1 mm pixels, 4 mm slices) for tests; the real one is
 /// `AtlasDefinition.standard`.
@@ -44,10 +65,34 @@ let smallDefinition = AtlasDefinition(inPlaneSpacing: 1.0, sliceSpacing: 4.0, fi
         #expect(l.mapClusters.map(\.name) == ["white matter", "gray matter", "CSF"])
         // Round trip through the writer.
         #expect(try InfoLabel.parse(l.text, path: "x") .entries == l.entries)
-        let (tracts, combined) = AtlasPipeline.tracts(l)
+        let (tracts, combined) = Atlas.tracts(in: l)
         #expect(tracts.map(\.kind) == [.whiteMatter, .whiteMatter, .whiteMatter, .greyMatter, .csf])
         #expect(try Atlas.region(named: "Dorsal Columns", tracts: tracts, combined: combined).tractIndices == [0, 1])
         #expect(try Atlas.region(named: "grey matter", tracts: tracts, combined: combined).tractIndices == [3])
+    }
+
+    /// Titles and fields lose surrounding tabs and Unicode spaces (U+200B included), as
+    /// Foundation's `trimmingCharacters` did before the parser moved to CordCore.
+    @Test func fieldsAreTrimmedOfTabsAndUnicodeSpaces() throws {
+        for ws in ["\t", " ", "\u{00A0}", "\u{2003}", "\u{200B}", "\u{3000}"] {
+            let text = "#\(ws)Title\(ws)\n# Keyword=IndivLabels\n\(ws)0\(ws),\(ws)WM x\(ws),\(ws)f.nii.gz\(ws)\n"
+            let l = try InfoLabel.parse(text, path: "i.txt")
+            #expect(l.title == "Title", "U+\(ws.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(l.entries == [InfoLabel.Entry(id: 0, name: "WM x", file: "f.nii.gz")], "U+\(ws.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(l.title == text.split(separator: "\n")[0].dropFirst().trimmingCharacters(in: .whitespaces))  // Foundation's answer
+        }
+    }
+
+    /// A corrupt file read from disk is a CordIOError naming the file and the line (CordIO's
+    /// reader wraps the CordCore parser's error).
+    @Test func readingACorruptFileIsAFileContentError() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let bad = InfoLabelTests.sample.replacingOccurrences(of: "51, white matter, 0:2", with: "51, white matter, 0-2")
+        try bad.write(toFile: dir + "/info_label.txt", atomically: true, encoding: .utf8)
+        #expect { try InfoLabel.read(dir + "/info_label.txt") } throws: { e in
+            guard case let .invalidContent(path, reason)? = e as? CordIOError else { return false }
+            return path == dir + "/info_label.txt" && reason.hasPrefix("line 13")
+        }
     }
 
     @Test func corruptLinesNameTheLine() throws {
@@ -63,8 +108,8 @@ let smallDefinition = AtlasDefinition(inPlaneSpacing: 1.0, sliceSpacing: 4.0, fi
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let d = dir + "/small.json"
         try String(decoding: try JSONEncoder().encode(smallDefinition), as: UTF8.self).write(toFile: d, atomically: true, encoding: .utf8)
-        _ = try AtlasPipeline.build(output: dir + "/a", definitionPath: d)
-        _ = try AtlasPipeline.build(output: dir + "/b", definitionPath: d)
+        try buildAtlas(output: dir + "/a", definitionPath: d)
+        try buildAtlas(output: dir + "/b", definitionPath: d)
         var files = 0
         for sub in ["template", "atlas"] {
             for f in Support.files(in: dir + "/a/" + sub) {
@@ -76,7 +121,7 @@ let smallDefinition = AtlasDefinition(inPlaneSpacing: 1.0, sliceSpacing: 4.0, fi
         }
         #expect(files == 25)  // 8 template images + 15 tract maps + 2 info_label.txt
 
-        let (atlas, _, notes) = try AtlasPipeline.load(dir + "/a", options: { var o = AtlasLoadOptions(); o.cropToCord = false; return o }())
+        let (atlas, _, notes) = try loadAtlas(dir + "/a", options: { var o = AtlasLoadOptions(); o.cropToCord = false; return o }())
         #expect(notes.isEmpty)
         #expect(atlas.contrasts.keys.sorted() == ["T1w", "T2w"])
         // Tracts + CSF sum to the dural-sac fraction (1 − tissue outside the sac, from the
@@ -106,20 +151,20 @@ let smallDefinition = AtlasDefinition(inPlaneSpacing: 1.0, sliceSpacing: 4.0, fi
     }
 
     @Test func committedDefinitionIsTheStandardOne() throws {
-        let d = try AtlasPipeline.definition(Support.packageRoot + "/atlas/definition.json")
+        let d = try definition(Support.packageRoot + "/atlas/definition.json")
         #expect(d == AtlasDefinition.standard)
         let committed = Support.packageRoot + "/atlas/CordQ"
-        let (atlas, _, _) = try AtlasPipeline.load(committed, regions: ["lateral corticospinal tracts"])
+        let (atlas, _, _) = try loadAtlas(committed, regions: ["lateral corticospinal tracts"])
         #expect(atlas.tracts.map(\.name) == ["WM left lateral corticospinal tract", "WM right lateral corticospinal tract"])
     }
 
     @Test func missingFilesGiveClearErrors() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
-        try AtlasFolder.write(AtlasPipeline.contents(of: try PhantomAtlas.template(smallDefinition), title: "t"), to: dir + "/a")
+        try AtlasFolder.write(try PhantomAtlas.template(smallDefinition).folderContents(title: "t"), to: dir + "/a")
         try FileManager.default.removeItem(atPath: dir + "/a/atlas/CordQ_atlas_03.nii.gz")
-        #expect { try AtlasPipeline.load(dir + "/a") } throws: { "\($0)".contains("CordQ_atlas_03.nii.gz") && "\($0)".contains("absent") }
+        #expect { try loadAtlas(dir + "/a") } throws: { "\($0)".contains("CordQ_atlas_03.nii.gz") && "\($0)".contains("absent") }
         try FileManager.default.removeItem(atPath: dir + "/a/template/info_label.txt")
-        #expect { try AtlasPipeline.load(dir + "/a") } throws: { "\($0)".contains("template/info_label.txt") }
+        #expect { try loadAtlas(dir + "/a") } throws: { "\($0)".contains("template/info_label.txt") }
     }
 }
 
@@ -128,7 +173,7 @@ struct PAM50RealDataTests {
     @Test func pam50LoadsCroppedToC3WithDorsalColumnsByName() throws {
         var o = AtlasLoadOptions(); o.levels = [3]
         let dir = Support.sharedData + "/PAM50"
-        let (atlas, box, notes) = try AtlasPipeline.load(dir, regions: ["dorsal columns"], options: o)
+        let (atlas, box, notes) = try loadAtlas(dir, regions: ["dorsal columns"], options: o)
         #expect(box.source.nx == 141 && box.source.nz == 991)
         #expect(atlas.tracts.map(\.id) == [0, 1, 2, 3])
         #expect(atlas.tracts.map(\.name) == ["WM left fasciculus gracilis", "WM right fasciculus gracilis",
@@ -143,7 +188,7 @@ struct PAM50RealDataTests {
         #expect(length(atlas.grid.world(0, 0, 0) - w) < 1e-9)
         // Whole-atlas region names resolve from the index alone.
         let index = try InfoLabel.read(dir + "/atlas/info_label.txt")
-        let (tracts, combined) = AtlasPipeline.tracts(index)
+        let (tracts, combined) = Atlas.tracts(in: index)
         #expect(tracts.count == 37 && tracts[36].kind == .csf && tracts[30].kind == .greyMatter)
         #expect(try Atlas.region(named: "white matter", tracts: tracts, combined: combined).tractIndices == Array(0...29))
         #expect(try Atlas.region(named: "grey matter", tracts: tracts, combined: combined).tractIndices == Array(30...35))

@@ -8,7 +8,6 @@ import CordTestSupport
 @testable import CordMetrics
 @testable import CordIO
 @testable import CordPhantom
-@testable import CordPipeline
 
 @Suite struct MetricsCommandTests {
     @Test func extractsPerLevelRowsFromAMapOnTheAtlasGridAndRefusesOtherGrids() throws {
@@ -16,7 +15,7 @@ import CordTestSupport
         var d = AtlasDefinition.standard
         d.inPlaneSpacing = 1; d.sliceSpacing = 4; d.fieldOfView = 24; d.supersampling = 2
         let atlas = try PhantomAtlas.template(d)
-        try AtlasFolder.write(AtlasPipeline.contents(of: atlas, title: "test"), to: dir + "/atlas")
+        try AtlasFolder.write(atlas.folderContents(title: "test"), to: dir + "/atlas")
         // An "FA" map: 0.7 in white matter, 0.4 in grey matter, 0.1 elsewhere.
         var fa = Volume<Float>(grid: atlas.grid)
         let wm = try #require(atlas.whiteMatter), gm = try #require(atlas.greyMatter)

@@ -5,7 +5,6 @@ import Testing
 @testable import CordCore
 @testable import CordIO
 @testable import CordPhantom
-@testable import CordPipeline
 @testable import CordRegistration
 
 /// The image-driven in-plane refinement: recovery of a known deformation, inverse and
@@ -13,8 +12,8 @@ import Testing
 @Suite struct ImageRefinementTests {
     /// The CordQ atlas with its template contrasts (T1w, T2w), cropped to `levels`.
     static func atlasWithContrasts(_ path: String, levels: [Int]? = nil) throws -> Atlas {
-        var o = AtlasLoadOptions(); o.contrasts = true; o.levels = levels
-        return try AtlasPipeline.load(path, regions: [], options: o).atlas
+        var o = AtlasLoadOptions(); o.contrasts = true; o.levels = levels; o.tractIDs = []
+        return try Atlas(folder: AtlasFolder.load(path, options: o), source: path)
     }
 
     /// A known smooth in-plane deformation (mm): a Gaussian bump of displacement.

@@ -4,7 +4,6 @@ import Foundation
 @testable import CordCore
 @testable import CordIO
 @testable import CordPhantom
-@testable import CordPipeline
 @testable import CordRegistration
 
 /// Shared inputs of the registration tests: phantom subjects with labels, real scans, atlases.
@@ -35,8 +34,8 @@ enum Fixtures {
 
     /// An atlas folder's cord, levels and tissue maps (no tract maps), cropped to `levels`.
     static func atlas(_ path: String, levels: [Int]? = nil) throws -> Atlas {
-        var o = AtlasLoadOptions(); o.contrasts = false; o.levels = levels
-        return try AtlasPipeline.load(path, regions: [], options: o).atlas
+        var o = AtlasLoadOptions(); o.contrasts = false; o.levels = levels; o.tractIDs = []
+        return try Atlas(folder: AtlasFolder.load(path, options: o), source: path)
     }
 
     /// The real T2w scan, its manual segmentation and its two labels (3 = C3, 5 = C5).
@@ -50,7 +49,7 @@ enum Fixtures {
     /// Dice of the warped atlas cord (≥ 0.5) and `truth`, over the axial slices (canonical
     /// RPI) where `truth` holds cord.
     static func dice(_ warped: Volume<Float>, _ truth: Mask) -> Double {
-        RegistrationPipeline.diceOverSegmentedSlices(warped, truth)
+        TemplateRegistration.cordDice(warped, truth)
     }
 
     /// The real MT-on scan registered to `atlas` (PAM50) without and with `options`, levels

@@ -1,5 +1,5 @@
-// The Spinal Cord Toolbox's info_label.txt: the index of a template or atlas folder.
-import Foundation
+// The Spinal Cord Toolbox's info_label.txt: the index of a template or atlas folder, as text.
+// Reading the file is CordIO's (`InfoLabel.read`); this is the value, its parser and writer.
 
 /// One `info_label.txt` (SCT format, as in PAM50's `template/` and `atlas/`).
 ///
@@ -28,29 +28,24 @@ public struct InfoLabel: Sendable, Equatable {
         self.title = title; self.entries = entries; self.combined = combined; self.mapClusters = mapClusters
     }
 
-    /// Reads and parses `path`; errors name the file and the line.
-    public static func read(_ path: String) throws -> InfoLabel {
-        guard TextFile.exists(path) else { throw CordIOError.notFound(path: path) }
-        return try parse(try TextFile.read(path), path: path)
-    }
-
+    /// Parses the text of an info_label.txt; errors name `path` (used only in messages) and the line.
     public static func parse(_ text: String, path: String) throws -> InfoLabel {
         enum Section { case none, individual, combined, map }
         var section = Section.none
         var out = InfoLabel(title: "", entries: [])
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            func fail(_ why: String) -> CordIOError { .invalidContent(path: path, reason: "line \(n + 1) (\"\(line)\"): \(why)") }
+            let line = trimmed(raw)
+            func fail(_ why: String) -> CordError { .invalidValue(what: path, detail: "line \(n + 1) (\"\(line)\"): \(why)") }
             if line.isEmpty { continue }
             if line.hasPrefix("#") {
                 if line.contains("Keyword=IndivLabels") { section = .individual }
                 else if line.contains("Keyword=CombinedLabels") { section = .combined }
                 else if line.contains("Keyword=MAPLabels") { section = .map }
-                else if out.title.isEmpty { out.title = line.dropFirst().trimmingCharacters(in: .whitespaces) }
+                else if out.title.isEmpty { out.title = trimmed(line.dropFirst(), newlines: false) }
                 continue
             }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .map { trimmed($0, newlines: false) }
             switch section {
             case .none:
                 throw fail("a label line before any Keyword= section header")
@@ -66,21 +61,35 @@ public struct InfoLabel: Sendable, Equatable {
                 }
             case .map:
                 guard fields.count >= 2 else { throw fail("expected \"name, IDgroup\"") }
-                let name = String(line[..<(line.lastIndex(of: ",") ?? line.endIndex)]).trimmingCharacters(in: .whitespaces)
+                let name = trimmed(line[..<(line.lastIndex(of: ",") ?? line.endIndex)], newlines: false)
                 out.mapClusters.append(Group(id: nil, name: name, ids: try parseIDGroup(fields[fields.count - 1], fail)))
             }
         }
-        if out.entries.isEmpty { throw CordIOError.invalidContent(path: path, reason: "lists no labels (no IndivLabels section with \"ID, name, file\" lines)") }
+        if out.entries.isEmpty { throw CordError.invalidValue(what: path, detail: "lists no labels (no IndivLabels section with \"ID, name, file\" lines)") }
         return out
     }
 
     /// The text between the first and the last comma, trimmed.
     static func middle(_ line: String) -> String {
         guard let a = line.firstIndex(of: ","), let b = line.lastIndex(of: ","), a < b else { return "" }
-        return String(line[line.index(after: a)..<b]).trimmingCharacters(in: .whitespaces)
+        return trimmed(line[line.index(after: a)..<b], newlines: false)
     }
 
-    static func parseIDGroup(_ text: String, _ fail: (String) -> CordIOError) throws -> [Int] {
+    /// `text` without leading and trailing whitespace, as Foundation's `trimmingCharacters(in:)`
+    /// with `.whitespacesAndNewlines` (or `.whitespaces`) trims it.
+    ///
+    /// Foundation's sets are White_Space (or space separators and tab) plus U+200B zero-width
+    /// space; this matched them on every Unicode scalar (checked once against Foundation).
+    static func trimmed(_ text: Substring, newlines: Bool = true) -> String {
+        func blank(_ u: Unicode.Scalar) -> Bool {
+            u == "\u{200B}" || (newlines ? u.properties.isWhitespace : (u == "\t" || u.properties.generalCategory == .spaceSeparator))
+        }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(String.UnicodeScalarView(scalars[first...last]))
+    }
+
+    static func parseIDGroup(_ text: String, _ fail: (String) -> CordError) throws -> [Int] {
         var ids: [Int] = []
         for item in text.split(whereSeparator: { $0 == " " || $0 == ";" }) {
             let ends = item.split(separator: ":")

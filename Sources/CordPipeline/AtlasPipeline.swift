@@ -20,11 +20,6 @@ public enum AtlasPipeline {
         return (try Atlas(folder: f, source: dir), f.box, f.notes)
     }
 
-    /// The atlas as folder contents with file names `STEM_….nii.gz`: `atlas.folderContents(stem:title:)`.
-    public static func contents(of atlas: Atlas, stem: String = "CordQ", title: String) -> AtlasFolderContents {
-        atlas.folderContents(stem: stem, title: title)
-    }
-
     /// Reads an atlas definition (JSON, the keys of `AtlasDefinition`).
     public static func definition(_ path: String) throws -> AtlasDefinition {
         let text = try TextFile.read(path)

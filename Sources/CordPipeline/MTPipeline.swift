@@ -149,26 +149,20 @@ public enum MTPipeline {
     // MARK: - Helpers
 
     static func timing(_ image: String, _ o: TimingOverride, _ flipFlag: String, _ trFlag: String) throws -> FLASHTiming {
-        try timing(sidecar: ImageInfo.sidecarPath(image), image: image, o, flipFlag, trFlag)
+        let side = ImageInfo.sidecarPath(image)
+        return try timing(try side.map { try BIDSSidecar.read($0) }, file: side ?? image, o, flipFlag, trFlag)
     }
 
-    /// Flip angle (degrees) and TR (s) of a FLASH image: the overrides, else its sidecar.
-    static func timing(sidecar side: String?, image: String, _ o: TimingOverride, _ flipFlag: String, _ trFlag: String) throws -> FLASHTiming {
-        var flip = o.flipAngleDegrees, tr = o.repetitionTime
-        if flip == nil || tr == nil {
-            if let s = side {
-                let sc = try BIDSSidecar.read(s)
-                flip = flip ?? sc.flipAngle
-                tr = tr ?? sc.repetitionTime
-            }
-            guard flip != nil else {
-                throw CordIOError.missingField(path: side ?? image, key: "FlipAngle", expected: "the flip angle in degrees, or give \(flipFlag)")
-            }
-            guard tr != nil else {
-                throw CordIOError.missingField(path: side ?? image, key: "RepetitionTime", expected: "TR in seconds, or give \(trFlag)")
-            }
+    /// Flip angle (degrees) and TR (s) of a FLASH image: the overrides, else its sidecar
+    /// (`file` names it in errors).
+    static func timing(_ sidecar: BIDSSidecar?, file: String, _ o: TimingOverride, _ flipFlag: String, _ trFlag: String) throws -> FLASHTiming {
+        guard let flip = o.flipAngleDegrees ?? sidecar?.flipAngle else {
+            throw CordIOError.missingField(path: file, key: "FlipAngle", expected: "the flip angle in degrees, or give \(flipFlag)")
         }
-        return FLASHTiming(flipAngleDegrees: flip ?? 0, repetitionTime: tr ?? 0)
+        guard let tr = o.repetitionTime ?? sidecar?.repetitionTime else {
+            throw CordIOError.missingField(path: file, key: "RepetitionTime", expected: "TR in seconds, or give \(trFlag)")
+        }
+        return FLASHTiming(flipAngleDegrees: flip, repetitionTime: tr)
     }
 
     static func median(_ v: Volume<Float>, _ m: Mask) -> Double {

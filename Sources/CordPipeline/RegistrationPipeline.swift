@@ -107,10 +107,4 @@ public enum RegistrationPipeline {
                                 description: "cordq reg apply")
         }
     }
-
-    /// Dice of `warped` ≥ 0.5 and `truth` over the axial (canonical RPI) slices holding `truth`
-    /// (`TemplateRegistration.cordDice`).
-    public static func diceOverSegmentedSlices(_ warped: Volume<Float>, _ truth: Mask) -> Double {
-        TemplateRegistration.cordDice(warped, truth)
-    }
 }

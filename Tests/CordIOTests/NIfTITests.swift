@@ -149,9 +149,13 @@ import CNIfTI
     @Test func failedWriteLeavesNothingBehind() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let v = Volume<Float>(grid: Grid(nx: 2, ny: 2, nz: 2, spacing: [1, 1, 1]))
-        #expect(throws: CordIOError.self) { try NIfTIFile.write(v, to: dir + "/missing-folder/x.nii") }
+        // Missing parent folders are created; a parent that is a file cannot be.
+        try TextFile.write("not a folder\n", to: dir + "/afile")
+        #expect(throws: CordIOError.self) { try NIfTIFile.write(v, to: dir + "/afile/x.nii") }
         #expect(throws: CordIOError.self) { try NIfTIFile.write(v, to: dir + "/x.img") }
-        #expect(Support.files(in: dir).isEmpty)
+        #expect(Support.files(in: dir) == ["afile"])
+        try NIfTIFile.write(v, to: dir + "/new/folder/x.nii")
+        #expect(TextFile.exists(dir + "/new/folder/x.nii"))
     }
 }
 

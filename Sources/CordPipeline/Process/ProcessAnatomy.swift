@@ -148,7 +148,7 @@ extension ProcessRun {
         guard let labels else { return }
         var levels: Volume<Int32>?
         try step("registration (anat)") {
-            let (reg, metrics) = try registerAtlas(anatomy.volume, segmentation: anatomy.binary, labels: labels, space: "anat")
+            let (reg, metrics) = try registerAtlas(anatomy.volume, segmentation: anatomy.binary, labels: labels)
             let map = try labels.levelMap(on: anatomy.volume.grid, segmentation: anatomy.binary, reference: reg.reference)
             levels = map.volume
             let stem = anatomy.image.stem

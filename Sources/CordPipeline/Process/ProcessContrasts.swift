@@ -113,7 +113,7 @@ extension ProcessRun {
         }
         if plan.multibandCorrection.value {
             // The card applies it only to series acquired with multiband ≥ 2 (protocols/README.md §4.2).
-            let factor = try series.sidecar.map { try BIDSSidecar.read($0) }?.multibandAccelerationFactor
+            let factor = sidecar(of: series.path)?.multibandAccelerationFactor
             if let f = factor, f >= 2 {
                 skip("multiband correction \(series.stem)", "\(plan.multibandCorrection.source) and the series has multiband factor \(f), but CordQ has no slice-group correction yet; the series is fitted as acquired", warn: true)
             } else {
@@ -250,9 +250,10 @@ extension ProcessRun {
                 let (t1Raw, _) = try data.image(t1w.path)
                 try images.on.grid.requireCompatible(with: t1Raw.grid, mt.on.path, t1w.path)
                 let a = try SliceRegistration.align(moving: t1Raw.frame(0), fixed: images.on, options: request.alignment)
-                let options = MTsatOptions(mt: try MTPipeline.timing(sidecar: mt.on.sidecar, image: mt.on.path, TimingOverride(), "--mt-flip", "--mt-tr"),
-                                           pd: try MTPipeline.timing(sidecar: mt.off.sidecar, image: mt.off.path, TimingOverride(), "--pd-flip", "--pd-tr"),
-                                           t1: try MTPipeline.timing(sidecar: t1w.sidecar, image: t1w.path, TimingOverride(), "--t1w-flip", "--t1w-tr"))
+                func timing(_ im: SubjectImage, _ flag: String) throws -> FLASHTiming {
+                    try MTPipeline.timing(sidecar(of: im.path), file: im.sidecar ?? im.path, TimingOverride(), "--\(flag)-flip", "--\(flag)-tr")
+                }
+                let options = MTsatOptions(mt: try timing(mt.on, "mt"), pd: try timing(mt.off, "pd"), t1: try timing(t1w, "t1w"))
                 let r = try MagnetizationTransfer.saturation(mt: images.on, pd: images.off, t1w: a.aligned, options: options)
                 let folder = "anat/\(prefix)_mtsat"
                 let files = [("mtsat.nii.gz", r.mtsat, "cordq MTsat (p.u.)"), ("t1map.nii.gz", r.t1, "cordq T1 (s)"),
@@ -317,11 +318,11 @@ extension ProcessRun {
         }
         var warped: Atlas?
         try step("registration (\(name))") {
-            let (reg, m) = try registerAtlas(found.image, segmentation: found.seg.binary, labels: labels, space: name)
+            let (reg, m) = try registerAtlas(found.image, segmentation: found.seg.binary, labels: labels)
             let a = try reg.atlasInSubjectSpace()
             warped = a
             let atlasName = "\(folder)/\(stem)_atlas"
-            try AtlasFolder.write(AtlasPipeline.contents(of: a, title: "CordQ atlas in the space of \(stem)"), to: out.path(atlasName, isFolder: true))
+            try AtlasFolder.write(a.folderContents(title: "CordQ atlas in the space of \(stem)"), to: out.path(atlasName, isFolder: true))
             return ("atlas registered with the session's labels, Dice \(formatFixed(reg.dice, 3))", [atlasName], m)
         }
         guard let atlas = warped else { return }

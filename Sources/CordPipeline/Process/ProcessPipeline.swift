@@ -161,7 +161,7 @@ final class ProcessRun {
     func checkProtocol() throws -> (detail: String, outputs: [String], metrics: StepMetrics) {
         let library = ProtocolLibrary.standard
         if let name = request.protocolName {
-            let report = try library.check(subject: request.subject, protocol: name)
+            let report = try library.check(inventory: inventory.subject, protocol: name)
             record(report, inferred: false)
             card = CardGuidance(report: report)
             if !report.canProceed {
@@ -170,7 +170,7 @@ final class ProcessRun {
             return ("card \(report.card.name): " + (report.canProceed ? "can proceed" : "blocked (" + report.blockers.joined(separator: "; ") + ")")
                     + ", \(report.deviations.count) deviation(s); its processing block drives the steps", [], StepMetrics())
         }
-        let inference = try library.infer(subject: request.subject)
+        let inference = try library.infer(inventory: inventory.subject)
         protocolRecord["Ranking"] = .array(inference.ranking.map {
             .object(["card": .string($0.name), "can_proceed": .bool($0.canProceed), "matched_series": .number(Double($0.matched)), "note": .string($0.note)])
         })
@@ -220,10 +220,15 @@ final class ProcessRun {
         return o
     }
 
+    /// The sidecar (read with BIDS inheritance by the inventory) of the image at `path`.
+    func sidecar(of path: String) -> BIDSSidecar? {
+        inventory.subject.series.first { $0.imagePath == path }?.sidecar
+    }
+
     /// Registers the atlas in one space with this run's options; the image-refinement guard
     /// lives in `TemplateRegistration.register`. The metrics carry its Dice and the guard's
     /// comparison, and a dropped refinement is a warning.
-    func registerAtlas(_ subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels, space: String) throws -> (TemplateRegistration, StepMetrics) {
+    func registerAtlas(_ subject: Volume<Float>, segmentation: Mask, labels: VertebralLabels) throws -> (TemplateRegistration, StepMetrics) {
         let reg = try TemplateRegistration.register(subject: subject, segmentation: segmentation, labels: labels, atlas: try atlas(),
                                                     options: registrationOptions)
         var m = StepMetrics()

@@ -115,5 +115,5 @@ extension CardGuidance {
 
 extension FileCheck {
     /// The image path of the matched file, when it has one.
-    var imagePath: String? { evidence.acquisition.imagePath }
+    var imagePath: String? { file.imagePath }
 }

@@ -241,6 +241,41 @@ import CordTestSupport
         #expect(errors.count > 20 && errors[errors.count / 2] < 0.05)
     }
 
+    /// A card whose MTsat map says `b1: map` makes `process` use its B1 series: a map in
+    /// percent is read as a fraction (100 % everywhere gives the uncorrected MTsat exactly), a
+    /// map that is neither fraction nor percent is refused with a warning, and the provenance
+    /// names the card as the source.
+    @Test func cardB1MapReachesMTsat() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let (_, subject) = try ProcessPipelineTests.phantom(dir, [.mt])
+        func mtSeries(_ id: String, _ flip: String, _ mt: String, _ deg: Int) -> String {
+            "  - {id: \(id), datatype: anat, suffix: MTS, entities: {flip: \"\(flip)\", mt: \"\(mt)\"}, required: true, flip_deg: {value: \(deg), tolerance: 90}, tr_s: {value: 0.05, tolerance: 1}}"
+        }
+        let card = (["format: 1", "name: mt-b1", "title: MT with a B1 map", "series:",
+                     mtSeries("mt-on", "1", "on", 9), mtSeries("mt-off", "1", "off", 9), mtSeries("t1w-mts", "2", "off", 15),
+                     "  - {id: b1, datatype: fmap, suffix: TB1map, required: false}",
+                     "maps:",
+                     "  - {id: mtsat, kind: mtsat, inputs: {mt_on: mt-on, pd: mt-off, t1: t1w-mts, b1map: b1}, b1: map}"]).joined(separator: "\n") + "\n"
+        try TextFile.write(card, to: dir + "/mt-b1.yaml")
+        let (mtOn, header) = try NIfTIFile.read(subject + "/anat/sub-phantom01_flip-1_mt-on_MTS.nii.gz")
+        var r = ProcessRequest(subject: subject, output: dir + "/none"); r.protocolName = dir + "/mt-b1.yaml"
+        let without = try ProcessPipeline.run(r)   // no B1 file yet: a warning, nominal flip angles
+        #expect(without.warnings.contains { $0.hasPrefix("mtsat:") && $0.contains("has no image") })
+        try NIfTIFile.write(mtOn.map { _ in Float(100) }, to: subject + "/fmap/sub-phantom01_TB1map.nii.gz", like: header)
+        r.output = dir + "/percent"
+        let with = try ProcessPipeline.run(r)
+        let step = try #require(with.steps.first { $0.name == "mtsat" })
+        #expect(step.detail.contains("B1 full") && step.detail.contains("percent → fraction"), "\(step.detail)")
+        let (a, _) = try NIfTIFile.read(dir + "/none/anat/sub-phantom01_mtsat/mtsat.nii.gz")
+        let (b, _) = try NIfTIFile.read(dir + "/percent/anat/sub-phantom01_mtsat/mtsat.nii.gz")
+        #expect(Self.largestDifference(a.data, b.data) < 1e-5)   // p.u.: B1 = 1 is the nominal flip angle
+        #expect(try Self.provenance(with)["Processing"]?["mtsat"]?["b1"]?["source"]?.stringValue == "card mt-b1, map mtsat: b1 = map (series b1)")
+        try NIfTIFile.write(mtOn.map { _ in Float(5) }, to: subject + "/fmap/sub-phantom01_TB1map.nii.gz", like: header)
+        r.output = dir + "/odd"
+        let odd = try ProcessPipeline.run(r)
+        #expect(odd.warnings.contains { $0.contains("median 5") && $0.contains("nominal flip angles") })
+    }
+
     /// An MT-only session (no anatomical image, so no levels) still gives whole-cord and
     /// per-slice MTR and MTsat values.
     @Test func mtOnlySessionGivesWholeCordAndPerSliceValues() throws {

@@ -253,8 +253,9 @@ extension ProcessRun {
                 func timing(_ im: SubjectImage, _ flag: String) throws -> FLASHTiming {
                     try MTPipeline.timing(sidecar(of: im.path), file: im.sidecar ?? im.path, TimingOverride(), "--\(flag)-flip", "--\(flag)-tr")
                 }
-                let options = MTsatOptions(mt: try timing(mt.on, "mt"), pd: try timing(mt.off, "pd"), t1: try timing(t1w, "t1w"))
-                let r = try MagnetizationTransfer.saturation(mt: images.on, pd: images.off, t1w: a.aligned, options: options)
+                var options = MTsatOptions(mt: try timing(mt.on, "mt"), pd: try timing(mt.off, "pd"), t1: try timing(t1w, "t1w"))
+                let b1 = try b1Map(on: images.on.grid, correction: &options)
+                let r = try MagnetizationTransfer.saturation(mt: images.on, pd: images.off, t1w: a.aligned, b1: b1.map, options: options)
                 let folder = "anat/\(prefix)_mtsat"
                 let files = [("mtsat.nii.gz", r.mtsat, "cordq MTsat (p.u.)"), ("t1map.nii.gz", r.t1, "cordq T1 (s)"),
                              ("r1map.nii.gz", r.r1, "cordq R1 (1/s)"), ("a.nii.gz", r.a, "cordq A (signal units)")]
@@ -264,12 +265,13 @@ extension ProcessRun {
                 maps += [ComputedMap(file: "\(folder)/mtsat.nii.gz", metric: "mtsat_pu", volume: r.mtsat),
                          ComputedMap(file: "\(folder)/t1map.nii.gz", metric: "t1_s", volume: r.t1)]
                 var m = StepMetrics()
+                m.warnings += b1.warnings
                 m.secondNCCBefore = a.correlationBefore; m.secondNCCAfter = a.correlationAfter; m.secondAlignmentKept = a.kept
                 m.invalidVoxels = r.invalidVoxels; m.voxelsFitted = r.computedVoxels
                 if !a.kept {
                     m.warnings.append("slice-wise alignment lowered the T1w/MT-on correlation (\(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.correlationAfter, 3))); MTsat computed without it")
                 }
-                return ("MTsat (p.u.) and T1 (s), \(options.form.rawValue) form, B1 \(options.b1Correction.rawValue); T1w alignment NCC \(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.kept ? a.correlationAfter : a.correlationBefore, 3)); \(r.invalidVoxels) invalid voxel(s)",
+                return ("MTsat (p.u.) and T1 (s), \(options.form.rawValue) form, B1 \(options.b1Correction.rawValue) (\(b1.source)); T1w alignment NCC \(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.kept ? a.correlationAfter : a.correlationBefore, 3)); \(r.invalidVoxels) invalid voxel(s)",
                         files.map { folder + "/" + $0.0 }, m)
             }
         }
@@ -280,6 +282,33 @@ extension ProcessRun {
             // the cord/CSF contrast of the FLASH images depends on TE, flip angle and TR.
             (mtr.map { [($0, SegmentationContrast.t1, "MTR map")] } ?? []) + [(images.on, .mt, "MT-on"), (images.off, .mt, "MT-off")]
         })
+    }
+
+    /// The B1 map (relative flip angle, 1 = nominal) the card asks MTsat to use, on the MT grid,
+    /// with `correction` set to `full` when one is used. A map in percent (median 50–150) is
+    /// divided by 100; a map on another grid, or whose median is neither near 1 nor near 100,
+    /// is not used and says why.
+    func b1Map(on grid: Grid, correction o: inout MTsatOptions) throws -> (map: Volume<Float>?, source: String, warnings: [String]) {
+        let plan = card.b1Map()
+        plans["mtsat"] = .object(["b1": .object(["value": .string(plan.path ?? "none"), "source": .string(plan.source)])])
+        if plan.missing { return (nil, plan.source, [plan.source + ": MTsat uses nominal flip angles"]) }
+        guard let path = plan.path else { return (nil, plan.source, []) }
+        let (raw, _) = try data.image(path)
+        inputs[path] = "B1 map"
+        guard raw.grid.isCompatible(with: grid) else {
+            return (nil, plan.source, ["the B1 map \(path) is not on the MT grid (\(raw.grid.shortDescription) vs \(grid.shortDescription)); CordQ does not resample it yet, so MTsat uses nominal flip angles"])
+        }
+        var values = raw.frame(0).data.filter { $0.isFinite && $0 > 0 }
+        let median = values.isEmpty ? 0 : Double(values.withUnsafeMutableBufferPointer { select(rank: $0.count / 2, in: $0) })
+        let scale: Float
+        switch median {
+        case 0.5...1.5: scale = 1
+        case 50...150: scale = 0.01
+        default:
+            return (nil, plan.source, ["the B1 map \(path) has median \(formatSignificant(median)), neither a relative flip angle (≈ 1) nor a percentage (≈ 100); MTsat uses nominal flip angles"])
+        }
+        o.b1Correction = .full
+        return (raw.frame(0).map { $0 * scale }, plan.source + (scale == 1 ? "" : ", percent → fraction"), [])
     }
 
     // MARK: - Atlas in a contrast's space, and the values

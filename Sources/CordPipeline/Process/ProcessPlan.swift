@@ -96,6 +96,21 @@ extension CardGuidance {
         }
     }
 
+    /// The B1 map MTsat uses: the card's `mtsat` map with `b1: map` names its `b1map` series;
+    /// the value is that series' file, nil when the card says `none` (or there is no card) or
+    /// when the file is missing (`missing` then says so).
+    func b1Map() -> (path: String?, source: String, missing: Bool) {
+        guard let report, let map = report.card.maps.first(where: { $0.kind == .mtsat }) else {
+            return (nil, "default: nominal flip angles (no card map for MTsat)", false)
+        }
+        let source = "card \(report.card.name), map \(map.id): b1 = \(map.b1.rawValue)"
+        guard map.b1 == .map else { return (nil, source, false) }
+        guard let id = map.inputs["b1map"], let file = report.series.first(where: { $0.spec.id == id })?.chosen?.imagePath else {
+            return (nil, source + ", but its b1map series '\(map.inputs["b1map"] ?? "?")' has no image", true)
+        }
+        return (file, source + " (series \(id))", false)
+    }
+
     /// Whether the card has a map of `kind` fed by the series of `path`.
     func hasMap(_ kind: MapSpec.Kind, for path: String) -> Bool {
         guard let report, let id = series(for: path)?.id else { return false }

@@ -105,7 +105,9 @@ import CordTestSupport
         _ = try PhantomExport.write(to: dir2 + "/bids", options: o)
         let s2 = try ProcessPipeline.run(ProcessRequest(subject: dir2 + "/bids/sub-phantom01", output: dir2 + "/out"))
         let levels = try #require(s2.steps.first { $0.name == "levels" })
-        #expect(levels.detail.contains("found automatically"), "\(levels.detail)")
+        #expect(levels.status == .done && (levels.metrics.labels ?? 0) >= 3)
+        let origin = JSONValue.object(try JSONFile.read([String: JSONValue].self, from: s2.provenancePath))["Levels"]?["Labels"]?["origin"]?.stringValue
+        #expect(origin?.hasPrefix("automatic") == true, "\(origin ?? "no origin")")
         let auto = try Self.table(s2.tablePath).filter { $0.metric == "csa_mm2" }
         for r in rows where r.metric == "csa_mm2" && !["C1", "T1"].contains(r.level) {
             let a = try #require(auto.first { $0.level == r.level }, "level \(r.level) from automatic labels")

@@ -86,6 +86,34 @@ struct SlicePair {
         return cov / (vf * vm).squareRoot()
     }
 
+    /// `correlation(shift:rotation: 0)` for a shift of whole voxels (dx, dy): the moving value
+    /// is read directly at (i − dx, j − dy), no interpolation, and the loops visit only the
+    /// part of the region that lands inside the moving slice. The grid search's hot path:
+    /// about 5× fewer operations per position than the bilinear route.
+    func correlation(dx: Int, dy: Int) -> Double? {
+        let ia = max(i0, dx), ib = min(i1, nx - 1 + dx), ja = max(j0, dy), jb = min(j1, ny - 1 + dy)
+        guard ia <= ib, ja <= jb else { return nil }
+        let width = i1 - i0 + 1
+        var sf = 0.0, sm = 0.0, sfm = 0.0, smm = 0.0, sff = 0.0
+        moving.withUnsafeBufferPointer { mv in
+            fixedValues.withUnsafeBufferPointer { fx in
+                for j in ja...jb {
+                    let frow = (j - j0) * width - i0, mrow = base + nx * (j - dy) - dx
+                    for i in ia...ib {
+                        let f = fx[frow + i], m = Double(mv[mrow + i])
+                        sf += f; sm += m; sfm += f * m; smm += m * m; sff += f * f
+                    }
+                }
+            }
+        }
+        let n = Double((ib - ia + 1) * (jb - ja + 1))
+        guard n >= 0.5 * Double(fixedValues.count) else { return nil }
+        let cov = sfm - sf * sm / n
+        let vf = sff - sf * sf / n, vm = smm - sm * sm / n
+        guard vf > 0, vm > 0 else { return nil }
+        return cov / (vf * vm).squareRoot()
+    }
+
     /// Integer-voxel grid search (and a coarse rotation grid when rigid), then a pattern
     /// search whose step halves down to 1/50 voxel.
     func search(options: SliceRegistrationOptions, spacing sp: SIMD2<Double>) -> SliceTransform {
@@ -96,7 +124,8 @@ struct SlicePair {
         for r in rotations {
             for dy in -ry...ry { for dx in -rx...rx {
                 let sh = SIMD2(Double(dx) * sp.x, Double(dy) * sp.y)
-                if let c = correlation(shift: sh, rotation: r), c > best.score { best = (c, sh, r) }
+                let score = r == 0 ? correlation(dx: dx, dy: dy) : correlation(shift: sh, rotation: r)
+                if let c = score, c > best.score { best = (c, sh, r) }
             } }
         }
         guard best.score > -2 else { return SliceTransform(shift: .zero, rotation: 0, centre: centre, score: nil) }

@@ -62,6 +62,10 @@ final class SubjectData {
 
     /// Drops a decoded image once no step needs it (the DWI series after its fits).
     func release(_ path: String) { images[path] = nil }
+
+    /// Drops every decoded image (the anatomical images and labels once levels, registration
+    /// and morphometry are done: the contrasts that follow do not read them).
+    func releaseAll() { images = [:]; labelImages = [:] }
 }
 
 /// The state of one `cordq process` run.
@@ -148,12 +152,19 @@ final class ProcessRun {
     func execute() throws {
         for m in missing { log("missing: \(m)") }
         try step("protocol") { try checkProtocol() }
-        let anatomy = try anatomyStep()
-        if let anatomy { try levelsStep(anatomy) } else { skip("levels", "no anatomical image") }
-        if let anatomy, labels != nil { try registerAnatomy(anatomy) }
-        if let anatomy { try step("morphometry") { try morphometry(anatomy) } }
+        try anatomySteps()
+        // The contrasts that follow need only the labels: free the anatomical images.
+        data.releaseAll(); segmentations = [:]; pendingLevels = nil
         try diffusionSteps()
         if let mt = inventory.mt { try mtSteps(mt) }
+    }
+
+    /// Cord segmentation, levels, atlas registration and morphometry on the anatomical image.
+    func anatomySteps() throws {
+        guard let anatomy = try anatomyStep() else { skip("levels", "no anatomical image"); return }
+        try levelsStep(anatomy)
+        if labels != nil { try registerAnatomy(anatomy) }
+        try step("morphometry") { try morphometry(anatomy) }
     }
 
     // MARK: - Protocol

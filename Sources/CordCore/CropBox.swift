@@ -24,6 +24,6 @@ public struct CropBox: Sendable {
         out.reserveCapacity(target.voxelCount)
         for kk in k { for jj in j { for ii in i { out.append(volume.data[source.index(ii, jj, kk)]) } } }
         // The buffer holds exactly the target's voxel count.
-        return try! Volume(grid: target, frames: 1, data: out)
+        return Volume(grid: target, frames: 1, exactly: out)
     }
 }

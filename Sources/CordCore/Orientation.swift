@@ -144,7 +144,7 @@ private func reorder<T>(_ volume: Volume<T>, to grid: Grid, reading r: Reorienta
         }
     }
     // Count is unchanged: voxels × frames.
-    return try! Volume(grid: grid, frames: volume.frames, data: out)
+    return Volume(grid: grid, frames: volume.frames, exactly: out)
 }
 
 extension Volume {

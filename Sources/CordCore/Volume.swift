@@ -24,6 +24,14 @@ public struct Volume<Scalar: Sendable>: Sendable {
         self.grid = grid; self.frames = frames; self.data = data
     }
 
+    /// Wraps a buffer whose count is voxels × frames by construction (a step's own output):
+    /// a wrong count is a programming error, checked by precondition, not an input error.
+    public init(grid: Grid, frames: Int = 1, exactly data: [Scalar]) {
+        precondition(frames >= 1 && data.count == grid.voxelCount * frames,
+                     "image buffer of \(data.count) values for \(grid.shortDescription) × \(frames) frame(s)")
+        self.grid = grid; self.frames = frames; self.data = data
+    }
+
     public var voxelsPerFrame: Int { grid.voxelCount }
 
     @inline(__always) public subscript(i: Int, j: Int, k: Int) -> Scalar {
@@ -39,8 +47,7 @@ public struct Volume<Scalar: Sendable>: Sendable {
     public func frame(_ t: Int) -> Volume<Scalar> {
         precondition(t >= 0 && t < frames, "frame \(t) out of range 0..<\(frames)")
         let n = grid.voxelCount
-        // Force-try is safe: the slice has exactly one frame's worth of voxels.
-        return try! Volume(grid: grid, frames: 1, data: Array(data[(t * n)..<((t + 1) * n)]))
+        return Volume(grid: grid, frames: 1, exactly: Array(data[(t * n)..<((t + 1) * n)]))
     }
     /// Stacks 3D volumes on the same grid into one 4D volume.
     public static func stacking(_ volumes: [Volume<Scalar>]) throws -> Volume<Scalar> {
@@ -57,8 +64,7 @@ public struct Volume<Scalar: Sendable>: Sendable {
     }
     /// Applies `transform` to every value, keeping grid and frames.
     public func map<T: Sendable>(_ transform: (Scalar) throws -> T) rethrows -> Volume<T> {
-        // Count and grid are unchanged, so the initialiser cannot fail.
-        try! Volume<T>(grid: grid, frames: frames, data: try data.map(transform))
+        Volume<T>(grid: grid, frames: frames, exactly: try data.map(transform))
     }
 }
 

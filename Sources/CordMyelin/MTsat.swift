@@ -111,7 +111,7 @@ extension MagnetizationTransfer {
         }
         func vol(_ s: SharedBuffer<Float>) -> Volume<Float> {
             // Same voxel count as the grid: cannot fail.
-            try! Volume(grid: mt.grid, data: s.array)
+            Volume(grid: mt.grid, exactly: s.array)
         }
         return MTsatMaps(mtsat: vol(mtsat), t1: vol(t1), r1: vol(r1m), a: vol(am),
                          invalidVoxels: invalid.array.reduce(0, +), computedVoxels: computed.array.reduce(0, +))

@@ -138,7 +138,7 @@ public enum FLASHSimulator {
                 }
             }
             // Count matches the grid: cannot fail.
-            images.append(try! Volume(grid: grid, data: out.array))
+            images.append(Volume(grid: grid, exactly: out.array))
         }
         let wm = p.tissues[Int(TissueClass.dorsalColumnLeft.rawValue)]
         let sigma = p.snr.map { p.gain * wm.pd / $0 } ?? 0

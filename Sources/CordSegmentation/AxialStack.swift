@@ -86,7 +86,7 @@ final class AxialStack: @unchecked Sendable {
     /// Puts RPI data back into the input's voxel order and grid.
     func restore<T>(_ values: [T]) -> Volume<T> {
         // The buffer holds exactly one RPI frame.
-        let v = try! Volume(grid: grid, frames: 1, data: values)
+        let v = Volume(grid: grid, frames: 1, exactly: values)
         return reorientation.invert(v)
     }
 }

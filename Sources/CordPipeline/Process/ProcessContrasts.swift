@@ -12,9 +12,8 @@ import CordMyelin
 import CordRegistration
 import CordSegmentation
 
-/// A map made in one contrast's space: its file (relative to the output), metric name and values.
+/// A map made in one contrast's space: its metric name and values.
 struct ComputedMap {
-    var file: String
     var metric: String
     var volume: Volume<Float>
 }
@@ -44,6 +43,8 @@ extension ProcessRun {
         var d: LoadedDiffusion
         var scheme: EncodingScheme
         var plan: DiffusionPlan
+        /// The automatic fitting mask, computed once for DTI and μFA.
+        var mask: Mask
         var maps: [ComputedMap]
     }
 
@@ -122,32 +123,33 @@ extension ProcessRun {
         }
 
         var maps: [ComputedMap] = []
-        var scheme: EncodingScheme?
+        var scheme: EncodingScheme?, fitMask: Mask?
         try step("encodings \(series.stem)") {
             let sc = try EncodingScheme(d.table)
             scheme = sc
+            // The automatic fitting mask, computed once for DTI and μFA.
+            fitMask = try DiffusionProcessing.mask(.automatic, for: d, scheme: sc)
             return (sc.summary, [], StepMetrics())
         }
-        guard let scheme else { return nil }
+        guard let scheme, let mask = fitMask else { return nil }
         do {
             _ = try DTIModel(d.table)
         } catch {
             // A series the tensor cannot be fitted to (spherical encoding only, say) still feeds μFA.
-            skip("dti \(series.stem)", "\(error)", warn: card.series(for: series.path).map { _ in card.hasMap(.dti, for: series.path) } ?? false)
-            return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, maps: maps)
+            skip("dti \(series.stem)", "\(error)", warn: card.hasMap(.dti, for: series.path))
+            return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps)
         }
         let fitted = try step("dti \(series.stem)") {
             let folder = "dwi/\(series.stem)_dti"
-            let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme)
             let run = try DiffusionSteps.dti(d, mask: mask, options: DTIOptions(), maps: ["FA", "MD", "AD", "RD", "S0", "V1", "mask"])
             let files = try run.write(header: d.header, inputs: [series.path], compress: true) { try out.path(folder + "/" + $0) }
             for (name, metric) in [("FA", "fa"), ("MD", "md_um2_per_ms"), ("AD", "ad_um2_per_ms"), ("RD", "rd_um2_per_ms")] {
-                if let v = run.map(name) { maps.append(ComputedMap(file: "\(folder)/\(name).nii.gz", metric: metric, volume: v)) }
+                if let v = run.map(name) { maps.append(ComputedMap(metric: metric, volume: v)) }
             }
             return ("\(run.metrics.voxelsFitted ?? 0) voxels, \(run.encodings), \(run.method)", files.map { folder + "/" + $0 }, run.metrics)
         }
         guard fitted else { return nil }
-        return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, maps: maps)
+        return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps)
     }
 
     /// μFA of one series by its plan's method; a method the card or the user asked for that
@@ -163,10 +165,9 @@ extension ProcessRun {
         var map: ComputedMap?
         try step("microfa \(state.series.stem)") {
             let folder = "dwi/\(state.series.stem)_microfa"
-            let mask = try DiffusionProcessing.mask(.automatic, for: state.d, scheme: state.scheme)
-            let run = try DiffusionSteps.microFA(state.d, mask: mask, method: state.plan.microFA.value)
+            let run = try DiffusionSteps.microFA(state.d, mask: state.mask, method: state.plan.microFA.value)
             let files = try run.write(header: state.d.header, inputs: [state.series.path], compress: true) { try out.path(folder + "/" + $0) }
-            map = run.map("microFA").map { ComputedMap(file: "\(folder)/microFA.nii.gz", metric: "ufa", volume: $0) }
+            map = run.map("microFA").map { ComputedMap(metric: "ufa", volume: $0) }
             return ("\(run.method) (\(state.plan.microFA.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
         }
         if let map { s.maps.append(map) }
@@ -196,7 +197,7 @@ extension ProcessRun {
             let run = try DiffusionSteps.microFA(d, mask: mask, method: method.value)
             let folder = "dwi/\(parts[0].series.stem)_microfa-\(spec.id)"
             let files = try run.write(header: d.header, inputs: parts.map(\.series.path), compress: true) { try out.path(folder + "/" + $0) }
-            map = run.map("microFA").map { ComputedMap(file: "\(folder)/microFA.nii.gz", metric: "ufa", volume: $0) }
+            map = run.map("microFA").map { ComputedMap(metric: "ufa", volume: $0) }
             return ("\(run.method) on \(parts.map(\.series.stem).joined(separator: " + ")) (\(method.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
         }
         if let map { states[first].maps.append(map) }
@@ -236,7 +237,7 @@ extension ProcessRun {
             let result = try MagnetizationTransfer.ratio(mtOn: on.frame(0), mtOff: a.aligned)
             let name = "anat/\(prefix)_MTRmap.nii.gz"
             try NIfTIFile.write(result.map, to: out.path(name), like: header, description: "cordq MTR (p.u.)")
-            maps.append(ComputedMap(file: name, metric: "mtr_pu", volume: result.map))
+            maps.append(ComputedMap(metric: "mtr_pu", volume: result.map))
             var m = StepMetrics()
             m.nccBefore = a.correlationBefore; m.nccAfter = a.correlationAfter; m.alignmentKept = a.kept; m.invalidVoxels = result.invalidVoxels
             if !a.kept {
@@ -262,8 +263,8 @@ extension ProcessRun {
                 for (name, v, what) in files {
                     try NIfTIFile.write(v, to: out.path(folder + "/" + name), like: images.header.singleVolume, description: what)
                 }
-                maps += [ComputedMap(file: "\(folder)/mtsat.nii.gz", metric: "mtsat_pu", volume: r.mtsat),
-                         ComputedMap(file: "\(folder)/t1map.nii.gz", metric: "t1_s", volume: r.t1)]
+                maps += [ComputedMap(metric: "mtsat_pu", volume: r.mtsat),
+                         ComputedMap(metric: "t1_s", volume: r.t1)]
                 var m = StepMetrics()
                 m.warnings += b1.warnings
                 m.secondNCCBefore = a.correlationBefore; m.secondNCCAfter = a.correlationAfter; m.secondAlignmentKept = a.kept

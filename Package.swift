@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "CordCoreTests", dependencies: ["CordTestSupport", "CordCore"]),
         .testTarget(name: "CordIOTests", dependencies: ["CordTestSupport", "CordIO", "CordCore"]),
         .testTarget(name: "CordAlignTests", dependencies: ["CordTestSupport", "CordAlign", "CordPhantom", "CordCore"]),
+        .testTarget(name: "CordMultibandTests", dependencies: ["CordTestSupport", "CordMultiband", "CordAlign", "CordPhantom", "CordCore", "CordDiffusion"]),
         .testTarget(name: "CordPhantomTests", dependencies: ["CordTestSupport", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordDenoiseTests", dependencies: ["CordTestSupport", "CordDenoise", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),

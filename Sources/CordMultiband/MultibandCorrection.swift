@@ -402,21 +402,22 @@ extension MultibandCorrection {
         return gains
     }
 
-    /// Relative RMS residual of the tensor fit over the cord region (weights as given, so
-    /// outlier groups are left out of both the fit and the sum).
+    /// Normalised RMS residual of the tensor fit over the cord region: RMS(observed −
+    /// predicted) / mean predicted, diffusion-weighted volumes (weights as given, so outlier
+    /// groups are left out of both the fit and the sums).
     static func residual(_ data: [Float], predictor: TensorPredictor, weight: [Double], voxels: [[Int]], groups: [[Int]], signalVoxels: [Int],
                          perFrame n: Int, perSlice: Int, slices nz: Int, floor: Double, dwis: [Int]) -> Double? {
         let region = Array(Set(voxels.joined())).sorted()
         guard !region.isEmpty else { return nil }
         let pred = predictor.predict(data, perFrame: n, perSlice: perSlice, voxels: region, weight: weight, slices: nz, floor: floor)
-        var sum = 0.0, count = 0.0
+        var sum = 0.0, total = 0.0, count = 0.0
         for v in dwis { for i in region where weight[v * nz + i / perSlice] > 0 {
             let p = Double(pred[v * n + i])
             guard p > floor else { continue }
-            let r = (Double(data[v * n + i]) - p) / p
-            sum += r * r; count += 1
+            let r = Double(data[v * n + i]) - p
+            sum += r * r; total += p; count += 1
         } }
-        return count > 0 ? (sum / count).squareRoot() : nil
+        return count > 0 && total > 0 ? (sum / count).squareRoot() / (total / count) : nil
     }
 
     /// tSNR of the b = 0 volumes per group (mean/SD over volumes, averaged over the region).

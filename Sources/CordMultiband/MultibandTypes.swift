@@ -86,8 +86,9 @@ public struct MultibandQuality: Sendable, Equatable {
     public var meanDisplacement: Double, maxDisplacement: Double, maxRotationDegrees: Double
     /// Outlier (volume, group) pairs among the scored diffusion-weighted ones.
     public var outliers: Int, scoredGroups: Int
-    /// Relative RMS residual of the tensor fit in the cord region (outlier groups excluded in
-    /// both), before and after correction.
+    /// Normalised RMS residual of the tensor fit in the cord region (RMS(observed − predicted)
+    /// / mean predicted over the diffusion-weighted volumes; outlier groups excluded in both),
+    /// before and after correction.
     public var residualBefore: Double?, residualAfter: Double?
     /// Voxels of the cord region the numbers were computed in.
     public var regionVoxels: Int

@@ -142,6 +142,19 @@ public enum MultibandCorrection {
                 how += ", regularised over time (λ \(o.temporalRegularisation))"
             }
             current = apply(frames0, corrections, groups: cgroups)
+            // Kept only when it lowers the tensor residual in the cord region: resampling blurs,
+            // so a still series is better left as acquired (as `keepOnlyIfBetter` in CordAlign).
+            if o.keepMotionOnlyIfBetter && predictor.canPredict,
+               let before = residual(data0.data, predictor: predictor, weight: ones, voxels: groupVoxels, groups: cgroups, signalVoxels: signalVoxels,
+                                     perFrame: n, perSlice: perSlice, slices: nz, floor: floor, dwis: dwis),
+               let after = residual(current, predictor: predictor, weight: ones, voxels: groupVoxels, groups: cgroups, signalVoxels: signalVoxels,
+                                    perFrame: n, perSlice: perSlice, slices: nz, floor: floor, dwis: dwis),
+               !(after < before) {
+                current = data0.data
+                corrections = corrections.map { $0.map { SliceTransform(shift: .zero, rotation: 0, centre: $0.centre, score: $0.score) } }
+                warnings.append("\(name): motion correction did not lower the tensor residual in the cord (\(formatMM(100 * before)) % → \(formatMM(100 * after)) %); the series is kept as acquired")
+                how += "; not kept (tensor residual \(formatMM(100 * before)) % → \(formatMM(100 * after)) %)"
+            }
             steps.append("motion: \(o.registration.rigid ? "rigid" : "translation") per volume and slice group, \(how)")
         } else {
             steps.append("motion: off")

@@ -6,6 +6,10 @@ import CordCore
 public struct MultibandCorrectionOptions: Sendable {
     /// Slice-group motion correction.
     public var motion = true
+    /// Keep the motion correction only when it lowers the tensor residual in the cord region
+    /// (needs ≥ 10 volumes; otherwise always kept). Resampling blurs, so a still series is left
+    /// as acquired, with a warning.
+    public var keepMotionOnlyIfBetter = true
     /// Outlier detection per (volume, slice group).
     public var outliers = true
     /// Outliers replaced by the tensor prediction (true) or only reported (false: the data are

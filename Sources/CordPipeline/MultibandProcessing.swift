@@ -42,7 +42,8 @@ public enum MultibandStep {
             groups = try SliceGroups.resolve(sliceTiming: sidecar?.sliceTiming, multibandFactor: sidecar?.multibandAccelerationFactor,
                                              forced: f, slices: nz, name: name)
         case .wholeVolume:
-            groups = SliceGroups(factor: nz, groups: [Array(0..<nz)], source: "one group of all \(nz) slices (rigid in-plane motion per volume)")
+            // Factor 1: not a multiband acquisition, one transform for the whole volume.
+            groups = SliceGroups(factor: 1, groups: [Array(0..<nz)], source: "one group of all \(nz) slices (in-plane motion per volume)")
         }
         if quietSingleBand, groups.warning != nil { groups = SliceGroups(factor: groups.factor, groups: groups.groups, source: groups.source) }
         let r = try MultibandCorrection.correct(d.image, table: d.table, groups: groups, mask: mask, name: name, options: options)

@@ -67,7 +67,7 @@ public enum MultibandCorrection {
         if let m = mask { region = reo.apply(m.frames == 1 ? m : m.frame(0)) } else {
             let meanDW = dwis.isEmpty ? meanB0 : meanFrames(data0.data, frames: dwis, perFrame: n)
             region = cordBox(meanDW, grid: cg, radius: o.cordBoxRadius)
-            steps.append("cord region: automatic box of ±\(formatMM(o.cordBoxRadius)) mm around the brightest cord-sized spot of the mean DWI per slice (median along z)")
+            steps.append("cord region: automatic box of ±\(formatShort(o.cordBoxRadius)) mm around the brightest cord-sized spot of the mean DWI per slice (median along z)")
         }
         let regionVolume = Volume(grid: cg, frames: 1, exactly: region.data)
         func voxels(of slices: [Int], inRegion: Bool) -> [Int] {
@@ -116,7 +116,7 @@ public enum MultibandCorrection {
                 guard let t = StackMutualInformation.align(moving: shellTargets[v], fixed: b0Target, slices: allSlices, mask: regionVolume,
                                                            centre: middle, options: o.registration) else { continue }
                 for u in members { for g in 0..<ng { corrections[u][g] = t.composed(after: corrections[u][g]) } }
-                shellOffsets.append("b \(Int(table.entries[v].b)): \(formatMM(t.shift.x)), \(formatMM(t.shift.y)) mm, \(formatMM(t.rotation * 180 / .pi))°")
+                shellOffsets.append("b \(Int(table.entries[v].b)): \(formatShort(t.shift.x)), \(formatShort(t.shift.y)) mm, \(formatShort(t.rotation * 180 / .pi))°")
             }
             if !shellOffsets.isEmpty { how += ", shell frames onto the b = 0 frame by mutual information (\(shellOffsets.joined(separator: "; ")))" }
             if predictor.canPredict {
@@ -152,8 +152,8 @@ public enum MultibandCorrection {
                !(after < before) {
                 current = data0.data
                 corrections = corrections.map { $0.map { SliceTransform(shift: .zero, rotation: 0, centre: $0.centre, score: $0.score) } }
-                warnings.append("\(name): motion correction did not lower the tensor residual in the cord (\(formatMM(100 * before)) % → \(formatMM(100 * after)) %); the series is kept as acquired")
-                how += "; not kept (tensor residual \(formatMM(100 * before)) % → \(formatMM(100 * after)) %)"
+                warnings.append("\(name): motion correction did not lower the tensor residual in the cord (\(formatShort(100 * before)) % → \(formatShort(100 * after)) %); the series is kept as acquired")
+                how += "; not kept (tensor residual \(formatShort(100 * before)) % → \(formatShort(100 * after)) %)"
             }
             steps.append("motion: \(o.registration.rigid ? "rigid" : "translation") per volume and slice group, \(how)")
         } else {
@@ -181,7 +181,7 @@ public enum MultibandCorrection {
                 weight = ones
                 for v in 0..<nb { for g in 0..<ng where isOutlier[v][g] { for k in cgroups[g] { weight[v * nz + k] = 0 } } }
             }
-            steps.append(o.outliers ? "outliers: robust z of ln(observed/predicted) per (volume, group) < −\(formatMM(o.outlierThreshold)) and ≥ \(Int(o.minimumSignalLoss * 100)) % signal lost, \(o.replaceOutliers ? "replaced by the tensor prediction" : "reported only")" : "outliers: off")
+            steps.append(o.outliers ? "outliers: robust z of ln(observed/predicted) per (volume, group) < −\(formatShort(o.outlierThreshold)) and ≥ \(Int(o.minimumSignalLoss * 100)) % signal lost, \(o.replaceOutliers ? "replaced by the tensor prediction" : "reported only")" : "outliers: off")
         } else {
             steps.append(o.outliers || o.banding ? "outliers and per-volume banding: not assessed (too few volumes for a tensor prediction)" : "outliers: off")
         }
@@ -263,7 +263,7 @@ public enum MultibandCorrection {
         }
         let scored = assess && o.outliers ? dwis.count * ng : 0
         if scored > 0 && Double(outlierCount) > o.outlierWarningFraction * Double(scored) {
-            warnings.append("\(name): \(outlierCount) of \(scored) diffusion-weighted slice groups (\(formatMM(100 * Double(outlierCount) / Double(scored))) %) are outliers, more than \(formatMM(100 * o.outlierWarningFraction)) %: check the series for motion or multiband artefacts")
+            warnings.append("\(name): \(outlierCount) of \(scored) diffusion-weighted slice groups (\(formatShort(100 * Double(outlierCount) / Double(scored))) %) are outliers, more than \(formatShort(100 * o.outlierWarningFraction)) %: check the series for motion or multiband artefacts")
         }
         let quality = MultibandQuality(
             factor: groups.factor, groups: ng, groupSource: groups.source, b0TSNRBefore: tsnrBefore, b0TSNRAfter: tsnrAfter,
@@ -588,7 +588,8 @@ func cordBox(_ mean: [Float], grid: Grid, radius: Double) -> Mask {
     return mask
 }
 
-func formatMM(_ v: Double) -> String {
+/// A number with at most two decimals, trailing zeros dropped (messages and step lines).
+func formatShort(_ v: Double) -> String {
     let r = (v * 100).rounded() / 100
     return r == r.rounded() ? String(Int(r)) : String(r)
 }

@@ -215,6 +215,18 @@ struct MultibandPhantomTests {
         }
     }
 
+    @Test func sagittalSlicesAreRefused() {
+        let g = PhantomGrid.sagittal(inPlane: 4, sliceThickness: 4, fieldOfViewAP: 16, fieldOfViewRL: 16, inferior: -8, superior: 8)
+        let v = Volume<Float>(grid: g, frames: 2, repeating: 1)
+        let table = GradientTable([GradientEntry(b: 0, direction: .zero), GradientEntry(b: 800, direction: SIMD3(1, 0, 0))])
+        do {
+            _ = try MultibandCorrection.correct(v, table: table, groups: .singleBand(slices: g.nz, source: "test"), name: "sag_dwi.nii.gz")
+            Issue.record("no error")
+        } catch {
+            #expect("\(error)".contains("sag_dwi.nii.gz") && "\(error)".contains("not axial"))
+        }
+    }
+
     @Test func aWarningIsRaisedAtMultibandFourOrMore() throws {
         var p = PhantomParameters(); p.snr = nil
         let subject = try PhantomSubject(p, on: PhantomGrid.axial(inPlane: 2, sliceThickness: 4, fieldOfView: 24, inferior: -16, superior: 16))

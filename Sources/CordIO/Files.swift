@@ -16,6 +16,7 @@ enum FileAccess {
     /// Reads a file completely, decompressing it when it is gzip (plain files are returned
     /// as they are). `limit` stops early (for header-only reads).
     static func readAll(_ path: String, limit: Int? = nil) throws -> [UInt8] {
+        InputGuard.recordRead(path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw CordIOError.notFound(path: path) }
         if isDir.boolValue { throw CordIOError.unreadable(path: path, reason: "it is a directory") }
@@ -116,6 +117,7 @@ enum FileAccess {
     /// `.gz` (level `Gzip.level`). On failure the temporary file is removed and the
     /// destination is untouched.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        try InputGuard.check(path)
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         try TextFile.makeDirectory(dir)   // missing parent folders are created

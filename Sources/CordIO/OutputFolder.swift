@@ -20,6 +20,7 @@ public final class OutputFolder {
     /// folder is replaced at `commit()` (it stays as it was until the new one is complete).
     /// Missing parent folders are created.
     public init(_ destination: String, overwrite: Bool = false) throws {
+        try InputGuard.checkFolder(destination)
         let fm = FileManager.default
         let url = URL(fileURLWithPath: destination).standardizedFileURL
         self.destination = url.path
@@ -98,6 +99,7 @@ public final class OutputFiles {
 
     /// A temporary path for `destination` (same folder, same extension).
     public func stage(_ destination: String) throws -> String {
+        try InputGuard.check(destination)
         let url = URL(fileURLWithPath: destination)
         let dir = url.deletingLastPathComponent().path
         try TextFile.makeDirectory(dir)   // missing parent folders are created

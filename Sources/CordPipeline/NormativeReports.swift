@@ -77,6 +77,7 @@ extension NormativePipeline {
     /// the models table), written atomically. Returns the number of rows written.
     @discardableResult
     public static func export(database: String, output: String, models: Bool = false) throws -> Int {
+        try InputGuard.refuse(outputs: [output], inputs: [database])
         if models {
             let t = try modelTable(database: database)
             try t.write(to: output)

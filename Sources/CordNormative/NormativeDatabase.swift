@@ -176,6 +176,8 @@ public final class NormativeDatabase: Sendable {
             throw CordError.invalidValue(what: "subject \(id)", detail: "has two values for \(r.metric) in \(r.region) at \(r.level)\(r.session.isEmpty ? "" : " session \(r.session)")\(r.method.isEmpty ? "" : " (\(r.method))")")
         }
         let p = record.participant
+        // A missing value (NaN, `n/a` in tables) is not stored: never as 0, never as NULL.
+        let stored = record.rows.filter { $0.value.isFinite }
         let now = ISO8601DateFormatter().string(from: Date())
         try named { try pool.write { db in
             try db.execute(sql: "DELETE FROM measurements WHERE participant_id = ?", arguments: [id])
@@ -185,12 +187,12 @@ public final class NormativeDatabase: Sendable {
                                       protocol, pathology, row_count, provenance, cordq_version, added_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, p.sex, p.age, p.height, p.weight, p.site, p.manufacturer, p.scanner, p.protocolName,
-                                 p.pathology, record.rows.count, record.provenance, CordQVersion.string, now])
+                                 p.pathology, stored.count, record.provenance, CordQVersion.string, now])
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO measurements (participant_id, session, level, region, metric, value, method, count)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            for r in record.rows {
+            for r in stored {
                 try insert.execute(arguments: [id, r.session, r.level, r.region, r.metric, r.value, r.method, r.count])
             }
         } }

@@ -162,6 +162,12 @@ public enum MTPipeline {
         guard let tr = o.repetitionTime ?? sidecar?.repetitionTime else {
             throw CordIOError.missingField(path: file, key: "RepetitionTime", expected: "TR in seconds, or give \(trFlag)")
         }
+        let flipSource = o.flipAngleDegrees != nil ? flipFlag : "\(file): FlipAngle"
+        let trSource = o.repetitionTime != nil ? trFlag : "\(file): RepetitionTime"
+        try CheckedNumber.plausible(flip, field: flipSource, in: "", unit: "degrees", range: 0.5...90,
+                                    hint: flip > 0 && flip < Double.pi / 2 ? "this looks like radians (\(formatFixed(flip * 180 / Double.pi, 1))°); give degrees" : "FLASH flip angles are degrees")
+        try CheckedNumber.plausible(tr, field: trSource, in: "", unit: "s", range: 0.001...1,
+                                    hint: tr >= 1 ? "FLASH TRs are seconds (milliseconds given?)" : "")
         return FLASHTiming(flipAngleDegrees: flip, repetitionTime: tr)
     }
 

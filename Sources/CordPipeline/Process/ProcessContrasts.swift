@@ -237,7 +237,11 @@ extension ProcessRun {
             let result = try MagnetizationTransfer.ratio(mtOn: on.frame(0), mtOff: a.aligned)
             let name = "anat/\(prefix)_MTRmap.nii.gz"
             try NIfTIFile.write(result.map, to: out.path(name), like: header, description: "cordq MTR (p.u.)")
-            maps.append(ComputedMap(metric: "mtr_pu", volume: result.map))
+            // The map on disk keeps the documented 0 at invalid voxels; the tables leave them out.
+            let forTables = Volume(grid: result.map.grid, frames: 1, exactly: (0..<result.map.data.count).map { n in
+                MagnetizationTransfer.mtrIsValid(mtOn: images?.on.data[n] ?? 0, mtOff: a.aligned.data[n]) ? result.map.data[n] : Float.nan
+            })
+            maps.append(ComputedMap(metric: "mtr_pu", volume: forTables))
             var m = StepMetrics()
             m.nccBefore = a.correlationBefore; m.nccAfter = a.correlationAfter; m.alignmentKept = a.kept; m.invalidVoxels = result.invalidVoxels
             if !a.kept {

@@ -125,13 +125,13 @@ enum FileAccess {
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let payload: [UInt8]
         if path.hasSuffix(".gz") {
-            guard let z = Gzip.compress(bytes) else { throw CordIOError.writeFailed(path: path, reason: "gzip compression failed") }
+            guard let z = Gzip.compress(bytes) else { throw CordIOError.writeFailed(path: StagingNames.display(path), reason: "gzip compression failed") }
             payload = z
         } else {
             payload = bytes
         }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { throw CordIOError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw CordIOError.writeFailed(path: StagingNames.display(path), reason: String(cString: strerror(errno))) }
         var failure: String?
         payload.withUnsafeBytes { raw in
             var offset = 0
@@ -146,7 +146,7 @@ enum FileAccess {
         guard failure == nil, rename(tmp, path) == 0 else {
             let reason = failure ?? String(cString: strerror(errno))
             unlink(tmp)
-            throw CordIOError.writeFailed(path: path, reason: reason)
+            throw CordIOError.writeFailed(path: StagingNames.display(path), reason: reason)
         }
     }
 

@@ -112,7 +112,7 @@ public enum GradientFiles {
     static func numbers(_ path: String) throws -> [[Double]] {
         let text = try FileAccess.readText(path)
         var rows: [[Double]] = []
-        for (ln, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (ln, line) in TextLines.split(text).enumerated() {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "," })
             if fields.isEmpty { continue }
             var row: [Double] = []

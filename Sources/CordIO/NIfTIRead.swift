@@ -54,6 +54,31 @@ public enum NIfTIFile {
         return (try Volume(grid: h.grid, frames: h.frames, data: values), h)
     }
 
+    /// Reads a label image (vertebral levels, discs, segment labels): every voxel must hold a
+    /// whole number (within 0.001, for float files written through a resampler) in the Int32
+    /// range. A map of 2.5s or 3.4s is not a label map (interpolated, or a probability
+    /// map); rounding it would silently shift every level, so it is an error naming the file,
+    /// how many voxels and the first value.
+    public static func readLabels(_ path: String, what: String = "label map") throws -> (Volume<Int32>, NIfTIHeader) {
+        let (v, h) = try read(path, as: Double.self)
+        var out = [Int32](repeating: 0, count: v.data.count)
+        var bad = 0, firstBad: (Int, Double)?
+        for (n, x) in v.data.enumerated() {
+            let r = x.rounded()
+            if x.isFinite && abs(x - r) <= 1e-3 && abs(r) <= 2_147_483_647, let k = Int32(exactly: r) {
+                out[n] = k
+            } else {
+                bad += 1
+                if firstBad == nil { firstBad = (n, x) }
+            }
+        }
+        if let (n, x) = firstBad {
+            let c = v.grid.coordinates(of: n % v.grid.voxelCount)
+            throw CordIOError.invalidContent(path: path, reason: "is not a \(what): \(bad) voxel\(bad == 1 ? "" : "s") hold\(bad == 1 ? "s" : "") a value that is not a whole number (first \(formatSignificantCore(x)) at voxel \(c.x), \(c.y), \(c.z)); labels must be integers (was it resampled with interpolation instead of nearest neighbour?)")
+        }
+        return (Volume(grid: v.grid, frames: v.frames, exactly: out), h)
+    }
+
     // MARK: - Header
 
     static func parseHeader(_ bytes: [UInt8], path: String) throws -> NIfTIHeader {

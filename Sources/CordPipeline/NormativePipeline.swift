@@ -36,7 +36,7 @@ public enum NormativePipeline {
     public static func add(database: String, tables: [String], participants: String?, participant: Participant?) throws -> IngestSummary {
         let files = try tableFiles(tables)
         var people: (String, [Participant])?
-        if let p = participant { people = ("command line", [p]) }
+        if let p = participant { try p.checkPlausible(source: "command line"); people = ("command line", [p]) }
         else if let path = participants {
             let t = try TSVTable.read(path)
             people = (path, try Participant.parseTable(columns: t.columns, rows: t.rows, source: path))

@@ -49,7 +49,7 @@ public enum CheckedNumber {
     /// indices and sizes computed inside an algorithm from values already checked at the
     /// boundary (voxel sizes, coordinates inside a grid): it makes a bad value impossible to
     /// trap on, it does not make it right, so the inputs it derives from must be checked.
-    @inline(__always)
+    @inlinable
     public static func clamped(_ x: Double, _ rule: FloatingPointRoundingRule = .towardZero,
                                to bounds: ClosedRange<Int> = -(1 << 52)...(1 << 52)) -> Int {
         guard !x.isNaN else { return bounds.lowerBound }
@@ -61,7 +61,7 @@ public enum CheckedNumber {
 
     /// A Float value (a label or level map voxel) as an integer label: nil unless it is a
     /// whole number within ±2^24 (every such integer is exact in a Float).
-    @inline(__always)
+    @inlinable
     public static func label(_ v: Float) -> Int? {
         guard v.isFinite, v == v.rounded(), abs(v) <= 16_777_216 else { return nil }
         return Int(exactly: v)

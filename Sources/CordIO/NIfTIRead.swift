@@ -21,7 +21,7 @@ extension Complex: NIfTIReadable where RealType == Float {
     public static func fromComplex(_ re: Double, _ im: Double) -> Complex<Float>? { Complex(Float(re), Float(im)) }
 }
 extension Int32: NIfTIReadable {
-    public static func fromReal(_ v: Double) -> Int32 { v.isFinite ? Int32(clamping: Int64(v.rounded())) : 0 }
+    public static func fromReal(_ v: Double) -> Int32 { Int32(clamping: CheckedNumber.clamped(v, .toNearestOrAwayFromZero)) }
     public static func fromComplex(_ re: Double, _ im: Double) -> Int32? { nil }
 }
 

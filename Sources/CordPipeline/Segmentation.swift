@@ -56,7 +56,7 @@ public enum SegmentationPipeline {
         if let c = centerlineOutput {
             var mask = Mask(grid: image.grid, frames: 1, repeating: 0)
             for v in seg.centerlineVoxels {
-                let i = Int(v.x.rounded()), j = Int(v.y.rounded()), k = Int(v.z.rounded())
+                let i = CheckedNumber.clamped(v.x, .toNearestOrAwayFromZero), j = CheckedNumber.clamped(v.y, .toNearestOrAwayFromZero), k = CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero)
                 if image.grid.contains(i, j, k) { mask[i, j, k] = 1 }
             }
             try NIfTIFile.write(mask, to: c, datatype: .uint8, like: header, description: "cordq centerline")
@@ -105,7 +105,7 @@ public enum SegmentationPipeline {
         guard perSlice else { return points }
         let code = grid.orientation.letters
         let axis = code.firstIndex { $0.worldAxis == 2 } ?? 2
-        let groups = Dictionary(grouping: points) { Int($0[axis]) }
+        let groups = Dictionary(grouping: points) { CheckedNumber.clamped($0[axis]) }
         return groups.keys.sorted().map { k in groups[k]!.reduce(SIMD3<Double>.zero, +) / Double(groups[k]!.count) }
     }
 }

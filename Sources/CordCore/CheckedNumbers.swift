@@ -92,7 +92,7 @@ public func formatSignificantCore(_ x: Double) -> String {
     if a != 0 && (a >= 1e9 || a < 1e-4) { return formatScientific(x, 3) }
     let decimals = a >= 1000 ? 1 : a >= 100 ? 2 : a >= 1 ? 3 : a >= 0.01 ? 4 : 6
     var s = formatFixed(x, decimals)
-    if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+    if s.contains(".") && !s.contains("e") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
     return s
 }
 

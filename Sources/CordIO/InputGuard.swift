@@ -21,13 +21,15 @@ public enum InputGuard {
     public final class Registry: @unchecked Sendable {
         private let lock = NSLock()
         private var identities: Set<FileIdentity> = []
+        private var paths: Set<String> = []
         private var folders: [String] = []
         fileprivate var paused = 0
         init() {}
-        func add(_ id: FileIdentity) { lock.lock(); identities.insert(id); lock.unlock() }
+        func add(_ id: FileIdentity, path: String) { lock.lock(); identities.insert(id); paths.insert(path); lock.unlock() }
         func addFolder(_ p: String) { lock.lock(); folders.append(p); lock.unlock() }
         func contains(_ id: FileIdentity) -> Bool { lock.lock(); defer { lock.unlock() }; return identities.contains(id) }
         var protectedFolders: [String] { lock.lock(); defer { lock.unlock() }; return folders }
+        var protectedPaths: Set<String> { lock.lock(); defer { lock.unlock() }; return paths }
         var isPaused: Bool { lock.lock(); defer { lock.unlock() }; return paused > 0 }
         func pause(_ d: Int) { lock.lock(); paused += d; lock.unlock() }
     }
@@ -53,13 +55,13 @@ public enum InputGuard {
     public static func protect(_ path: String) {
         guard let r = current else { return }
         if TextFile.isDirectory(path) { r.addFolder(TextFile.canonicalPath(path)) }
-        else if let id = identity(path) { r.add(id) }
+        else if let id = identity(path) { r.add(id, path: TextFile.canonicalPath(path)) }
     }
 
     /// Called by CordIO's readers for every file they open.
     static func recordRead(_ path: String) {
         guard let r = current, !r.isPaused, let id = identity(path) else { return }
-        r.add(id)
+        r.add(id, path: TextFile.canonicalPath(path))
     }
 
     /// Throws when writing `destination` would replace a recorded input.
@@ -72,7 +74,7 @@ public enum InputGuard {
     public static func checkFolder(_ destination: String) throws {
         guard let r = current else { return }
         let d = TextFile.canonicalPath(destination)
-        for f in r.protectedFolders where f == d || f.hasPrefix(d + "/") {
+        for f in r.protectedFolders + r.protectedPaths where f == d || f.hasPrefix(d + "/") {
             throw CordIOError.wouldOverwriteInput(path: destination)
         }
         try check(destination)

@@ -79,7 +79,7 @@ public final class NormativeDatabase: Sendable {
     /// whose folder is not writable has nowhere for its shared-memory file) the file is opened
     /// as immutable, which reads it without any side file.
     private static func openForReading(_ path: String, _ config: Configuration) throws -> any DatabaseWriter {
-        guard FileManager.default.fileExists(atPath: path) else { throw CordIOError.notFound(path: path) }
+        guard FileManager.default.fileExists(atPath: path) else { throw CordError.invalidValue(what: path, detail: "no such file (a normative database is read only when it exists)") }
         do {
             let q = try DatabaseQueue(path: path, configuration: config)
             _ = try q.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM sqlite_master") }

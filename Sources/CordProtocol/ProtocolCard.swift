@@ -168,6 +168,7 @@ public func formatCardNumber(_ x: Double) -> String {
     let s = "\(x)"
     if !s.contains("e") { return s }
     var t = formatFixed(x, 12)
+    if t.contains("e") { return s }   // beyond 2^53: Swift's own exponent form
     while t.hasSuffix("0") { t.removeLast() }
     if t.hasSuffix(".") { t.removeLast() }
     return t

@@ -34,7 +34,15 @@ public enum SegmentationPipeline {
         let (image, header) = try NIfTIFile.read(imagePath)
         var options = CordSegmentationOptions()
         options.contrast = contrast
-        if let v = hintVoxel { options.hint = CenterlineHint(voxel: v) }
+        if let v = hintVoxel {
+            let g = image.grid
+            guard v.x.isFinite, v.y.isFinite, v.z.isFinite, v.x > -0.5, v.y > -0.5, v.z > -0.5,
+                  v.x < Double(g.nx) - 0.5, v.y < Double(g.ny) - 0.5, v.z < Double(g.nz) - 0.5 else {
+                throw CordError.invalidValue(what: "--hint-voxel \(formatSignificantCore(v.x)),\(formatSignificantCore(v.y)),\(formatSignificantCore(v.z))",
+                                             detail: "is outside \(imagePath) (voxel indices 0–\(g.nx - 1), 0–\(g.ny - 1), 0–\(g.nz - 1))")
+            }
+            options.hint = CenterlineHint(voxel: v)
+        }
         options.hintSlice = hintSlice
         if let h = hintPath {
             let points = try markedPoints(h, on: image.grid, what: "hint")

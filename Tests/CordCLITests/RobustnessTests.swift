@@ -11,6 +11,7 @@ import CordTestSupport
 @testable import CordMyelin
 @testable import CordNormative
 @testable import CordPipeline
+@testable import CordRegistration
 
 /// Small hostile inputs for issue #23: each ends in a clear error naming the file and field,
 /// or in a documented result; none in a crash or a silently wrong number.
@@ -181,6 +182,22 @@ enum Hostile {
         #expect { try Participant.parseTable(columns: columns, rows: [["p1", "M", "640", "176"]], source: "p.tsv") } throws: { e in
             "\(e)".contains("age") && "\(e)".contains("640 years")
         }
+    }
+
+    @Test func implausibleCommandLineNumbersAreRefused() throws {
+        // --max-shift 1e30 used to search for ever and NaN to crash (SIGILL).
+        for shift in [1e30, .nan, -1] {
+            var o = SliceRegistrationOptions(); o.maximumShift = shift
+            #expect(throws: CordError.self) { try MTPipeline.checkRegistration(o) }
+        }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["mt", "mtr", "--mt-on", "a.nii", "--mt-off", "b.nii", "o.nii", "--register", "--max-shift", "1e30"]) }
+        // A hint voxel outside the image is an error, not silently ignored.
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        try Hostile.write(try Hostile.image(), dir + "/t2.nii")
+        #expect { try SegmentationPipeline.segmentCord(image: dir + "/t2.nii", output: dir + "/seg.nii.gz", hintVoxel: [1e30, 5, 5]) } throws: { e in
+            "\(e)".contains("--hint-voxel") && "\(e)".contains(dir + "/t2.nii") && "\(e)".contains("outside")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/seg.nii.gz"))
     }
 
     // MARK: - Fits where most voxels fail

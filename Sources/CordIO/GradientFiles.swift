@@ -45,6 +45,9 @@ public enum GradientFiles {
             let shape = "\(rows.count) rows of \(Set(rows.map(\.count)).sorted().map(String.init).joined(separator: "/")) numbers"
             throw CordIOError.invalidContent(path: bvec, reason: "has \(shape); with \(n) b-values in \(bval) it should have 3 rows of \(n) or \(n) rows of 3")
         }
+        if let i = dirs.firstIndex(where: { v in !(abs(v.x) <= 1e3 && abs(v.y) <= 1e3 && abs(v.z) <= 1e3) }) {
+            throw CordIOError.invalidContent(path: bvec, reason: "volume \(i) has the b-vector (\(formatSignificantCore(dirs[i].x)), \(formatSignificantCore(dirs[i].y)), \(formatSignificantCore(dirs[i].z))); b-vectors are unit directions")
+        }
         return RawGradients(bValues: flatB, vectors: dirs)
     }
 

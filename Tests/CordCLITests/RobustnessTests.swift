@@ -198,6 +198,15 @@ enum Hostile {
             "\(e)".contains("--hint-voxel") && "\(e)".contains(dir + "/t2.nii") && "\(e)".contains("outside")
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/seg.nii.gz"))
+        // Simulator geometry: an in-plane size of 0 or NaN and a 1e9 mm field of view used to crash.
+        for (field, change) in [("--in-plane", { (o: inout DWISimulationOptions) in o.inPlane = 0 }),
+                                ("--in-plane", { (o: inout DWISimulationOptions) in o.inPlane = .nan }),
+                                ("--field-of-view", { (o: inout DWISimulationOptions) in o.fieldOfView = 1e9 }),
+                                ("--snr", { (o: inout DWISimulationOptions) in o.snr = 1e-300 })] {
+            var o = DWISimulationOptions(); change(&o)
+            #expect { try DiffusionSimulationExport.write(to: dir + "/sim", options: o) } throws: { e in "\(e)".contains(field) }
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/sim"))
     }
 
     // MARK: - Fits where most voxels fail

@@ -149,6 +149,10 @@ enum Hostile {
         #expect { try GradientFiles.readRaw(bval: dir + "/msum2.bval", bvec: dir + "/d.bvec") } throws: { e in
             "\(e)".contains(dir + "/msum2.bval") && "\(e)".contains("ms/µm²")
         }
+        try "1e308 0 0\n0 1 0\n0 0 1\n".write(toFile: dir + "/huge.bvec", atomically: true, encoding: .utf8)
+        #expect { try GradientFiles.readRaw(bval: dir + "/ok.bval", bvec: dir + "/huge.bvec") } throws: { e in
+            "\(e)".contains(dir + "/huge.bvec") && "\(e)".contains("volume 0")
+        }
         // CRLF line ends: three rows, not one.
         try "1 0 0\r\n0 1 0\r\n0 0 1\r\n".write(toFile: dir + "/crlf.bvec", atomically: true, encoding: .utf8)
         #expect(try GradientFiles.readRaw(bval: dir + "/ok.bval", bvec: dir + "/crlf.bvec").vectors.count == 3)

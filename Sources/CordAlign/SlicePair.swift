@@ -33,7 +33,7 @@ package struct SlicePair {
                 found = true; a = pointwiseMin(a, SIMD2(i, j)); b = pointwiseMax(b, SIMD2(i, j))
             } }
             guard found else { return nil }
-            let mi = Int((margin / sp.x).rounded(.up)), mj = Int((margin / sp.y).rounded(.up))
+            let mi = CheckedNumber.clamped(margin / sp.x, .up), mj = CheckedNumber.clamped(margin / sp.y, .up)
             lo = SIMD2(max(0, a.x - mi), max(0, a.y - mj)); hi = SIMD2(min(nx - 1, b.x + mi), min(ny - 1, b.y + mj))
         }
         i0 = lo.x; i1 = hi.x; j0 = lo.y; j1 = hi.y
@@ -60,7 +60,7 @@ package struct SlicePair {
     @inline(__always) func bilinear(_ data: [Float], _ p: SIMD2<Double>) -> Double? {
         let x = p.x, y = p.y
         guard x >= 0, y >= 0, x <= Double(nx - 1), y <= Double(ny - 1) else { return nil }
-        let ix = min(Int(x), nx - 2 < 0 ? 0 : nx - 2), iy = min(Int(y), ny - 2 < 0 ? 0 : ny - 2)
+        let ix = min(CheckedNumber.clamped(x), nx - 2 < 0 ? 0 : nx - 2), iy = min(CheckedNumber.clamped(y), ny - 2 < 0 ? 0 : ny - 2)
         let fx = x - Double(ix), fy = y - Double(iy)
         let ix1 = min(ix + 1, nx - 1), iy1 = min(iy + 1, ny - 1)
         let v00 = Double(data[base + ix + nx * iy]), v10 = Double(data[base + ix1 + nx * iy])
@@ -122,7 +122,7 @@ package struct SlicePair {
     /// Integer-voxel grid search (and a coarse rotation grid when rigid), then a pattern
     /// search whose step halves down to 1/50 voxel.
     package func search(options: SliceRegistrationOptions, spacing sp: SIMD2<Double>) -> SliceTransform {
-        let rx = Int((options.maximumShift / sp.x).rounded(.down)), ry = Int((options.maximumShift / sp.y).rounded(.down))
+        let rx = CheckedNumber.clamped(options.maximumShift / sp.x, .down), ry = CheckedNumber.clamped(options.maximumShift / sp.y, .down)
         let maxRot = options.maximumRotation * .pi / 180
         let rotations: [Double] = options.rigid ? stride(from: -maxRot, through: maxRot + 1e-12, by: 2 * .pi / 180).map { $0 } : [0]
         var best = (score: -2.0, shift: SIMD2<Double>.zero, rot: 0.0)
@@ -162,7 +162,7 @@ package struct SlicePair {
                 let p = source(i, j, shift: t.shift, cosT: c, sinT: s, centre: t.centre, spacing: spacing)
                 let x = p.x, y = p.y
                 guard x >= 0, y >= 0, x <= Double(nx - 1), y <= Double(ny - 1) else { out.data[base + i + nx * j] = 0; continue }
-                let ix = min(Int(x), max(nx - 2, 0)), iy = min(Int(y), max(ny - 2, 0))
+                let ix = min(CheckedNumber.clamped(x), max(nx - 2, 0)), iy = min(CheckedNumber.clamped(y), max(ny - 2, 0))
                 let fx = x - Double(ix), fy = y - Double(iy)
                 let ix1 = min(ix + 1, nx - 1), iy1 = min(iy + 1, ny - 1)
                 let v = (Double(d[base + ix + nx * iy]) * (1 - fx) + Double(d[base + ix1 + nx * iy]) * fx) * (1 - fy)

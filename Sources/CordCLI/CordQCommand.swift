@@ -2,6 +2,7 @@
 // and reports; no algorithm lives here.
 import ArgumentParser
 import CordCore
+import CordIO
 import CordPipeline
 
 /// `cordq <group> <command>`: quantitative MRI of the spinal cord.
@@ -33,6 +34,12 @@ public struct CordQCommand: ParsableCommand {
         ]
     )
     public init() {}
+
+    /// `main()` inside one `InputGuard` scope: every file the command reads is an input it
+    /// must never replace (issue #23), whatever output path it is given.
+    public static func mainGuarded() {
+        InputGuard.scope { main() }
+    }
 }
 
 /// `cordq info FILE…`

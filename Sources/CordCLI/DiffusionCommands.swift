@@ -176,7 +176,7 @@ public struct DWISimulateCommand: ParsableCommand {
     public func run() throws {
         var o = DWISimulationOptions()
         o.sliceNoiseRamp = sliceNoiseRamp
-        o.scheme = scheme; o.snr = snr > 0 ? snr : nil; o.seed = seed
+        o.scheme = scheme; o.snr = snr == 0 ? nil : snr; o.seed = seed  // NaN and negatives reach the plausibility check
         o.inPlane = inPlane; o.sliceThickness = sliceThickness; o.fieldOfView = fieldOfView
         let z = zRange.split(separator: ",").compactMap { Double($0) }
         guard z.count == 2, z[0] < z[1] else { throw ValidationError("--z-range takes INFERIOR,SUPERIOR in mm, e.g. -45,-5") }

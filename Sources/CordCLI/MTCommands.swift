@@ -31,6 +31,9 @@ public struct AlignmentOptions: ParsableArguments {
         guard smoothing == "none" || (Int(smoothing).map { (0...3).contains($0) } ?? false) else {
             throw ValidationError("--smoothing takes none or a polynomial degree from 0 to 3")
         }
+        guard maxShift.isFinite, (0...50).contains(maxShift) else {
+            throw ValidationError("--max-shift is a distance in mm from 0 to 50 (found \(maxShift))")
+        }
     }
     var options: SliceRegistrationOptions {
         var o = SliceRegistrationOptions(); o.rigid = rigid; o.maximumShift = maxShift; o.keepOnlyIfBetter = !keepWorseAlignment

@@ -57,7 +57,7 @@ public struct BIDSSidecar: Sendable {
         repetitionTime = try f.seconds("RepetitionTime", max: 30)
         echoTime = try f.seconds("EchoTime", max: 2)
         inversionTime = try f.seconds("InversionTime", max: 10)
-        flipAngle = try f.number("FlipAngle", "a number in degrees", range: 0...180)
+        flipAngle = try f.degrees("FlipAngle", range: 0...180)
         sliceTiming = try f.numbers("SliceTiming", "a list of slice times in seconds", range: 0...30)
         multibandAccelerationFactor = try f.integer("MultibandAccelerationFactor", range: 1...16)
         phaseEncodingDirection = try f.phaseEncoding("PhaseEncodingDirection")
@@ -89,7 +89,7 @@ public struct BIDSSidecar: Sendable {
         if let m = multibandAccelerationFactor { return m }
         guard let t = sliceTiming, !t.isEmpty else { return nil }
         var counts: [Int: Int] = [:]
-        for v in t { counts[Int((v * 1e4).rounded()), default: 0] += 1 }
+        for v in t { counts[CheckedNumber.clamped(v * 1e4, .toNearestOrAwayFromZero), default: 0] += 1 }  // v checked to 0…30 s
         return counts.values.max()
     }
 }
@@ -118,10 +118,19 @@ struct FieldReader {
         }
         return d
     }
+    /// An angle BIDS stores in degrees. A non-integral value below π/2 is almost always an
+    /// angle in radians (6° written as 0.1047): MTsat and T1 from it would be silently zero.
+    func degrees(_ key: String, range: ClosedRange<Double>) throws -> Double? {
+        guard let d = try number(key, "a number in degrees", range: range) else { return nil }
+        if d > 0 && d < Double.pi / 2 && d != d.rounded() {
+            throw CordIOError.invalidContent(path: path, reason: "\"\(key)\" is \(d): BIDS stores flip angles in degrees, and \(d)° is implausible; it looks like radians (\(formatFixed(d * 180 / Double.pi, 1))°): write the angle in degrees")
+        }
+        return d
+    }
     func integer(_ key: String, range: ClosedRange<Int>) throws -> Int? {
         guard let d = try number(key, "a whole number", range: Double(range.lowerBound)...Double(range.upperBound)) else { return nil }
         guard d == d.rounded() else { throw wrong(key, "a whole number", .number(d)) }
-        return Int(d)
+        return try CheckedNumber.int(d, field: "\"\(key)\"", in: path, range: range, integral: true)
     }
     func numbers(_ key: String, _ expected: String, range: ClosedRange<Double>) throws -> [Double]? {
         guard let v = fields[key], v != .null else { return nil }

@@ -21,7 +21,7 @@ public final class SymmetricEigenSolver {
         var lwork = 0.0, liwork: Int32 = 0
         _ = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "L")),
                                 Int32(n), &a, Int32(max(n, 1)), &w, &lwork, -1, &liwork, -1)
-        work = [Double](repeating: 0, count: max(Int(lwork), 1 + 6 * n + 2 * n * n))
+        work = [Double](repeating: 0, count: max(CheckedNumber.clamped(lwork, to: 0...(1 << 40)), 1 + 6 * n + 2 * n * n))
         iwork = [Int32](repeating: 0, count: max(Int(liwork), 3 + 5 * n))
     }
 
@@ -59,7 +59,7 @@ public final class TopEigenSolver {
         e = [Double](repeating: 0, count: max(n - 1, 1)); eCopy = e; tau = e
         var a = [Double](repeating: 0, count: max(n * n, 1)), q = 0.0
         _ = LAPACKE_dsytrd_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), &a, Int32(max(n, 1)), &d, &e, &tau, &q, -1)
-        work = [Double](repeating: 0, count: max(Int(q), 5 * n, n * 64, 1))
+        work = [Double](repeating: 0, count: max(CheckedNumber.clamped(q, to: 0...(1 << 40)), 5 * n, n * 64, 1))
         iwork = [Int32](repeating: 0, count: max(3 * n, 1))
         iblock = [Int32](repeating: 0, count: max(n, 1)); isplit = iblock; ifail = iblock
     }

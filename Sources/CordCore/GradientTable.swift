@@ -109,7 +109,7 @@ public struct GradientTable: Sendable, Equatable {
     /// One line per shell, e.g. "b=0 ×1, b=750 linear ×6".
     public var summary: String {
         shells().map { s in
-            let b = Int(s.b.rounded())
+            let b = CheckedNumber.clamped(s.b, .toNearestOrAwayFromZero)
             return s.shape == "none" ? "b=\(b) ×\(s.indices.count)" : "b=\(b) \(s.shape) ×\(s.indices.count)"
         }.joined(separator: ", ")
     }

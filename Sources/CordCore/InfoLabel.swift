@@ -33,7 +33,7 @@ public struct InfoLabel: Sendable, Equatable {
         enum Section { case none, individual, combined, map }
         var section = Section.none
         var out = InfoLabel(title: "", entries: [])
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).enumerated() {
             let line = trimmed(raw)
             func fail(_ why: String) -> CordError { .invalidValue(what: path, detail: "line \(n + 1) (\"\(line)\"): \(why)") }
             if line.isEmpty { continue }

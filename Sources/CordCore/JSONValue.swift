@@ -36,7 +36,7 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
         switch self {
         case .null: "null"
         case let .bool(b): "\(b)"
-        case let .number(d): d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
+        case let .number(d): d == d.rounded() && abs(d) < 1e15 ? String(CheckedNumber.clamped(d)) : "\(d)"
         case let .string(s): "\"\(s)\""
         case let .array(a): "[" + a.map(\.description).joined(separator: ", ") + "]"
         case let .object(o): "{" + o.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"

@@ -134,11 +134,14 @@ public func formatFixed(_ x: Double, _ decimals: Int) -> String {
     var p = 1.0
     for _ in 0..<decimals { p *= 10 }
     let r = (abs(x) * p).rounded()
+    // Beyond 2^53 a Double holds no fractional digits and Int conversion could trap
+    // (a voxel of 1e30 used to crash `cordq info`): such magnitudes print with an exponent.
+    guard r < CheckedNumber.integerLimit else { return formatScientific(x, max(decimals, 3)) }
     let neg = x < 0 && r != 0
-    let ip = Int(r / p)
+    let ip = CheckedNumber.clamped(r / p, .down)
     var s = String(ip)
     if decimals > 0 {
-        let frac = Int(r - Double(ip) * p)
+        let frac = CheckedNumber.clamped(r - Double(ip) * p)
         var f = String(frac)
         while f.count < decimals { f = "0" + f }
         s += "." + f

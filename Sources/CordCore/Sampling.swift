@@ -10,7 +10,7 @@ extension Volume where Scalar: BinaryFloatingPoint {
         guard x > -0.5, y > -0.5, z > -0.5,
               x < Double(g.nx) - 0.5, y < Double(g.ny) - 0.5, z < Double(g.nz) - 0.5 else { return outside }
         let cx = min(max(x, 0), Double(g.nx - 1)), cy = min(max(y, 0), Double(g.ny - 1)), cz = min(max(z, 0), Double(g.nz - 1))
-        let i0 = min(Int(cx), g.nx - 1), j0 = min(Int(cy), g.ny - 1), k0 = min(Int(cz), g.nz - 1)
+        let i0 = min(CheckedNumber.clamped(cx), g.nx - 1), j0 = min(CheckedNumber.clamped(cy), g.ny - 1), k0 = min(CheckedNumber.clamped(cz), g.nz - 1)
         let i1 = min(i0 + 1, g.nx - 1), j1 = min(j0 + 1, g.ny - 1), k1 = min(k0 + 1, g.nz - 1)
         let fx = cx - Double(i0), fy = cy - Double(j0), fz = cz - Double(k0)
         let off = t * g.voxelCount
@@ -32,7 +32,7 @@ extension Volume where Scalar: BinaryFloatingPoint {
 extension Volume {
     /// Nearest-neighbour sample at continuous voxel coordinates; `outside` beyond the grid.
     public func nearest(_ p: SIMD3<Double>, frame t: Int = 0, outside: Scalar) -> Scalar {
-        let i = Int((p.x).rounded()), j = Int((p.y).rounded()), k = Int((p.z).rounded())
+        let i = CheckedNumber.clamped(p.x, .toNearestOrAwayFromZero), j = CheckedNumber.clamped(p.y, .toNearestOrAwayFromZero), k = CheckedNumber.clamped(p.z, .toNearestOrAwayFromZero)
         guard grid.contains(i, j, k) else { return outside }
         return data[t * grid.voxelCount + grid.index(i, j, k)]
     }

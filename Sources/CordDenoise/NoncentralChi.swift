@@ -53,7 +53,7 @@ enum NoncentralChi {
             return (b, b / (4 * nn))   // ₁F₁(−½; N; −z) = 1 + z/(2N) + O(z²)
         }
         if z >= 20, let a = asymptoticMean(u: u, coils: n) { return a }
-        let mode = Int(z), width = Int(8 * z.squareRoot()) + 12
+        let mode = CheckedNumber.clamped(z), width = CheckedNumber.clamped(8 * z.squareRoot()) + 12
         let p0 = Double.exp(-z + Double(mode) * Double.log(z) - Double.logGamma(Double(mode + 1)))
         let g0 = 2.0.squareRoot() * Double.exp(Double.logGamma(nn + Double(mode) + 0.5) - Double.logGamma(nn + Double(mode)))
         var value = p0 * g0, dz = p0 * g0 / (2 * (nn + Double(mode)))

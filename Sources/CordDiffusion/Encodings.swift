@@ -41,7 +41,7 @@ public struct EncodingShell: Sendable, Equatable {
     public var kind: EncodingKind
     public var volumes: [Int]
     /// b in s/mm², for messages.
-    public var bSPerMM2: Int { Int((b * 1000).rounded()) }
+    public var bSPerMM2: Int { CheckedNumber.clamped(b * 1000, .toNearestOrAwayFromZero) }
 }
 
 /// A gradient table analysed for model fitting: per-volume b-tensors and shells.

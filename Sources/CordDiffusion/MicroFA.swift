@@ -112,7 +112,7 @@ public enum MicroFA {
             let kinds: Set<EncodingKind> = method == .gamma ? [.linear, .planar, .spherical] : [.ddeParallel, .ddeOrthogonal]
             let shells = PowderShells(scheme, kinds: kinds)
             // V_I and V_A separate only with two b_Δ² values; one DDE shell cannot also give V_I.
-            let distinctB = Set(shells.b.dropFirst().map { Int(($0 * 1000).rounded()) }).count
+            let distinctB = Set(shells.b.dropFirst().map { CheckedNumber.clamped($0 * 1000, .toNearestOrAwayFromZero) }).count
             let fixVI = method == .dde && distinctB < 2
             if method == .gamma && distinctB < 2 && shells.count < 4 {
                 throw DiffusionError.tooFewMeasurements(model: "the gamma model", unknowns: 4, found: shells.count,

@@ -30,7 +30,7 @@ public enum AtlasFolder {
         // MARK: Crop box from the cord, CSF and level maps.
         let (cordFull, _) = try NIfTIFile.read(cordPath)
         var levelsFull: Volume<Int32>?
-        if let p = roles[.levels] { levelsFull = try NIfTIFile.read(p, as: Int32.self).0 }
+        if let p = roles[.levels] { levelsFull = try NIfTIFile.readLabels(p).0 }
         let g = cordFull.grid
         var kRange = 0..<g.nz
         if let wanted = options.levels {
@@ -69,7 +69,7 @@ public enum AtlasFolder {
             return box.apply(v)
         }
         func readLabels(_ path: String) throws -> Volume<Int32> {
-            let (v, _) = try NIfTIFile.read(path, as: Int32.self)
+            let (v, _) = try NIfTIFile.readLabels(path)
             try g.requireCompatible(with: v.grid, cordPath, path)
             return box.apply(v)
         }

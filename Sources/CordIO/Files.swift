@@ -16,6 +16,7 @@ enum FileAccess {
     /// Reads a file completely, decompressing it when it is gzip (plain files are returned
     /// as they are). `limit` stops early (for header-only reads).
     static func readAll(_ path: String, limit: Int? = nil) throws -> [UInt8] {
+        InputGuard.recordRead(path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw CordIOError.notFound(path: path) }
         if isDir.boolValue { throw CordIOError.unreadable(path: path, reason: "it is a directory") }
@@ -116,6 +117,7 @@ enum FileAccess {
     /// `.gz` (level `Gzip.level`). On failure the temporary file is removed and the
     /// destination is untouched.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        try InputGuard.check(path)
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         try TextFile.makeDirectory(dir)   // missing parent folders are created
@@ -123,13 +125,13 @@ enum FileAccess {
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let payload: [UInt8]
         if path.hasSuffix(".gz") {
-            guard let z = Gzip.compress(bytes) else { throw CordIOError.writeFailed(path: path, reason: "gzip compression failed") }
+            guard let z = Gzip.compress(bytes) else { throw CordIOError.writeFailed(path: StagingNames.display(path), reason: "gzip compression failed") }
             payload = z
         } else {
             payload = bytes
         }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { throw CordIOError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw CordIOError.writeFailed(path: StagingNames.display(path), reason: String(cString: strerror(errno))) }
         var failure: String?
         payload.withUnsafeBytes { raw in
             var offset = 0
@@ -144,7 +146,7 @@ enum FileAccess {
         guard failure == nil, rename(tmp, path) == 0 else {
             let reason = failure ?? String(cString: strerror(errno))
             unlink(tmp)
-            throw CordIOError.writeFailed(path: path, reason: reason)
+            throw CordIOError.writeFailed(path: StagingNames.display(path), reason: reason)
         }
     }
 

@@ -33,6 +33,7 @@ public enum GradientFiles {
         if let bad = flatB.first(where: { $0 < 0 }) {
             throw CordIOError.invalidContent(path: bval, reason: "negative b-value \(bad)")
         }
+        try checkBValueUnits(flatB, path: bval)
         let rows = try numbers(bvec)
         let n = flatB.count
         let dirs: [SIMD3<Double>]
@@ -44,7 +45,28 @@ public enum GradientFiles {
             let shape = "\(rows.count) rows of \(Set(rows.map(\.count)).sorted().map(String.init).joined(separator: "/")) numbers"
             throw CordIOError.invalidContent(path: bvec, reason: "has \(shape); with \(n) b-values in \(bval) it should have 3 rows of \(n) or \(n) rows of 3")
         }
+        if let i = dirs.firstIndex(where: { v in !(abs(v.x) <= 1e3 && abs(v.y) <= 1e3 && abs(v.z) <= 1e3) }) {
+            throw CordIOError.invalidContent(path: bvec, reason: "volume \(i) has the b-vector (\(formatSignificantCore(dirs[i].x)), \(formatSignificantCore(dirs[i].y)), \(formatSignificantCore(dirs[i].z))); b-vectors are unit directions")
+        }
         return RawGradients(bValues: flatB, vectors: dirs)
+    }
+
+    /// Largest b-value CordQ accepts (s/mm²): above every human and preclinical scheme
+    /// (connectome scanners reach about 17 800 s/mm²).
+    public static let maximumBValue = 50_000.0
+    /// Below this, a largest b-value cannot weigh diffusion: the file is in ms/µm².
+    public static let smallestUsefulMaximumB = 10.0
+
+    /// b-values must be in s/mm²: files in other units (×1000 too large, or ms/µm² ×1000
+    /// too small) would give diffusivities 1000 times off without any other sign.
+    static func checkBValueUnits(_ b: [Double], path: String) throws {
+        guard let top = b.max(), top > 0 else { return }
+        if top > maximumBValue {
+            throw CordIOError.invalidContent(path: path, reason: "the largest b-value is \(formatSignificantCore(top)) s/mm², beyond any diffusion scheme (≤ \(formatSignificantCore(maximumBValue)) s/mm²): b-values must be in s/mm² (are these scaled by 1000?)")
+        }
+        if top < smallestUsefulMaximumB {
+            throw CordIOError.invalidContent(path: path, reason: "the largest b-value is \(formatSignificantCore(top)) s/mm², too small to weight diffusion: b-values must be in s/mm² (these look like ms/µm²; multiply by 1000)")
+        }
     }
 
     /// Reads a b-value file and a b-vector file (3 rows × N, or N rows × 3) for an image on
@@ -93,7 +115,7 @@ public enum GradientFiles {
     static func numbers(_ path: String) throws -> [[Double]] {
         let text = try FileAccess.readText(path)
         var rows: [[Double]] = []
-        for (ln, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (ln, line) in TextLines.split(text).enumerated() {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "," })
             if fields.isEmpty { continue }
             var row: [Double] = []

@@ -1,6 +1,7 @@
 // Reading NIfTI-1/NIfTI-2 images (.nii, .nii.gz): header checks, scaling, datatype conversion.
 import CNIfTI
 import CordCore
+import Foundation
 
 /// A value type NIfTI data can be read into.
 public protocol NIfTIReadable: Sendable {
@@ -20,7 +21,7 @@ extension Complex: NIfTIReadable where RealType == Float {
     public static func fromComplex(_ re: Double, _ im: Double) -> Complex<Float>? { Complex(Float(re), Float(im)) }
 }
 extension Int32: NIfTIReadable {
-    public static func fromReal(_ v: Double) -> Int32 { v.isFinite ? Int32(clamping: Int64(v.rounded())) : 0 }
+    public static func fromReal(_ v: Double) -> Int32 { Int32(clamping: CheckedNumber.clamped(v, .toNearestOrAwayFromZero)) }
     public static func fromComplex(_ re: Double, _ im: Double) -> Int32? { nil }
 }
 
@@ -51,6 +52,31 @@ public enum NIfTIFile {
         }
         let values = decode(bytes, header: h, as: Scalar.self)
         return (try Volume(grid: h.grid, frames: h.frames, data: values), h)
+    }
+
+    /// Reads a label image (vertebral levels, discs, segment labels): every voxel must hold a
+    /// whole number (within 0.001, for float files written through a resampler) in the Int32
+    /// range. A map of 2.5s or 3.4s is not a label map (interpolated, or a probability
+    /// map); rounding it would silently shift every level, so it is an error naming the file,
+    /// how many voxels and the first value.
+    public static func readLabels(_ path: String, what: String = "label map") throws -> (Volume<Int32>, NIfTIHeader) {
+        let (v, h) = try read(path, as: Double.self)
+        var out = [Int32](repeating: 0, count: v.data.count)
+        var bad = 0, firstBad: (Int, Double)?
+        for (n, x) in v.data.enumerated() {
+            let r = x.rounded()
+            if x.isFinite && abs(x - r) <= 1e-3 && abs(r) <= 2_147_483_647, let k = Int32(exactly: r) {
+                out[n] = k
+            } else {
+                bad += 1
+                if firstBad == nil { firstBad = (n, x) }
+            }
+        }
+        if let (n, x) = firstBad {
+            let c = v.grid.coordinates(of: n % v.grid.voxelCount)
+            throw CordIOError.invalidContent(path: path, reason: "is not a \(what): \(bad) voxel\(bad == 1 ? "" : "s") hold\(bad == 1 ? "s" : "") a value that is not a whole number (first \(formatSignificantCore(x)) at voxel \(c.x), \(c.y), \(c.z)); labels must be integers (was it resampled with interpolation instead of nearest neighbour?)")
+        }
+        return (Volume(grid: v.grid, frames: v.frames, exactly: out), h)
     }
 
     // MARK: - Header
@@ -84,18 +110,22 @@ public enum NIfTIFile {
         }
         let nimPointer: UnsafeMutablePointer<nifti_image>?
         let voxOffset: Int
+        // pixdim[1...3] as stored: nifticlib replaces a zero or negative one by 1 mm.
+        let rawSpatialPixdim: [Double]
         if version == 1 {
             var hdr = nifti_1_header()
             withUnsafeMutableBytes(of: &hdr) { dst in bytes.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<header1Size])) } }
             if swapped { swap_nifti_header(&hdr, 1) }
-            voxOffset = Int(hdr.vox_offset)
+            voxOffset = try checkedVoxOffset(Double(hdr.vox_offset), headerSize: hsize, path: path)
+            rawSpatialPixdim = [Double(hdr.pixdim.1), Double(hdr.pixdim.2), Double(hdr.pixdim.3)]
             try checkDims(hdr.dim.0, [Int64(hdr.dim.1), Int64(hdr.dim.2), Int64(hdr.dim.3), Int64(hdr.dim.4), Int64(hdr.dim.5), Int64(hdr.dim.6), Int64(hdr.dim.7)], path: path)
             nimPointer = path.withCString { nifti_convert_n1hdr2nim(hdr, $0) }
         } else {
             var hdr = nifti_2_header()
             withUnsafeMutableBytes(of: &hdr) { dst in bytes.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<header2Size])) } }
             if swapped { swap_nifti_header(&hdr, 2) }
-            voxOffset = Int(hdr.vox_offset)
+            voxOffset = try checkedVoxOffset(Double(hdr.vox_offset), headerSize: hsize, path: path)
+            rawSpatialPixdim = [hdr.pixdim.1, hdr.pixdim.2, hdr.pixdim.3]
             try checkDims(Int16(clamping: hdr.dim.0), [hdr.dim.1, hdr.dim.2, hdr.dim.3, hdr.dim.4, hdr.dim.5, hdr.dim.6, hdr.dim.7], path: path)
             nimPointer = path.withCString { nifti_convert_n2hdr2nim(hdr, $0) }
         }
@@ -114,7 +144,7 @@ public enum NIfTIFile {
         let dimAll = [n.dim.1, n.dim.2, n.dim.3, n.dim.4, n.dim.5, n.dim.6, n.dim.7].map { Int($0) }
         let pixAll = [n.pixdim.1, n.pixdim.2, n.pixdim.3, n.pixdim.4, n.pixdim.5, n.pixdim.6, n.pixdim.7]
         var dims = Array(dimAll[0..<max(ndim, 1)])
-        var pix = Array(pixAll[0..<max(ndim, 1)]).map { $0 > 0 ? $0 : 1 }
+        var pix = Array(pixAll[0..<max(ndim, 1)]).map { $0 > 0 && $0.isFinite ? $0 : 1 }
         while dims.count < 3 { dims.append(1); pix.append(1) }
         // Spatial units to mm.
         let unitScale: Double = n.xyz_units == 1 ? 1000 : (n.xyz_units == 3 ? 0.001 : 1)
@@ -141,8 +171,62 @@ public enum NIfTIFile {
         if header.affine.linear.determinant == 0 || !header.affine.linear.determinant.isFinite {
             throw CordIOError.corrupt(path: path, reason: "its voxel-to-world transform (\(header.affineSource)) is singular")
         }
+        try checkGeometry(header, rawSpatialPixdim: rawSpatialPixdim, storedAxes: max(ndim, 1), path: path)
         return header
     }
+
+    /// Voxel sizes CordQ accepts (mm): from 10 µm (preclinical) to 10 cm; outside this the
+    /// header is wrong (a voxel of 1e10 mm used to crash segmentation).
+    public static let plausibleVoxelSize: ClosedRange<Double> = 0.01...100
+    /// Largest |cos| between two voxel axes: 1e-3 is 0.06° from a right angle. Scanner
+    /// images are orthogonal to 1e-7 (68 real files in shared/data: at most 5e-8); a sheared
+    /// transform makes every area and length CordQ measures wrong (+49% CSA seen).
+    public static let maximumAxisCosine = 1e-3
+
+    /// vox_offset (a float in NIfTI-1, a double in NIfTI-2) as a byte offset: a whole number
+    /// between the header's end and 2^40, or an error naming the field.
+    static func checkedVoxOffset(_ v: Double, headerSize: Int, path: String) throws -> Int {
+        guard v.isFinite, v == v.rounded() else {
+            throw CordIOError.corrupt(path: path, reason: "vox_offset is \(formatSignificantCore(v)), not a whole byte offset")
+        }
+        guard v >= Double(headerSize), v <= Double(1 << 40) else {
+            throw CordIOError.corrupt(path: path, reason: "vox_offset \(formatSignificantCore(v)) is not between the end of the \(headerSize)-byte header and the end of any possible file")
+        }
+        return try CheckedNumber.int(v, field: "vox_offset", in: path)
+    }
+
+    /// The voxel→world transform must be finite, orthogonal and have plausible voxel sizes;
+    /// without an sform the spatial pixdim values are the voxel sizes and must be positive.
+    static func checkGeometry(_ h: NIfTIHeader, rawSpatialPixdim: [Double], storedAxes: Int, path: String) throws {
+        let axes = ["i", "j", "k"]
+        if h.sformCode <= 0 {
+            for a in 0..<min(3, rawSpatialPixdim.count) where a < storedAxes {
+                let p = rawSpatialPixdim[a]
+                guard p.isFinite && p > 0 else {
+                    throw CordIOError.invalidContent(path: path, reason: "pixdim[\(a + 1)] (voxel size along \(axes[a])) is \(formatSignificantCore(p)) and there is no sform to give the voxel size: fix the header (e.g. with fslhd/nifti_tool) rather than let CordQ guess 1 mm")
+                }
+            }
+        }
+        let a = h.affine
+        for r in 0..<3 { for c in 0..<4 where !a[r, c].isFinite || abs(a[r, c]) > 1e6 {
+            throw CordIOError.invalidContent(path: path, reason: "the voxel→world transform (\(h.affineSource)) has entry [\(r)][\(c)] = \(formatSignificantCore(a[r, c])) mm, outside ±1e6 mm")
+        } }
+        let l = a.linear
+        let cols = [l.column(0), l.column(1), l.column(2)]
+        let sizes = cols.map(length)
+        for k in 0..<3 where !plausibleVoxelSize.contains(sizes[k]) {
+            throw CordIOError.invalidContent(path: path, reason: "voxel size along \(axes[k]) is \(formatSignificantCore(sizes[k])) mm (from the \(h.affineSource)), outside the plausible \(formatSignificantCore(plausibleVoxelSize.lowerBound))–\(formatSignificantCore(plausibleVoxelSize.upperBound)) mm")
+        }
+        for (p, q) in [(0, 1), (0, 2), (1, 2)] {
+            let c = abs(dot(cols[p], cols[q])) / (sizes[p] * sizes[q])
+            if c > maximumAxisCosine {
+                let angle = acosDegrees(c)
+                throw CordIOError.invalidContent(path: path, reason: "the voxel→world transform (\(h.affineSource)) is sheared: voxel axes \(axes[p]) and \(axes[q]) meet at \(formatFixed(angle, 2))°, not 90° (CordQ measures areas and lengths on orthogonal grids; resample the image to an orthogonal grid first)")
+            }
+        }
+    }
+
+    private static func acosDegrees(_ c: Double) -> Double { acos(min(1, c)) * 180 / Double.pi }
 
     private static func checkDims(_ ndim: Int16, _ dims: [Int64], path: String) throws {
         guard ndim >= 1 && ndim <= 7 else {

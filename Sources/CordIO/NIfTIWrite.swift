@@ -156,6 +156,7 @@ extension NIfTIFile {
         func integer(_ v: Double) -> Double {
             guard v.isFinite, let r = range else { return 0 }
             let s = slope != 0 ? (v - inter) / slope : v
+            guard s.isFinite else { return s > 0 ? r.upperBound : (s < 0 ? r.lowerBound : 0) }  // a NaN/∞ scaling never traps
             return min(max(s.rounded(), r.lowerBound), r.upperBound)
         }
         for x in data {

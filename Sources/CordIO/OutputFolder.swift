@@ -20,6 +20,7 @@ public final class OutputFolder {
     /// folder is replaced at `commit()` (it stays as it was until the new one is complete).
     /// Missing parent folders are created.
     public init(_ destination: String, overwrite: Bool = false) throws {
+        try InputGuard.checkFolder(destination)
         let fm = FileManager.default
         let url = URL(fileURLWithPath: destination).standardizedFileURL
         self.destination = url.path
@@ -36,12 +37,14 @@ public final class OutputFolder {
         }
         let parent = url.deletingLastPathComponent().path
         try TextFile.makeDirectory(parent)
+        StagingNames.removeAbandoned(in: parent, prefix: "." + url.lastPathComponent + ".partial-")
         staging = parent + "/." + url.lastPathComponent + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do { try fm.createDirectory(atPath: staging, withIntermediateDirectories: false) } catch {
             throw CordIOError.writeFailed(path: destination, reason: "cannot create a staging folder in \(parent)")
         }
+        StagingNames.register(staging, as: self.destination)
     }
-    deinit { if !finished { discard() } }
+    deinit { if !finished { discard() }; StagingNames.unregister(staging) }
 
     /// The staging path of a file or folder inside the output (folders are created).
     public func path(_ relative: String, isFolder: Bool = false) throws -> String {
@@ -94,17 +97,23 @@ public final class OutputFiles {
     private var staged: [(temp: String, final: String)] = []
     private var finished = false
     public init() {}
-    deinit { if !finished { discard() } }
+    deinit {
+        if !finished { discard() }
+        for (t, _) in staged { StagingNames.unregister(t) }
+    }
 
     /// A temporary path for `destination` (same folder, same extension).
     public func stage(_ destination: String) throws -> String {
+        try InputGuard.check(destination)
         let url = URL(fileURLWithPath: destination)
         let dir = url.deletingLastPathComponent().path
         try TextFile.makeDirectory(dir)   // missing parent folders are created
         let name = url.lastPathComponent
         let ext = name.hasSuffix(".nii.gz") ? ".nii.gz" : (url.pathExtension.isEmpty ? "" : "." + url.pathExtension)
+        StagingNames.removeAbandoned(in: dir, prefix: "." + name.dropLast(ext.count) + ".staged-")
         let temp = dir + "/." + name.dropLast(ext.count) + ".staged-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" + ext
         staged.append((temp, url.path))
+        StagingNames.register(temp, as: destination)
         return temp
     }
     public func commit() throws {
@@ -118,5 +127,42 @@ public final class OutputFiles {
     public func discard() {
         for (t, _) in staged { unlink(t) }
         finished = true
+    }
+}
+
+/// Staging paths and the destinations they stand for, so that an error while writing a
+/// staged file names the path the user gave (`mppca` used to report its hidden temporary
+/// name), and abandoned staging folders of killed runs are cleaned up.
+enum StagingNames {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var names: [String: String] = [:]
+
+    static func register(_ staging: String, as destination: String) {
+        lock.lock(); names[staging] = destination; lock.unlock()
+    }
+    static func unregister(_ staging: String) {
+        lock.lock(); names[staging] = nil; lock.unlock()
+    }
+    /// The user's path for `path` (a staged file, or a file inside a staging folder).
+    static func display(_ path: String) -> String {
+        lock.lock(); defer { lock.unlock() }
+        if let d = names[path] { return d }
+        for (staging, destination) in names where path.hasPrefix(staging + "/") {
+            return destination + path.dropFirst(staging.count)
+        }
+        return path
+    }
+
+    /// Removes `prefix<pid>-<n>` folders in `parent` whose process no longer runs (a build
+    /// killed with SIGKILL cannot clean up after itself).
+    static func removeAbandoned(in parent: String, prefix: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for e in entries where e.hasPrefix(prefix) {
+            let rest = e.dropFirst(prefix.count)
+            guard let pidText = rest.split(separator: "-").first, let pid = Int32(pidText), pid > 0 else { continue }
+            if pid == getpid() { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // still running (or not ours to judge)
+            try? FileManager.default.removeItem(atPath: parent + "/" + e)
+        }
     }
 }

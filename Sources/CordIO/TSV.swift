@@ -1,4 +1,5 @@
 // Tab-separated tables with a header row (BIDS participants.tsv, CordQ's own outputs).
+import Foundation
 
 /// A TSV table: column names and rows of strings, every row as wide as the header.
 public struct TSVTable: Sendable, Equatable {
@@ -21,12 +22,12 @@ public struct TSVTable: Sendable, Equatable {
     /// Reads a TSV; a row whose field count differs from the header's is an error with its line.
     public static func read(_ path: String) throws -> TSVTable {
         let text = try FileAccess.readText(path)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+        var lines = TextLines.split(text)
         while let last = lines.last, last.isEmpty { lines.removeLast() }
         guard let head = lines.first, !head.isEmpty else {
             throw CordIOError.invalidContent(path: path, reason: "is empty; a TSV needs a header row")
         }
-        let columns = head.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        let columns = head.split(separator: "\t", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
         var rows: [[String]] = []
         for (n, line) in lines.enumerated().dropFirst() where !line.isEmpty {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -43,4 +44,15 @@ public struct TSVTable: Sendable, Equatable {
         ([columns] + rows).map { $0.map { $0.isEmpty ? "n/a" : $0 }.joined(separator: "\t") }.joined(separator: "\n") + "\n"
     }
     public func write(to path: String) throws { try FileAccess.writeAtomically(text: text, to: path) }
+}
+
+/// Lines of a text file written on any system: LF, CRLF (Windows, Excel exports) or CR line
+/// ends, with a UTF-8 byte-order mark dropped. (Swift treats "\r\n" as one Character, so
+/// splitting on "\n" alone used to read a CRLF file as a single line.)
+public enum TextLines {
+    public static func split(_ text: String) -> [String] {
+        var t = Substring(text)
+        if t.first == "\u{FEFF}" { t = t.dropFirst() }
+        return t.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).map(String.init)
+    }
 }

@@ -44,8 +44,20 @@ public struct LongFormTable: Sendable, Equatable {
     public var stringRows: [[String]] {
         rows.map { r in [r.subject, r.session, r.level, r.region, r.metric, LongFormTable.format(r.value), r.method, String(r.count)] }
     }
-    /// Builds a table from TSV columns and rows; errors name the line (1 = header).
+    /// What `parse` does with a row whose value is outside its metric's plausible range.
+    public enum ImplausibleValues: Sendable { case refuse, collect }
+
+    /// Builds a table from TSV columns and rows; errors name the file, the line (1 = header)
+    /// and the field. A value `n/a` is a missing value: the row is left out (never read as 0).
     public static func parse(columns: [String], rows: [[String]], source: String) throws -> LongFormTable {
+        try parse(columns: columns, rows: rows, source: source, implausible: .refuse).table
+    }
+
+    /// As `parse`, but with `.collect` a row whose value is implausible for its metric (see
+    /// `MetricPlausibility`) is left out and reported per subject instead of failing the
+    /// whole file (a batch of patients where one table is wrong).
+    public static func parse(columns: [String], rows: [[String]], source: String, implausible: ImplausibleValues)
+        throws -> (table: LongFormTable, problems: [(subject: String, problem: String)]) {
         func index(_ name: String) throws -> Int {
             guard let i = columns.firstIndex(of: name) else {
                 throw CordError.invalidValue(what: source, detail: "has no \"\(name)\" column (a long-form table has \(LongFormTable.columns.joined(separator: ", ")))")
@@ -54,21 +66,70 @@ public struct LongFormTable: Sendable, Equatable {
         }
         let (s, l, rg, m, v) = (try index("participant_id"), try index("level"), try index("region"), try index("metric"), try index("value"))
         let ses = columns.firstIndex(of: "session"), me = columns.firstIndex(of: "method"), c = columns.firstIndex(of: "count")
-        var out: [MetricRow] = []
+        var out: [MetricRow] = [], problems: [(subject: String, problem: String)] = []
         for (n, r) in rows.enumerated() {
-            guard let value = Double(r[v]), value.isFinite else {
-                throw CordError.invalidValue(what: source, detail: "line \(n + 2): value \"\(r[v])\" is not a finite number")
+            let text = trimmed(r[v])
+            if text == "n/a" || text.isEmpty { continue }
+            guard let value = Double(text), value.isFinite else {
+                throw CordError.invalidValue(what: source, detail: "line \(n + 2), column value: \"\(r[v])\" is not a finite number (write n/a for a missing value)")
+            }
+            if let problem = MetricPlausibility.problem(metric: r[m], value: value) {
+                let message = "\(source) line \(n + 2), column value: \(problem)"
+                if implausible == .refuse { throw CordError.invalidValue(what: source, detail: "line \(n + 2), column value: \(problem)") }
+                problems.append((r[s], message))
+                continue
             }
             func opt(_ i: Int?) -> String { i.map { r[$0] == "n/a" ? "" : r[$0] } ?? "" }
+            let countText = trimmed(opt(c))
+            var count = 0
+            if !countText.isEmpty {
+                guard let k = Int(countText), k >= 0 else {
+                    throw CordError.invalidValue(what: source, detail: "line \(n + 2), column count: \"\(countText)\" is not a whole number ≥ 0")
+                }
+                count = k
+            }
             out.append(MetricRow(subject: r[s], session: opt(ses), level: r[l], region: r[rg], metric: r[m], value: value,
-                                 method: opt(me), count: Int(opt(c)) ?? 0))
+                                 method: opt(me), count: count))
         }
-        return LongFormTable(out)
+        return (LongFormTable(out), problems)
     }
 
+    private static func trimmed(_ s: String) -> String {
+        String(s.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+    }
+
+    /// Up to 6 decimals; `n/a` for a missing (NaN) value, an exponent beyond ±1e15.
     static func format(_ x: Double) -> String {
+        guard x.isFinite else { return "n/a" }
         var s = formatFixed(x, 6)
-        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+        if s.contains(".") && !s.contains("e") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
         return s
+    }
+}
+
+/// Plausible ranges of the metrics CordQ writes, from their names and units: a value outside
+/// is a wrong unit or a corrupt table, never a real measurement (one CSA of 1e30 mm² used to
+/// crash `db summary` and every biomarkers patient after it).
+public enum MetricPlausibility {
+    /// The range for `metric` (by its name's unit suffix) and the unit's name.
+    public static func range(metric: String) -> (ClosedRange<Double>, String) {
+        let m = metric.lowercased()
+        if m.hasSuffix("_mm2") { return (0...5_000, "mm²") }
+        if m.hasSuffix("_mm3") { return (0...1e7, "mm³") }
+        if m.hasSuffix("_mm") { return (-1_000...1_000, "mm") }
+        if m.hasSuffix("_um2_per_ms") { return (-10...10, "µm²/ms") }
+        if m.hasSuffix("_pu") || m.hasSuffix("_percent") { return (-1_000...1_000, "p.u.") }
+        if m.hasSuffix("_s") { return (-100...100, "s") }
+        if m.hasSuffix("_deg") { return (-360...360, "degrees") }
+        if ["fa", "mufa", "ufa", "mu_fa", "op", "c_md", "c_mu", "c_m", "c_c"].contains(m) { return (-0.5...1.5, "") }
+        return (-1e9...1e9, "")
+    }
+
+    /// Why `value` is implausible for `metric`, or nil when it is plausible.
+    public static func problem(metric: String, value: Double) -> String? {
+        let (r, unit) = range(metric: metric)
+        guard !r.contains(value) else { return nil }
+        let u = unit.isEmpty ? "" : " " + unit
+        return "\(metric) = \(formatSignificantCore(value))\(u) is outside the plausible \(formatSignificantCore(r.lowerBound))–\(formatSignificantCore(r.upperBound))\(u)"
     }
 }

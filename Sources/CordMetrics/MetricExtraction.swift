@@ -37,8 +37,8 @@ public struct ExtractionResult: Sendable {
 /// subject grid, or the template itself). A slice belongs to the level most of its level-map
 /// voxels carry (ties: the upper level). A level's value uses every voxel of its slices at
 /// once (for ml/map: one joint fit per level). Voxels whose metric value is not finite are
-/// left out. A region with no voxel in a slice group gives a row with value 0 and count 0
-/// and a warning, never NaN.
+/// left out. A region with no voxel in a slice group gives a row with a missing value (NaN,
+/// written `n/a` in TSV tables) and count 0, and a warning: never a value of 0.
 public enum MetricExtractor {
     public static func extract(map: Volume<Float>, atlas: Atlas, request r: ExtractionRequest) throws -> ExtractionResult {
         try atlas.grid.requireCompatible(with: map.grid, "atlas \(atlas.source)", "metric map")
@@ -89,10 +89,10 @@ public enum MetricExtractor {
                 }
                 if let v = result, !v.value.isFinite { result = nil }
                 if result == nil {
-                    warnings.append("\(region.name) has no voxel\(r.method == .bin ? " with probability ≥ 0.5" : "") at \(group.label): reported with count 0")
+                    warnings.append("\(region.name) has no voxel\(r.method == .bin ? " with probability ≥ 0.5" : "") at \(group.label): reported as n/a with count 0")
                 }
                 rows.append(MetricRow(subject: r.subject, session: r.session, level: group.label, region: region.name,
-                                      metric: r.metric, value: result?.value ?? 0, method: r.method.rawValue, count: result?.count ?? 0))
+                                      metric: r.metric, value: result?.value ?? .nan, method: r.method.rawValue, count: result?.count ?? 0))
             }
         }
         if skipped > 0 { warnings.append("\(skipped) voxel(s) with a NaN or infinite metric value were left out") }
@@ -113,7 +113,7 @@ public enum MetricExtractor {
                 let v = levels.volume.data[g.index(i, j, k)]
                 if v > 0 { counts[v, default: 0] += 1 }
             } }
-            return Int(counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? 0)
+            return Int(counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? Int32(0))
         }
     }
 

@@ -19,6 +19,13 @@ public struct MapResult: Sendable {
     public var invalidVoxels: Int
 }
 
+extension MagnetizationTransfer {
+    /// Whether the CordQ convention computes MTR at a voxel (MT-off > 0, both finite); the
+    /// map holds 0 elsewhere, and tables must leave those voxels out.
+    @inline(__always)
+    public static func mtrIsValid(mtOn ms: Float, mtOff m0: Float) -> Bool { m0 > 0 && m0.isFinite && ms.isFinite }
+}
+
 public enum MagnetizationTransfer {
     /// MTR = 100·(M₀ − M_sat)/M₀ in percent units (p.u.), voxel by voxel.
     ///
@@ -35,11 +42,25 @@ public enum MagnetizationTransfer {
             let m0 = mtOff.data[n], ms = mtOn.data[n]
             switch convention {
             case .cordq:
-                if m0 > 0 && m0.isFinite && ms.isFinite { out.data[n] = 100 * (m0 - ms) / m0 } else { invalid += 1 }
+                if mtrIsValid(mtOn: ms, mtOff: m0) { out.data[n] = 100 * (m0 - ms) / m0 } else { invalid += 1 }
             case .sct:
                 if m0 != 0 {
                     out.data[n] = min(max(100 * (m0 - ms) / m0, -100), 100)
                 } else { out.data[n] = .nan; invalid += 1 }
+            }
+        }
+        if convention == .cordq {
+            // Where MT-on has signal, MT-off must have it too: an MT-off that is zero or
+            // negative there (a blank or sign-flipped series) would give an all-zero MTR map
+            // and 0 p.u. in every table. Background without signal does not count.
+            var withSignal = 0, unusable = 0
+            for n in 0..<out.data.count where mtOn.data[n] > 0 && mtOn.data[n].isFinite {
+                withSignal += 1
+                let m0 = mtOff.data[n]
+                if !(m0 > 0 && m0.isFinite) { unusable += 1 }
+            }
+            if withSignal > 0 && 2 * unusable > withSignal {
+                throw CordError.invalidValue(what: "MT-off image", detail: "is zero, negative or not finite in \(unusable) of the \(withSignal) voxels where MT-on has signal; MTR cannot be computed (is it the right series, with its scaling?)")
             }
         }
         return MapResult(map: out, invalidVoxels: invalid)

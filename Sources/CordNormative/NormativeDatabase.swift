@@ -36,10 +36,19 @@ public final class NormativeDatabase: Sendable {
     /// Schema version this code writes and reads.
     public static let schemaVersion = 1
     public let path: String
-    private let pool: DatabasePool
+    /// A pool (WAL, concurrent readers) for writing; a queue for read-only access.
+    private let store: any DatabaseWriter
+    /// `store` with SQLite errors naming the file.
+    private var pool: NamedConnection { NamedConnection(db: store, path: path) }
 
     /// Opens (creating when absent, unless `readOnly`) the database at `path` and brings its
     /// schema up to date.
+    ///
+    /// Read-only opening never writes: not the file, not a journal beside it, so a database
+    /// on a read-only share or with read-only permissions can be summarised, exported and
+    /// used for biomarkers. Before opening for writing, an existing file must pass SQLite's
+    /// `PRAGMA quick_check` and be CordQ's (its schema, or an empty file): CordQ never adds
+    /// its tables to somebody else's database or writes into a damaged one.
     public init(path: String, readOnly: Bool = false) throws {
         self.path = path
         var config = Configuration()
@@ -47,17 +56,80 @@ public final class NormativeDatabase: Sendable {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
         do {
-            pool = try DatabasePool(path: path, configuration: config)
-            let version = try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+            if readOnly {
+                store = try Self.openForReading(path, config)
+            } else {
+                if FileManager.default.fileExists(atPath: path) { try Self.checkBeforeWriting(path) }
+                store = try DatabasePool(path: path, configuration: config)
+            }
+            let version = try store.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
             guard version <= Self.schemaVersion else {
                 throw CordError.invalidValue(what: path, detail: "was written with schema version \(version) by a newer CordQ; this one reads up to \(Self.schemaVersion)")
             }
-            if !readOnly { try Self.migrator.migrate(pool) }
-            else if version == 0 {
-                throw CordError.invalidValue(what: path, detail: "is not a CordQ normative database (no schema)")
+            if !readOnly { try Self.migrator.migrate(store) }
+            else {
+                try Self.requireCordQSchema(store, path: path, version: version)
             }
         } catch let e as DatabaseError {
             throw CordError.invalidValue(what: path, detail: "cannot be opened as a normative database: \(e.message ?? "\(e)")")
+        }
+    }
+
+    /// A read-only connection; when SQLite cannot open it read-only in place (a WAL database
+    /// whose folder is not writable has nowhere for its shared-memory file) the file is opened
+    /// as immutable, which reads it without any side file.
+    private static func openForReading(_ path: String, _ config: Configuration) throws -> any DatabaseWriter {
+        guard FileManager.default.fileExists(atPath: path) else { throw CordError.invalidValue(what: path, detail: "no such file (a normative database is read only when it exists)") }
+        do {
+            let q = try DatabaseQueue(path: path, configuration: config)
+            _ = try q.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM sqlite_master") }
+            return q
+        } catch let first as DatabaseError {
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            var allowed = CharacterSet.urlPathAllowed
+            allowed.remove(charactersIn: "?#%")
+            let escaped = absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute
+            do {
+                let q = try DatabaseQueue(path: "file:" + escaped + "?immutable=1", configuration: config)
+                _ = try q.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM sqlite_master") }
+                return q
+            } catch {
+                throw first
+            }
+        }
+    }
+
+    /// Refuses, before anything is written, a file that fails `PRAGMA quick_check` or is not
+    /// a CordQ normative database (an empty file or an empty SQLite database is accepted).
+    private static func checkBeforeWriting(_ path: String) throws {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size > 0 else { return }
+        var config = Configuration()
+        config.readonly = true
+        let q = try openForReading(path, config)
+        let check = try q.read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
+        guard check == ["ok"] else {
+            throw CordError.invalidValue(what: path, detail: "fails SQLite's integrity check (\(check.prefix(3).joined(separator: "; ").split(separator: "\n").joined(separator: " "))); refusing to write into a damaged database (restore a backup or build a new one)")
+        }
+        let version = try q.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+        let tables = try q.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'grdb_migrations' ORDER BY name") }
+        if version == 0 && tables.isEmpty { return }
+        try requireCordQSchema(q, path: path, version: version)
+    }
+
+    /// A CordQ database has a schema version and its two tables.
+    private static func requireCordQSchema(_ db: any DatabaseReader, path: String, version: Int) throws {
+        let tables = Set(try db.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") })
+        guard version >= 1, tables.isSuperset(of: ["subjects", "measurements"]) else {
+            let found = tables.filter { !$0.hasPrefix("sqlite_") }.sorted()
+            throw CordError.invalidValue(what: path, detail: "is not a CordQ normative database (\(version == 0 ? "no CordQ schema" : "schema \(version) without its tables")\(found.isEmpty ? "" : "; it holds the tables " + found.prefix(5).joined(separator: ", "))); CordQ does not read or add its tables to other databases")
+        }
+    }
+
+    /// Runs a database operation; SQLite errors name the file.
+    private func named<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as DatabaseError {
+            throw CordError.invalidValue(what: path, detail: "SQLite error: \(e.message ?? "\(e)")")
         }
     }
 
@@ -104,8 +176,10 @@ public final class NormativeDatabase: Sendable {
             throw CordError.invalidValue(what: "subject \(id)", detail: "has two values for \(r.metric) in \(r.region) at \(r.level)\(r.session.isEmpty ? "" : " session \(r.session)")\(r.method.isEmpty ? "" : " (\(r.method))")")
         }
         let p = record.participant
+        // A missing value (NaN, `n/a` in tables) is not stored: never as 0, never as NULL.
+        let stored = record.rows.filter { $0.value.isFinite }
         let now = ISO8601DateFormatter().string(from: Date())
-        try pool.write { db in
+        try named { try pool.write { db in
             try db.execute(sql: "DELETE FROM measurements WHERE participant_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM subjects WHERE participant_id = ?", arguments: [id])
             try db.execute(sql: """
@@ -113,15 +187,15 @@ public final class NormativeDatabase: Sendable {
                                       protocol, pathology, row_count, provenance, cordq_version, added_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, p.sex, p.age, p.height, p.weight, p.site, p.manufacturer, p.scanner, p.protocolName,
-                                 p.pathology, record.rows.count, record.provenance, CordQVersion.string, now])
+                                 p.pathology, stored.count, record.provenance, CordQVersion.string, now])
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO measurements (participant_id, session, level, region, metric, value, method, count)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            for r in record.rows {
+            for r in stored {
                 try insert.execute(arguments: [id, r.session, r.level, r.region, r.metric, r.value, r.method, r.count])
             }
-        }
+        } }
     }
 
     /// Removes a subject and its rows; false when it was not stored.
@@ -194,6 +268,22 @@ public final class NormativeDatabase: Sendable {
     /// The schema version stored in the file.
     public func storedSchemaVersion() throws -> Int {
         try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+    }
+}
+
+/// A connection whose SQLite errors name the database file.
+private struct NamedConnection {
+    let db: any DatabaseWriter
+    let path: String
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.read(body) } catch let e as DatabaseError {
+            throw CordError.invalidValue(what: path, detail: "SQLite error: \(e.message ?? "\(e)")")
+        }
+    }
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.write(body) } catch let e as DatabaseError {
+            throw CordError.invalidValue(what: path, detail: "SQLite error: \(e.message ?? "\(e)")")
+        }
     }
 }
 

@@ -38,6 +38,29 @@ public struct Participant: Sendable, Equatable {
         }
     }
 
+    /// Plausible demographics: age 0–120 years, height 40–250 cm, weight 2–400 kg.
+    public static let plausibleAge: ClosedRange<Double> = 0...120
+    public static let plausibleHeight: ClosedRange<Double> = 40...250
+    public static let plausibleWeight: ClosedRange<Double> = 2...400
+
+    /// Throws when a demographic value is outside its plausible range (with the unit, and
+    /// the likely unit mistake: heights in metres or inches, ages in months or days), since
+    /// it would shift every age- or height-adjusted z-score without any other sign.
+    public func checkPlausible(source: String) throws {
+        let who = "\(source) (\(id))"
+        if let a = age {
+            try CheckedNumber.plausible(a, field: "age", in: who, unit: "years", range: Self.plausibleAge,
+                                        hint: a > 120 ? "ages are in years (months or days given?)" : "")
+        }
+        if let h = height {
+            try CheckedNumber.plausible(h, field: "height", in: who, unit: "cm", range: Self.plausibleHeight,
+                                        hint: h < 3 ? "heights are in cm (metres given?)" : (h < 40 ? "heights are in cm" : "heights are in cm (mm given?)"))
+        }
+        if let w = weight {
+            try CheckedNumber.plausible(w, field: "weight", in: who, unit: "kg", range: Self.plausibleWeight)
+        }
+    }
+
     /// Column names accepted for each field (first match wins). BIDS participants.tsv and the
     /// spine-generic tables use the first spellings.
     public static let aliases: [String: [String]] = [
@@ -72,10 +95,12 @@ public struct Participant: Sendable, Equatable {
             let id = r[idColumn]
             guard !id.isEmpty else { throw CordError.invalidValue(what: line, detail: "participant_id is empty") }
             guard seen.insert(id).inserted else { continue }  // per-level tables repeat the subject on every row
-            out.append(Participant(id: id, sex: try normaliseSex(text(c.sex), source: line), age: try number(c.age, "age"),
-                                   height: try number(c.height, "height"), weight: try number(c.weight, "weight"),
-                                   site: text(c.site), manufacturer: text(c.manufacturer), scanner: text(c.scanner),
-                                   protocolName: text(c.protocolName), pathology: text(c.pathology)))
+            let p = Participant(id: id, sex: try normaliseSex(text(c.sex), source: line), age: try number(c.age, "age"),
+                                height: try number(c.height, "height"), weight: try number(c.weight, "weight"),
+                                site: text(c.site), manufacturer: text(c.manufacturer), scanner: text(c.scanner),
+                                protocolName: text(c.protocolName), pathology: text(c.pathology))
+            try p.checkPlausible(source: line)
+            out.append(p)
         }
         return out
     }

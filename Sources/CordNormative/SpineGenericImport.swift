@@ -33,6 +33,9 @@ public enum SpineGenericTable {
                 guard let v = Double(text), v.isFinite else {
                     throw CordError.invalidValue(what: source, detail: "line \(n + 2): \(metric) \"\(text)\" is not a number")
                 }
+                if let problem = MetricPlausibility.problem(metric: metric, value: v) {
+                    throw CordError.invalidValue(what: source, detail: "line \(n + 2), column \(metric): \(problem)")
+                }
                 out.append(MetricRow(subject: r[id], level: r[level], region: "cord", metric: metric, value: v,
                                      method: "morphometry", count: count))
             }

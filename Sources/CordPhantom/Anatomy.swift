@@ -72,7 +72,7 @@ public struct CordAnatomy: Sendable {
     /// Mean cord area (mm²) over a level by the midpoint rule (0.01 mm steps).
     public func meanCordArea(_ level: VertebralLevel) -> Double {
         let s0 = discArcLengths[level.rawValue - 1], s1 = discArcLengths[level.rawValue]
-        let n = Int(((s1 - s0) / 0.01).rounded())
+        let n = CheckedNumber.clamped((s1 - s0) / 0.01, .toNearestOrAwayFromZero)
         var sum = 0.0
         for i in 0..<n { sum += cordArea(atArcLength: s0 + (Double(i) + 0.5) * (s1 - s0) / Double(n)) }
         return sum / Double(n)

@@ -1,4 +1,5 @@
 // The cord's centerline as a curve in world space, its arc length and the local frame.
+import CordCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -62,7 +63,7 @@ final class CenterlineCurve: @unchecked Sendable {
             let zEnd = tableStart + Double(n - 1) * tableStep
             return sTopOffset - cumulative[n - 1] - (z - zEnd) * CenterlineCurve.speed(z: zEnd, zTop: zTop, k: k, lordosis: lordosis, lateral: lateral)
         }
-        let i = Int(f), w = f - Double(i)
+        let i = CheckedNumber.clamped(f), w = f - Double(i)
         return sTopOffset - (cumulative[i] * (1 - w) + cumulative[i + 1] * w)
     }
 

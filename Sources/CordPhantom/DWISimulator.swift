@@ -129,7 +129,7 @@ enum TangentKey {
     static let scale = 2000.0
     static func encode(_ t: SIMD3<Double>) -> Int64 {
         let q = (normalized(t) * scale).rounded(.toNearestOrEven)
-        func u(_ x: Double) -> Int64 { Int64(x) + 4096 }
+        func u(_ x: Double) -> Int64 { Int64(CheckedNumber.clamped(x, to: -4096...4095)) + 4096 }  // |x| ≤ scale
         return (u(q.x) << 26) | (u(q.y) << 13) | u(q.z)
     }
     static func decode(_ k: Int64) -> SIMD3<Double> {

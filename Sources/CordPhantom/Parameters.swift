@@ -115,7 +115,7 @@ public struct PhantomParameters: Codable, Sendable, Equatable {
         guard levelTransition >= 0.5, levelTransition <= 5 else {
             throw fail("levelTransition", "\(levelTransition) mm is outside 0.5…5 mm")
         }
-        if let s = snr, !(s > 0 && s.isFinite) { throw fail("snr", "\(s) must be positive (nil for no noise)") }
+        if let s = snr, !(s >= 0.5 && s <= 1e6) { throw fail("snr", "\(formatSignificantCore(s)) must be 0.5 to 1e6 (nil for no noise)") }
         if let c = compression {
             guard c.fraction > 0, c.fraction <= 0.8 else { throw fail("compression fraction", "\(c.fraction) is outside (0, 0.8]") }
             guard c.length >= 2, c.length <= 24 else { throw fail("compression length", "\(c.length) mm is outside 2…24 mm") }

@@ -57,7 +57,7 @@ public enum PhantomAtlas {
     }
 
     static func smooth(_ v: Volume<Float>, axis: Int, sigmaVoxels: Double) -> Volume<Float> {
-        let r = max(1, Int((3 * sigmaVoxels).rounded(.up)))
+        let r = max(1, CheckedNumber.clamped(3 * sigmaVoxels, .up))
         var w = (-r...r).map { exp(-0.5 * Double($0 * $0) / (sigmaVoxels * sigmaVoxels)) }
         let total = w.reduce(0, +); w = w.map { $0 / total }
         let g = v.grid

@@ -65,6 +65,6 @@ public enum PhantomGrid {
     }
 
     private static func count(_ extent: Double, _ spacing: Double) -> Int {
-        max(1, Int((extent / spacing).rounded()))
+        max(1, CheckedNumber.clamped(extent / spacing, .toNearestOrAwayFromZero))
     }
 }

@@ -67,7 +67,7 @@ public struct PhantomSubject: Sendable {
         var discNames: [Int32: String] = [:]
         for n in 1...9 {
             let v = grid.voxel(ofWorld: anatomy.centerlinePoint(atArcLength: anatomy.discArcLengths[n - 1]))
-            let i = Int(v.x.rounded()), j = Int(v.y.rounded()), k = Int(v.z.rounded())
+            let i = CheckedNumber.clamped(v.x, .toNearestOrAwayFromZero), j = CheckedNumber.clamped(v.y, .toNearestOrAwayFromZero), k = CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero)
             guard grid.contains(i, j, k) else { continue }
             discVolume[i, j, k] = Int32(n)
             discNames[Int32(n)] = VertebralLevel.discName(n)
@@ -116,7 +116,7 @@ public struct PhantomSubject: Sendable {
         }
         let sTop = anatomy.curve.arcLength(z: (zs.max() ?? 0) + 5)
         let sBottom = anatomy.curve.arcLength(z: (zs.min() ?? 0) - 5)
-        let count = Int(((sBottom - sTop) / 0.5).rounded(.up))
+        let count = CheckedNumber.clamped((sBottom - sTop) / 0.5, .up)
         let all = (0...max(count, 1)).map { point(sTop + 0.5 * Double($0)) }
         // Crossings: bracket slice index m between consecutive samples, then bisect.
         var slices = [CenterlinePoint?](repeating: nil, count: dims[axis])
@@ -124,7 +124,7 @@ public struct PhantomSubject: Sendable {
             let a = all[n - 1], b = all[n]
             let bound = Double(dims[axis])
             let lo = max(-1, min(a.voxel[axis], b.voxel[axis])), hi = min(bound, max(a.voxel[axis], b.voxel[axis]))
-            let first = Int(lo.rounded(.up)), last = Int(hi.rounded(.down))
+            let first = CheckedNumber.clamped(lo, .up), last = CheckedNumber.clamped(hi, .down)
             guard first <= last else { continue }
             for m in first...last where m >= 0 && m < dims[axis] && slices[m] == nil {
                 let f0 = a.voxel[axis] - Double(m)

@@ -72,7 +72,7 @@ extension PhantomAtlas {
         var discNames: [Int32: String] = [:]
         for (n, s) in discs.enumerated() {
             let v = grid.voxel(ofWorld: anatomy.centerlinePoint(atArcLength: s))
-            let i = Int(v.x.rounded()), j = Int(v.y.rounded()), k = Int(v.z.rounded())
+            let i = CheckedNumber.clamped(v.x, .toNearestOrAwayFromZero), j = CheckedNumber.clamped(v.y, .toNearestOrAwayFromZero), k = CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero)
             guard grid.contains(i, j, k) else { continue }
             discVolume[i, j, k] = Int32(n + 1)
             discNames[Int32(n + 1)] = n == 0 ? "top of C1" : "\(VertebralLevelName.name(n))/\(VertebralLevelName.name(n + 1))"

@@ -127,7 +127,7 @@ extension CordAnatomy {
 
     /// Whether the cord (with a 1 mm margin) lies inside `grid` over arc lengths s0…s1.
     func cordIsInside(_ grid: Grid, from s0: Double, to s1: Double) -> Bool {
-        let steps = max(2, Int(((s1 - s0) / 1.0).rounded(.up)))
+        let steps = max(2, CheckedNumber.clamped((s1 - s0) / 1.0, .up))
         let hi = SIMD3(Double(grid.nx), Double(grid.ny), Double(grid.nz)) - 0.5
         for n in 0...steps {
             let s = s0 + (s1 - s0) * Double(n) / Double(steps)

@@ -39,20 +39,30 @@ public enum BiomarkersPipeline {
     }
 
     public static func run(database: String, patients: String, tables: [String], output: String) throws -> Outcome {
+        let tableFiles = try NormativePipeline.tableFiles(tables)
+        try InputGuard.refuse(outputs: [output, valuesPath(output)], inputs: [patients, database] + tableFiles)
         let list = try TSVTable.read(patients)
         let entries = try PatientEntry.parseList(columns: list.columns, rows: list.rows, source: patients)
         guard !entries.isEmpty else { throw CordError.invalidValue(what: patients, detail: "lists no patient") }
         var rows: [String: [MetricRow]] = [:]
-        for f in try NormativePipeline.tableFiles(tables) {
+        // An implausible value fails its patient only (the others finish, as documented).
+        var unusable: [String: String] = [:]
+        for f in tableFiles {
             let t = try TSVTable.read(f)
-            for r in try LongFormTable.parse(columns: t.columns, rows: t.rows, source: f).rows { rows[r.subject, default: []].append(r) }
+            let parsed = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: f, implausible: .collect)
+            for r in parsed.table.rows { rows[r.subject, default: []].append(r) }
+            for (subject, problem) in parsed.problems where unusable[subject] == nil { unusable[subject] = problem }
         }
+        for s in unusable.keys { rows[s] = nil }
         let models = try NormativePipeline.open(database).models()
         let modelPrint = fingerprint(models)
         let inputs = entries.map { inputFingerprint($0, rows: rows[$0.participant.id] ?? [], models: modelPrint) }
         let previous = try PreviousRun(output: output, valuesOutput: valuesPath(output))
         let todo = entries.indices.filter { !previous.canReuse(entries[$0].participant.id, input: inputs[$0]) }
-        let computed = Biomarkers.computeAll(todo.map { entries[$0] }, rows: rows, models: models)
+        var computed = Biomarkers.computeAll(todo.map { entries[$0] }, rows: rows, models: models)
+        for (k, n) in todo.enumerated() {
+            if let problem = unusable[entries[n].participant.id] { computed[k] = .failure(CordError.invalidValue(what: "patient \(entries[n].participant.id)", detail: problem)) }
+        }
         let resultOf = Dictionary(uniqueKeysWithValues: zip(todo, computed))
 
         let clinical = entries.first?.clinical.map(\.0) ?? []
@@ -127,9 +137,10 @@ public enum BiomarkersPipeline {
 
         init(output: String, valuesOutput: String) throws {
             guard TextFile.exists(output), TextFile.exists(valuesOutput) else { return }
-            let s = try TSVTable.read(output)
+            // The previous outputs are read to be replaced: not recorded as inputs.
+            let s = try InputGuard.withoutRecording { try TSVTable.read(output) }
             guard Set(BiomarkersPipeline.patientColumns).isSubset(of: s.columns) else { return }
-            let v = try TSVTable.read(valuesOutput)
+            let v = try InputGuard.withoutRecording { try TSVTable.read(valuesOutput) }
             guard Set(BiomarkersPipeline.valueColumns).isSubset(of: v.columns) else { return }
             for r in s.records { if let id = r["participant_id"] { summary[id] = r } }
             for r in v.records { if let id = r["participant_id"] { values[id, default: []].append(r) } }

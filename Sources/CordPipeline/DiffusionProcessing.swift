@@ -96,7 +96,7 @@ public enum DiffusionProcessing {
             }
             // The 99th percentile by selection (the value a full sort would put at that rank).
             var values = mean.data
-            let p99 = values.withUnsafeMutableBufferPointer { select(rank: min($0.count - 1, Int(0.99 * Double($0.count))), in: $0) }
+            let p99 = values.withUnsafeMutableBufferPointer { select(rank: min($0.count - 1, CheckedNumber.clamped(0.99 * Double($0.count))), in: $0) }
             let mask = Mask.threshold(mean, above: 0.05 * p99)
             try mask.requireNonEmpty("automatic mask (mean b = 0 above 5 % of its 99th percentile)")
             return mask

@@ -16,6 +16,22 @@ public struct DWISimulationOptions: Sendable {
     /// Fractional increase of σ from the first to the last slice (see `DiffusionPhantomParameters`).
     public var sliceNoiseRamp = 0.0
     public init() {}
+
+    /// Voxel sizes, field of view, slab, SNR and noise ramp a scanner could use (an in-plane
+    /// size of 0 or NaN, or a 1e9 mm field of view, used to crash the simulator).
+    public func checkPlausible() throws {
+        try CheckedNumber.plausible(inPlane, field: "--in-plane", in: "", unit: "mm", range: 0.05...10)
+        try CheckedNumber.plausible(sliceThickness, field: "--slice-thickness", in: "", unit: "mm", range: 0.1...20)
+        try CheckedNumber.plausible(fieldOfView, field: "--field-of-view", in: "", unit: "mm", range: 2...400)
+        try CheckedNumber.plausible(inferior, field: "--z-range (inferior)", in: "", unit: "mm", range: -500...500)
+        try CheckedNumber.plausible(superior, field: "--z-range (superior)", in: "", unit: "mm", range: -500...500)
+        if let snr { try CheckedNumber.plausible(snr, field: "--snr", in: "", unit: "", range: 0.5...1e6, hint: "0 means noise-free") }
+        try CheckedNumber.plausible(sliceNoiseRamp, field: "--slice-noise-ramp", in: "", unit: "", range: 0...10)
+        let side = fieldOfView / inPlane, slices = abs(superior - inferior) / sliceThickness + 1
+        guard side * side * slices <= 5e7 else {
+            throw CordError.invalidValue(what: "simulated grid", detail: "\(formatSignificantCore(side)) × \(formatSignificantCore(side)) × \(formatSignificantCore(slices)) voxels is more than CordQ simulates (5e7); use a larger --in-plane or a smaller --field-of-view")
+        }
+    }
 }
 
 public enum DiffusionSimulationExport {
@@ -26,6 +42,7 @@ public enum DiffusionSimulationExport {
         guard let table = DiffusionSchemes.named(o.scheme) else {
             throw CordError.invalidValue(what: "scheme \"\(o.scheme)\"", detail: "use one of \(DiffusionSchemes.names.joined(separator: ", "))")
         }
+        try o.checkPlausible()
         var anatomy = PhantomParameters(); anatomy.snr = nil
         let grid = PhantomGrid.axial(inPlane: o.inPlane, sliceThickness: o.sliceThickness, fieldOfView: o.fieldOfView,
                                      inferior: o.inferior, superior: o.superior, centre: [0, 4])

@@ -80,7 +80,7 @@ extension RegistrationPipeline {
 
     /// The single label of a hint image (its voxels' mean position).
     static func readHint(_ path: String, kind: LabelKind, grid: Grid, imagePath: String) throws -> VertebralLabels.Point {
-        let (v, _) = try NIfTIFile.read(path, as: Int32.self)
+        let (v, _) = try NIfTIFile.readLabels(path)
         try grid.requireCompatible(with: v.grid, imagePath, path)
         var sum: [Int32: (SIMD3<Double>, Int)] = [:]
         for n in 0..<v.data.count where v.data[n] > 0 {

@@ -72,6 +72,7 @@ public enum MTPipeline {
         let mask = try r.mask.map { try PipelineInputs.readMask($0, on: on.grid, reference: r.mtOn) }
         var report = MTReport(outputs: [], invalidVoxels: 0)
         if r.register {
+            try checkRegistration(r.registration)
             let a = try SliceRegistration.align(moving: off, fixed: on, mask: mask, options: r.registration)
             off = a.aligned
             report.alignment[r.mtOff] = [a.correlationBefore, a.correlationAfter]
@@ -114,6 +115,7 @@ public enum MTPipeline {
         options.form = r.form; options.b1Correction = r.b1Correction; options.convention = r.convention
         var report = MTReport(outputs: [], invalidVoxels: 0)
         if r.register {
+            try checkRegistration(r.registration)
             let ap = try SliceRegistration.align(moving: pd, fixed: mt, mask: mask, options: r.registration)
             let at = try SliceRegistration.align(moving: t1w, fixed: mt, mask: mask, options: r.registration)
             pd = ap.aligned; t1w = at.aligned
@@ -148,6 +150,12 @@ public enum MTPipeline {
 
     // MARK: - Helpers
 
+    /// The largest shift searched must be a plausible distance: 1e30 mm used to search for
+    /// ever and NaN to crash.
+    static func checkRegistration(_ o: SliceRegistrationOptions) throws {
+        try CheckedNumber.plausible(o.maximumShift, field: "--max-shift", in: "", unit: "mm", range: 0...50)
+    }
+
     static func timing(_ image: String, _ o: TimingOverride, _ flipFlag: String, _ trFlag: String) throws -> FLASHTiming {
         let side = ImageInfo.sidecarPath(image)
         return try timing(try side.map { try BIDSSidecar.read($0) }, file: side ?? image, o, flipFlag, trFlag)
@@ -162,6 +170,12 @@ public enum MTPipeline {
         guard let tr = o.repetitionTime ?? sidecar?.repetitionTime else {
             throw CordIOError.missingField(path: file, key: "RepetitionTime", expected: "TR in seconds, or give \(trFlag)")
         }
+        let flipSource = o.flipAngleDegrees != nil ? flipFlag : "\(file): FlipAngle"
+        let trSource = o.repetitionTime != nil ? trFlag : "\(file): RepetitionTime"
+        try CheckedNumber.plausible(flip, field: flipSource, in: "", unit: "degrees", range: 0.5...90,
+                                    hint: flip > 0 && flip < Double.pi / 2 ? "this looks like radians (\(formatFixed(flip * 180 / Double.pi, 1))°); give degrees" : "FLASH flip angles are degrees")
+        try CheckedNumber.plausible(tr, field: trSource, in: "", unit: "s", range: 0.001...1,
+                                    hint: tr >= 1 ? "FLASH TRs are seconds (milliseconds given?)" : "")
         return FLASHTiming(flipAngleDegrees: flip, repetitionTime: tr)
     }
 

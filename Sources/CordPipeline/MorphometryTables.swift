@@ -62,7 +62,7 @@ public enum MorphometryTables {
 
     static func slices(_ segPath: String, _ levelsPath: String?) throws -> [SliceShape] {
         let (seg, _) = try NIfTIFile.read(segPath)
-        let levels = try levelsPath.map { try NIfTIFile.read($0, as: Int32.self).0 }
+        let levels = try levelsPath.map { try NIfTIFile.readLabels($0).0 }
         if let l = levels { try seg.grid.requireCompatible(with: l.grid, segPath, levelsPath ?? "") }
         return try Morphometry.perSlice(seg, levels: levels)
     }

@@ -83,6 +83,7 @@ extension NormativePipeline {
         if process != nil && healthy.contains(where: { !TextFile.exists(derivativeTable(root: root, subject: $0)) }) {
             try prepareDerivatives(root)
         }
+        try InputGuard.check(database)
         let db = try NormativeDatabase(path: database)
         let outcomes = ResultSlots<(Int, Bool)>(healthy.count)
         let (known, source, todo) = (people, participantsSource, healthy)

@@ -36,7 +36,7 @@ public enum NormativePipeline {
     public static func add(database: String, tables: [String], participants: String?, participant: Participant?) throws -> IngestSummary {
         let files = try tableFiles(tables)
         var people: (String, [Participant])?
-        if let p = participant { people = ("command line", [p]) }
+        if let p = participant { try p.checkPlausible(source: "command line"); people = ("command line", [p]) }
         else if let path = participants {
             let t = try TSVTable.read(path)
             people = (path, try Participant.parseTable(columns: t.columns, rows: t.rows, source: path))
@@ -53,6 +53,7 @@ public enum NormativePipeline {
         let source = Provenance.Source(path: TextFile.canonicalPath(file), sha256: try FileChecksum.sha256(file))
         let provenance = Provenance(command: "db import-spine-generic", sources: [source]).json
         let bySubject = Dictionary(grouping: table.rows, by: \.subject)
+        try InputGuard.check(database)
         let db = try NormativeDatabase(path: database)
         var written: [String] = []
         for (n, p) in people.enumerated() {
@@ -110,6 +111,7 @@ public enum NormativePipeline {
             people = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             if TextFile.exists(path) { participantsSource = .init(path: TextFile.canonicalPath(path), sha256: try FileChecksum.sha256(path)) }
         }
+        try InputGuard.check(database)
         let db = try NormativeDatabase(path: database)
         let subjects = rowsBySubject.keys.sorted()
         var missing: [String] = [], total = 0
@@ -127,6 +129,7 @@ public enum NormativePipeline {
     /// Opens an existing database for reading; a clear error when the file is absent.
     static func open(_ database: String) throws -> NormativeDatabase {
         guard TextFile.exists(database) else { throw CordIOError.notFound(path: database) }
+        InputGuard.protect(database)
         return try NormativeDatabase(path: database, readOnly: true)
     }
 }

@@ -77,6 +77,7 @@ extension NormativePipeline {
     /// the models table), written atomically. Returns the number of rows written.
     @discardableResult
     public static func export(database: String, output: String, models: Bool = false) throws -> Int {
+        try InputGuard.refuse(outputs: [output], inputs: [database])
         if models {
             let t = try modelTable(database: database)
             try t.write(to: output)
@@ -99,7 +100,7 @@ extension NormativePipeline {
     /// Up to three decimals without trailing zeros (28 for 28.0, 27.5 for 27.5).
     static func plain(_ x: Double) -> String {
         var s = f(x)
-        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+        if s.contains(".") && !s.contains("e") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
         return s
     }
 }

@@ -64,7 +64,7 @@ extension PhantomExport {
         for (a, b) in zip(points, points.dropFirst()) {
             guard let upper = a.level, let lower = b.level, lower.rawValue == upper.rawValue + 1 else { continue }
             let v = (a.voxel + b.voxel) / 2
-            let i = Int(v.x.rounded()), j = Int(v.y.rounded()), k = Int(v.z.rounded())
+            let i = CheckedNumber.clamped(v.x, .toNearestOrAwayFromZero), j = CheckedNumber.clamped(v.y, .toNearestOrAwayFromZero), k = CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero)
             if g.contains(i, j, k) { labels[i, j, k] = UInt8(lower.rawValue) }
         }
         return labels

@@ -26,7 +26,7 @@ public struct TemplateRegistrationSummary: Sendable {
 public enum RegistrationPipeline {
     /// Reads labels and segmentation (same grid), returns the labels.
     static func readLabels(_ labelsPath: String, segmentation: Mask, kind: LabelKind) throws -> VertebralLabels {
-        let (labels, _) = try NIfTIFile.read(labelsPath, as: Int32.self)
+        let (labels, _) = try NIfTIFile.readLabels(labelsPath)
         return try VertebralLabelling.fromLabels(labels, kind: kind, segmentation: segmentation)
     }
 
@@ -98,7 +98,7 @@ public enum RegistrationPipeline {
         let refHeader = try NIfTIFile.readHeader(referencePath)
         try refHeader.grid.requireCompatible(with: field.grid, referencePath, warpPath)
         if nearest {
-            let (labels, _) = try NIfTIFile.read(imagePath, as: Int32.self)
+            let (labels, _) = try NIfTIFile.readLabels(imagePath)
             try NIfTIFile.write(try DisplacementField.apply(field, to: labels), to: output, datatype: .int32, like: refHeader,
                                 description: "cordq reg apply (nearest)")
         } else {

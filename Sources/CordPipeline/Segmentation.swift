@@ -34,7 +34,15 @@ public enum SegmentationPipeline {
         let (image, header) = try NIfTIFile.read(imagePath)
         var options = CordSegmentationOptions()
         options.contrast = contrast
-        if let v = hintVoxel { options.hint = CenterlineHint(voxel: v) }
+        if let v = hintVoxel {
+            let g = image.grid
+            guard v.x.isFinite, v.y.isFinite, v.z.isFinite, v.x > -0.5, v.y > -0.5, v.z > -0.5,
+                  v.x < Double(g.nx) - 0.5, v.y < Double(g.ny) - 0.5, v.z < Double(g.nz) - 0.5 else {
+                throw CordError.invalidValue(what: "--hint-voxel \(formatSignificantCore(v.x)),\(formatSignificantCore(v.y)),\(formatSignificantCore(v.z))",
+                                             detail: "is outside \(imagePath) (voxel indices 0–\(g.nx - 1), 0–\(g.ny - 1), 0–\(g.nz - 1))")
+            }
+            options.hint = CenterlineHint(voxel: v)
+        }
         options.hintSlice = hintSlice
         if let h = hintPath {
             let points = try markedPoints(h, on: image.grid, what: "hint")
@@ -56,7 +64,7 @@ public enum SegmentationPipeline {
         if let c = centerlineOutput {
             var mask = Mask(grid: image.grid, frames: 1, repeating: 0)
             for v in seg.centerlineVoxels {
-                let i = Int(v.x.rounded()), j = Int(v.y.rounded()), k = Int(v.z.rounded())
+                let i = CheckedNumber.clamped(v.x, .toNearestOrAwayFromZero), j = CheckedNumber.clamped(v.y, .toNearestOrAwayFromZero), k = CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero)
                 if image.grid.contains(i, j, k) { mask[i, j, k] = 1 }
             }
             try NIfTIFile.write(mask, to: c, datatype: .uint8, like: header, description: "cordq centerline")
@@ -105,7 +113,7 @@ public enum SegmentationPipeline {
         guard perSlice else { return points }
         let code = grid.orientation.letters
         let axis = code.firstIndex { $0.worldAxis == 2 } ?? 2
-        let groups = Dictionary(grouping: points) { Int($0[axis]) }
+        let groups = Dictionary(grouping: points) { CheckedNumber.clamped($0[axis]) }
         return groups.keys.sorted().map { k in groups[k]!.reduce(SIMD3<Double>.zero, +) / Double(groups[k]!.count) }
     }
 }

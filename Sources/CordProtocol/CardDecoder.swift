@@ -127,7 +127,8 @@ struct CardDecoding {
             }
         }
         let maps = try (top.list("maps", expected: "a list of maps") ?? []).enumerated().map { try map($1, number: $0 + 1) }
-        return ProtocolCard(path: reader.path, format: Int(format), name: name, title: title, description: try top.string("description"),
+        return ProtocolCard(path: reader.path, format: 1,  // checked == 1 above
+                                  name: name, title: title, description: try top.string("description"),
                             references: references, manufacturer: try top.string("manufacturer"), field: field,
                             timeBudgetMinutes: budget, series: series, maps: maps, warnings: [])
     }

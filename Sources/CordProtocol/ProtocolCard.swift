@@ -164,10 +164,11 @@ public struct ProtocolCard: Sendable, Equatable {
 /// Numbers as a card would write them: plain decimals, shortest form, no exponent.
 public func formatCardNumber(_ x: Double) -> String {
     guard x.isFinite else { return "\(x)" }
-    if x == x.rounded() && abs(x) < 1e15 { return String(Int(x)) }
+    if x == x.rounded() && abs(x) < 1e15, let n = CheckedNumber.intOrNil(x) { return String(n) }
     let s = "\(x)"
     if !s.contains("e") { return s }
     var t = formatFixed(x, 12)
+    if t.contains("e") { return s }   // beyond 2^53: Swift's own exponent form
     while t.hasSuffix("0") { t.removeLast() }
     if t.hasSuffix(".") { t.removeLast() }
     return t

@@ -133,7 +133,7 @@ public enum AutomaticLabelling {
             guard let chain = search.best() else { continue }
             // Background: the response away from the chain's discs (±4 mm).
             let centres = chain.nodes.map(\.index)
-            let radius = Int((4 / h).rounded())
+            let radius = CheckedNumber.clamped(4 / h, .toNearestOrAwayFromZero)
             let bg = RidgeFilter.robustScale(raw) { j in centres.allSatisfy { abs($0 - j) > radius } }
             let zb = raw.map { ($0 - bg.median) / bg.sd }
             let contrasts = centres.map { zb[$0] }
@@ -167,7 +167,7 @@ public enum AutomaticLabelling {
         }
         let rms = residuals.isEmpty ? 0 : (residuals.map { $0 * $0 }.reduce(0, +) / Double(residuals.count)).squareRoot()
         guard rms <= 0.2 else {
-            throw RegistrationError.automaticLabellingFailed(reason: "the spacing of the discs found is inconsistent (RMS deviation \(Int((rms * 100).rounded())) % from the reference spacing)")
+            throw RegistrationError.automaticLabellingFailed(reason: "the spacing of the discs found is inconsistent (RMS deviation \(CheckedNumber.clamped(rms * 100, .toNearestOrAwayFromZero)) % from the reference spacing)")
         }
         // Numbering without a hint: the highest disc is C2/C3 only if the image shows C2 above it.
         var anchor = "hint (\(hint.map { $0.kind == .disc ? "disc \(DetectedDisc.name($0.level))" : "body of \(VertebralLevelName.name($0.level))" } ?? ""))"
@@ -177,8 +177,8 @@ public enum AutomaticLabelling {
             guard available >= needed else {
                 throw RegistrationError.automaticLabellingFailed(reason: "the image ends \(String(format1: available)) mm above the highest disc found (world z \(String(format1: zOf(top.index))) mm); \(String(format1: needed)) mm of image above it are needed to tell C2/C3 from a lower disc")
             }
-            let from = top.index + Int((0.5 * alpha * ref.gap(above: top.level + 1) / h).rounded())
-            let to = top.index + Int((needed / h).rounded())
+            let from = top.index + CheckedNumber.clamped(0.5 * alpha * ref.gap(above: top.level + 1) / h, .toNearestOrAwayFromZero)
+            let to = top.index + CheckedNumber.clamped(needed / h, .toNearestOrAwayFromZero)
             let strongest = (from...min(to, values.count - 1)).map { zb[$0] }.max() ?? 0
             guard strongest < max(3, 0.5 * median) else {
                 throw RegistrationError.automaticLabellingFailed(reason: "a disc-like band (z = \(String(format1: strongest))) lies above the highest disc found, so it cannot be taken as C2/C3")
@@ -189,7 +189,7 @@ public enum AutomaticLabelling {
             anchor = "C2/C3 below \(String(format1: available)) mm without a disc (C2 body and dens)"
         }
         // Refine each disc to the centroid of the positive response around it.
-        let window = Int((min(3, 0.2 * alpha * ref.smallestGap) / h).rounded())
+        let window = CheckedNumber.clamped(min(3, 0.2 * alpha * ref.smallestGap) / h, .toNearestOrAwayFromZero)
         var discs: [DetectedDisc] = []
         for node in chain.nodes where zb[node.index] >= options.minimumDiscContrast {
             var sw = 0.0, sj = 0.0

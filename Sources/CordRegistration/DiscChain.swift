@@ -40,7 +40,7 @@ struct DiscChainSearch {
     func chain(alpha: Double) -> DiscChain? {
         let n = scores.count, levels = reference.levels, count = levels.count
         guard n > 0, count > 0 else { return nil }
-        let margin = Int((2 / step).rounded())
+        let margin = CheckedNumber.clamped(2 / step, .toNearestOrAwayFromZero)
         guard n > 2 * margin else { return nil }
         let none = -Double.infinity
         var score = [Double](repeating: none, count: count * n)
@@ -59,8 +59,8 @@ struct DiscChainSearch {
             var kLow = 0, kHigh = -1
             if l > 0 {
                 let g = alpha * reference.gap(above: level)
-                kLow = Int((options.gapRatio.lowerBound * g / step).rounded(.up))
-                kHigh = Int((options.gapRatio.upperBound * g / step).rounded(.down))
+                kLow = CheckedNumber.clamped(options.gapRatio.lowerBound * g / step, .up)
+                kHigh = CheckedNumber.clamped(options.gapRatio.upperBound * g / step, .down)
             }
             let g = l > 0 ? alpha * reference.gap(above: level) : 1
             for j in margin..<(n - margin) {

@@ -77,7 +77,7 @@ struct DiscProfile: Sendable {
 
     init(image: Volume<Float>, centerline: SmoothCenterline, zRange: ClosedRange<Double>, step: Double,
          depth: ClosedRange<Double>, halfWidth: Double) {
-        let n = max(1, Int(((zRange.upperBound - zRange.lowerBound) / step).rounded(.down)) + 1)
+        let n = max(1, CheckedNumber.clamped((zRange.upperBound - zRange.lowerBound) / step, .down) + 1)
         z0 = zRange.lowerBound; self.step = step
         let zs = (0..<n).map { zRange.lowerBound + Double($0) * step }
         let frames = zs.map { centerline.at($0) }
@@ -124,7 +124,7 @@ struct DiscProfile: Sendable {
 enum RidgeFilter {
     /// Response at every sample of `values` (mm spacing `step`), edges extended by the end value.
     static func response(_ values: ArraySlice<Double>, step: Double, sigma: Double) -> [Double] {
-        let r = Int((4 * sigma / step).rounded(.up))
+        let r = CheckedNumber.clamped(4 * sigma / step, .up)
         var kernel = (-r...r).map { i -> Double in
             let x = Double(i) * step / sigma
             return (1 - x * x) * exp(-x * x / 2)

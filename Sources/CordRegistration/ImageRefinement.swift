@@ -68,7 +68,7 @@ struct ImageRefinement: Sendable {
             let half = SIMD2(2.5 * s.covariance.x.squareRoot(), 2.5 * s.covariance.z.squareRoot()) + pad
             lo = pointwiseMin(lo, s.centre - half); hi = pointwiseMax(hi, s.centre + half)
         }
-        let nx = min(600, Int(((hi.x - lo.x) / h).rounded(.up)) + 1), ny = min(600, Int(((hi.y - lo.y) / h).rounded(.up)) + 1)
+        let nx = min(600, CheckedNumber.clamped((hi.x - lo.x) / h, .up) + 1), ny = min(600, CheckedNumber.clamped((hi.y - lo.y) / h, .up) + 1)
         let origin = lo
         let lattice = SliceLattice(nx: nx, ny: ny, origin: origin, spacing: h, z: slices.map(\.z))
         let per = lattice.perSlice, total = per * lattice.count
@@ -186,7 +186,7 @@ struct ImageRefinement: Sendable {
             while hi - lo > 1 { let mid = (lo + hi) / 2; if z[mid] <= p.z { lo = mid } else { hi = mid } }
             t = (p.z - z[lo]) / (z[hi] - z[lo])
         }
-        let i0 = min(Int(x), nx - 2), j0 = min(Int(y), ny - 2)
+        let i0 = min(CheckedNumber.clamped(x), nx - 2), j0 = min(CheckedNumber.clamped(y), ny - 2)
         let fx = x - Double(i0), fy = y - Double(j0)
         @inline(__always) func bilinear(_ u: [Float], _ k: Int) -> Double {
             let o = k * lattice.perSlice + i0 + nx * j0

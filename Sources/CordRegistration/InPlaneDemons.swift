@@ -109,7 +109,7 @@ struct DemonsScratch {
     init(lattice: SliceLattice, sigmaPixels: Double) {
         nx = lattice.nx; ny = lattice.ny; per = nx * ny
         ux = [Double](repeating: 0, count: per); uy = ux; dx = ux; dy = ux; warped = ux; tmp = ux
-        let r = max(1, Int((3 * sigmaPixels).rounded(.up)))
+        let r = max(1, CheckedNumber.clamped(3 * sigmaPixels, .up))
         let k = (-r...r).map { exp(-Double($0 * $0) / (2 * max(sigmaPixels, 1e-6) * max(sigmaPixels, 1e-6))) }
         let s = k.reduce(0, +)
         kernel = k.map { $0 / s }
@@ -118,7 +118,7 @@ struct DemonsScratch {
     /// Bilinear sample of slice `base` of `image` at pixel position (x, y), clamped to the lattice.
     @inline(__always) func sample(_ image: [Float], _ base: Int, _ x: Double, _ y: Double) -> Double {
         let cx = min(max(x, 0), Double(nx - 1)), cy = min(max(y, 0), Double(ny - 1))
-        let i0 = min(Int(cx), nx - 2), j0 = min(Int(cy), ny - 2)
+        let i0 = min(CheckedNumber.clamped(cx), nx - 2), j0 = min(CheckedNumber.clamped(cy), ny - 2)
         let fx = cx - Double(i0), fy = cy - Double(j0)
         let o = base + i0 + nx * j0
         let a = Double(image[o]) * (1 - fx) + Double(image[o + 1]) * fx

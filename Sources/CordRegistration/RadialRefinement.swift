@@ -100,7 +100,7 @@ struct RadialRefinement: Sendable {
     /// slices within ±`zHalfWidth` mm; missing entries have weight 0 (`missing` when none).
     static func smoothed(_ rows: [[Double?]], z: [Double], angleSigma: Double, zHalfWidth: Double, missing: Double) -> [Double] {
         let m = angles
-        let radius = Int((3 * angleSigma).rounded(.up))
+        let radius = CheckedNumber.clamped(3 * angleSigma, .up)
         let weights = (-radius...radius).map { exp(-Double($0 * $0) / (2 * angleSigma * angleSigma)) }
         var angular: [(Double, Double)] = []   // (weighted sum, weight) per slice × angle
         for row in rows {
@@ -140,7 +140,7 @@ struct RadialRefinement: Sendable {
         }
         var x = angle / (2 * Double.pi) * Double(m)
         x -= Double(m) * (x / Double(m)).rounded(.down)
-        let a0 = min(Int(x), m - 1), a1 = (a0 + 1) % m, fa = x - Double(a0)
+        let a0 = min(CheckedNumber.clamped(x), m - 1), a1 = (a0 + 1) % m, fa = x - Double(a0)
         @inline(__always) func value(_ v: [Double]) -> Double {
             let s0 = v[lo * m + a0] * (1 - fa) + v[lo * m + a1] * fa
             let s1 = v[hi * m + a0] * (1 - fa) + v[hi * m + a1] * fa

@@ -39,7 +39,7 @@ public enum VertebralLabelling {
             let slack = length(g.spacing) / 2
             if distance > tolerance + slack {
                 let v = g.voxel(ofWorld: mean)
-                throw RegistrationError.labelOutsideCord(value: value, voxel: SIMD3(Int(v.x.rounded()), Int(v.y.rounded()), Int(v.z.rounded())), distance: distance)
+                throw RegistrationError.labelOutsideCord(value: value, voxel: SIMD3(CheckedNumber.clamped(v.x, .toNearestOrAwayFromZero), CheckedNumber.clamped(v.y, .toNearestOrAwayFromZero), CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero)), distance: distance)
             }
             var position = mean
             if let c = centerline, let nearest = c.min(by: { abs($0.z - mean.z) < abs($1.z - mean.z) }) { position = nearest }

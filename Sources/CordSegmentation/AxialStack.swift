@@ -38,7 +38,7 @@ final class AxialStack: @unchecked Sendable {
     @inline(__always) func sample(_ x: Double, _ y: Double, _ k: Int) -> Float {
         let cx = x < 0 ? 0 : (x > Double(nx - 1) ? Double(nx - 1) : x)
         let cy = y < 0 ? 0 : (y > Double(ny - 1) ? Double(ny - 1) : y)
-        var i0 = Int(cx), j0 = Int(cy)
+        var i0 = CheckedNumber.clamped(cx), j0 = CheckedNumber.clamped(cy)
         if i0 >= nx - 1 { i0 = max(nx - 2, 0) }
         if j0 >= ny - 1 { j0 = max(ny - 2, 0) }
         let i1 = min(i0 + 1, nx - 1), j1 = min(j0 + 1, ny - 1)

@@ -44,7 +44,7 @@ enum CenterlineDetector {
             var x = -innerSemiAxes.x
             while x <= innerSemiAxes.x {
                 let p = x / innerSemiAxes.x, q = y / innerSemiAxes.y
-                if p * p + q * q <= 1 { inner.insert(SIMD2(Int((x / dx).rounded()), Int((y / dy).rounded()))) }
+                if p * p + q * q <= 1 { inner.insert(SIMD2(CheckedNumber.clamped(x / dx, .toNearestOrAwayFromZero), CheckedNumber.clamped(y / dy, .toNearestOrAwayFromZero))) }
                 x += step
             }
             y += step
@@ -56,7 +56,7 @@ enum CenterlineDetector {
                 let t = (Double(d) + Double(a) / 4) / Double(sectorCount) * 2 * Double.pi
                 for f in [0.0, 0.33, 0.67, 1.0] {
                     let s = ringInner + (ringOuter - ringInner) * f
-                    ring.insert(SIMD2(Int((s.x * cos(t) / dx).rounded()), Int((s.y * sin(t) / dy).rounded())))
+                    ring.insert(SIMD2(CheckedNumber.clamped(s.x * cos(t) / dx, .toNearestOrAwayFromZero), CheckedNumber.clamped(s.y * sin(t) / dy, .toNearestOrAwayFromZero)))
                 }
             }
             sectors.append(Array(ring.subtracting(inner)))
@@ -122,7 +122,7 @@ enum CenterlineDetector {
                          anchor: (k: Int, p: SIMD2<Double>)?) -> (path: [Int], objective: Double) {
         let nx = stack.nx, ny = stack.ny, nz = stack.nz, per = nx * ny
         let pix = min(stack.dx, stack.dy)
-        let window = max(1, min(24, Int((stack.dz / pix).rounded(.up)) + 1))
+        let window = max(1, min(24, CheckedNumber.clamped(stack.dz / pix, .up) + 1))
         let kappa = Float(slopePenalty / stack.dz)
         let dzf = Float(stack.dz)
         let dxf = Float(stack.dx), dyf = Float(stack.dy)
@@ -184,10 +184,10 @@ enum CenterlineDetector {
                        minimumSignificance: Double = 6) throws -> AxialCentres {
         let (scores, noise) = scoreMaps(stack, sign: polarity.sign)
         defer { scores.deallocate() }
-        let ri = Int((4 / stack.dx).rounded(.up)), rj = Int((4 / stack.dy).rounded(.up))
+        let ri = CheckedNumber.clamped(4 / stack.dx, .up), rj = CheckedNumber.clamped(4 / stack.dy, .up)
         for (k, points) in excluded.enumerated() where k < stack.nz {
             for c in points {
-                let ci = Int(c.x.rounded()), cj = Int(c.y.rounded())
+                let ci = CheckedNumber.clamped(c.x, .toNearestOrAwayFromZero), cj = CheckedNumber.clamped(c.y, .toNearestOrAwayFromZero)
                 for j in max(0, cj - rj)...max(0, min(stack.ny - 1, cj + rj)) {
                     for i in max(0, ci - ri)...max(0, min(stack.nx - 1, ci + ri)) {
                         let x = (Double(i) - c.x) * stack.dx, y = (Double(j) - c.y) * stack.dy

@@ -19,7 +19,7 @@ enum CenterlineFit {
         -> [(position: SIMD2<Double>, slope: SIMD2<Double>)?] {
         let known = points.indices.filter { points[$0] != nil }
         guard let first = known.first, let last = known.last else { return points.map { _ in nil } }
-        let reach = Int((3 * sigma / dz).rounded(.up))
+        let reach = CheckedNumber.clamped(3 * sigma / dz, .up)
         var out: [(position: SIMD2<Double>, slope: SIMD2<Double>)?] = Array(repeating: nil, count: points.count)
         for k in first...last {
             var sw = 0.0, sz = 0.0, szz = 0.0

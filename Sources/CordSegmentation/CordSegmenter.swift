@@ -178,14 +178,14 @@ public enum CordSegmenter {
         if let given = options.centerline, !given.isEmpty {
             var centres: [SIMD2<Double>?] = Array(repeating: nil, count: stack.nz)
             for v in given.map(toRPI) {
-                let k = Int(v.z.rounded())
+                let k = CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero)
                 if k >= 0 && k < stack.nz { centres[k] = SIMD2(v.x, v.y) }
             }
             return (centres, 1)
         }
         let anchor = options.hint.map { h -> (k: Int, p: SIMD2<Double>) in
             let v = toRPI(h.voxel)
-            return (min(max(Int(v.z.rounded()), 0), stack.nz - 1), SIMD2(v.x, v.y))
+            return (min(max(CheckedNumber.clamped(v.z, .toNearestOrAwayFromZero), 0), stack.nz - 1), SIMD2(v.x, v.y))
         }
         let seedSlice = try options.hintSlice.map {
             (k: try CenterlineDetector.rpiSlice(ofInputSlice: $0, image: image, stack: stack), input: $0)

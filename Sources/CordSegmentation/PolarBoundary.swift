@@ -24,7 +24,7 @@ struct StarContour: Sendable {
         let m = radii.count
         var f = theta / (2 * Double.pi) * Double(m)
         f -= (f / Double(m)).rounded(.down) * Double(m)
-        let a = Int(f) % m, b = (a + 1) % m, w = f - Double(Int(f))
+        let a = CheckedNumber.clamped(f) % m, b = (a + 1) % m, w = f - Double(CheckedNumber.clamped(f))
         return radii[a] * (1 - w) + radii[b] * w
     }
     /// Area (mm²) and centroid offset (mm) of the polygon through the outline's points.
@@ -87,8 +87,8 @@ struct PolarBoundaryFinder: Sendable {
               noise: Float, prior: [Double]?) -> StarContour {
         let pix = min(stack.dx, stack.dy)
         let delta = min(0.2, pix / 3)
-        let n = Int((maximumRadius / delta).rounded(.up))
-        let h = max(1, Int((0.5 * pix / delta).rounded()))
+        let n = CheckedNumber.clamped(maximumRadius / delta, .up)
+        let h = max(1, CheckedNumber.clamped(0.5 * pix / delta, .toNearestOrAwayFromZero))
         let m = angles
         // Intensity profiles: n + 2h samples per ray starting at r = −h·δ... clamped at 0.
         let count = n + 2 * h
@@ -112,12 +112,12 @@ struct PolarBoundaryFinder: Sendable {
         }
         let sorted = rayMax.sorted()
         let norm = max(sorted[m / 2], 1e-6)
-        let nMin = max(1, Int((minimumRadius / delta).rounded()))
-        let w = max(1, Int((maximumStep / delta).rounded(.up)))
+        let nMin = max(1, CheckedNumber.clamped(minimumRadius / delta, .toNearestOrAwayFromZero))
+        let w = max(1, CheckedNumber.clamped(maximumStep / delta, .up))
         let mu = Float(smoothness * delta)  // per step of δ, in normalised edge units
         // The core's reference intensity (10th/90th percentile within 2.5 mm).
         var core: [Float] = []
-        let coreSamples = min(n, Int((2.5 / delta).rounded()))
+        let coreSamples = min(n, CheckedNumber.clamped(2.5 / delta, .toNearestOrAwayFromZero))
         for a in 0..<m { for s in 0..<coreSamples { core.append(sign * profile[a * count + s + h]) } }
         core.sort()
         let reference = core.isEmpty ? 0 : core[core.count / 10]
@@ -218,7 +218,7 @@ struct PolarBoundaryFinder: Sendable {
     func levels(_ profile: [Float], ray a: Int, count: Int, edge s: Int, h: Int, delta: Double, sign: Float)
         -> (cord: Double, csf: Double, peak: Double, full: Bool)? {
         @inline(__always) func value(_ q: Int) -> Double { Double(sign * profile[a * count + min(max(q + h, 0), count - 1)]) }
-        @inline(__always) func steps(_ mm: Double) -> Int { Int((mm / delta).rounded()) }
+        @inline(__always) func steps(_ mm: Double) -> Int { CheckedNumber.clamped(mm / delta, .toNearestOrAwayFromZero) }
         let last = count - h - 1
         let inA = max(0, s - steps(2.5)), inB = max(inA + 1, s - steps(1.2))
         guard inB <= s else { return nil }
@@ -242,7 +242,7 @@ struct PolarBoundaryFinder: Sendable {
     func thinPeak(_ profile: [Float], ray a: Int, count: Int, edge s: Int, h: Int, delta: Double, sign: Float) -> Double {
         let last = count - h - 1
         var peak = -Double.infinity
-        for q in s...min(s + Int((1.5 / delta).rounded()), last) {
+        for q in s...min(s + CheckedNumber.clamped(1.5 / delta, .toNearestOrAwayFromZero), last) {
             peak = max(peak, Double(sign * profile[a * count + min(max(q + h, 0), count - 1)]))
         }
         return peak
@@ -252,7 +252,7 @@ struct PolarBoundaryFinder: Sendable {
     /// profile crosses `level`, by linear interpolation between samples; nil when none.
     func crossing(_ profile: [Float], ray a: Int, count: Int, edge s: Int, h: Int, delta: Double, sign: Float, level: Double) -> Double? {
         @inline(__always) func value(_ q: Int) -> Double { Double(sign * profile[a * count + min(max(q + h, 0), count - 1)]) }
-        let w = Int((1.0 / delta).rounded())
+        let w = CheckedNumber.clamped(1.0 / delta, .toNearestOrAwayFromZero)
         var best: Double?
         for q in max(0, s - w)..<(s + w) {
             let v0 = value(q), v1 = value(q + 1)

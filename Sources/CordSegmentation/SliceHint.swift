@@ -18,7 +18,7 @@ extension CenterlineDetector {
         }
         var v = SIMD3<Double>(0, 0, 0)
         v[axis] = Double(index)
-        let k = Int(stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)).z.rounded())
+        let k = CheckedNumber.clamped(stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)).z, .toNearestOrAwayFromZero)
         return min(max(k, 0), stack.nz - 1)
     }
 
@@ -30,7 +30,7 @@ extension CenterlineDetector {
     static func seed(_ scores: UnsafeMutableBufferPointer<Float>, noise: Double, stack: AxialStack, slice k: Int,
                      sign: Float, minimumSignificance: Double, inputSlice: Int) throws -> SIMD2<Double> {
         let nx = stack.nx, ny = stack.ny, per = nx * ny
-        let ri = max(1, Int((2 / stack.dx).rounded())), rj = max(1, Int((2 / stack.dy).rounded()))
+        let ri = max(1, CheckedNumber.clamped(2 / stack.dx, .toNearestOrAwayFromZero)), rj = max(1, CheckedNumber.clamped(2 / stack.dy, .toNearestOrAwayFromZero))
         var maxima: [(p: Int, score: Float)] = []
         for j in 0..<ny {
             for i in 0..<nx {

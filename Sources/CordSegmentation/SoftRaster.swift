@@ -13,8 +13,8 @@ extension StarContour {
     func rasterise(into out: UnsafeMutablePointer<Float>, nx: Int, ny: Int, dx: Double, dy: Double) {
         let rMin = radii.min() ?? 0, rMax = radii.max() ?? 0
         let half = 0.5 * (dx * dx + dy * dy).squareRoot()
-        let i0 = max(0, Int((centre.x - rMax / dx - 1).rounded(.down))), i1 = min(nx - 1, Int((centre.x + rMax / dx + 1).rounded(.up)))
-        let j0 = max(0, Int((centre.y - rMax / dy - 1).rounded(.down))), j1 = min(ny - 1, Int((centre.y + rMax / dy + 1).rounded(.up)))
+        let i0 = max(0, CheckedNumber.clamped(centre.x - rMax / dx - 1, .down)), i1 = min(nx - 1, CheckedNumber.clamped(centre.x + rMax / dx + 1, .up))
+        let j0 = max(0, CheckedNumber.clamped(centre.y - rMax / dy - 1, .down)), j1 = min(ny - 1, CheckedNumber.clamped(centre.y + rMax / dy + 1, .up))
         guard i0 <= i1, j0 <= j1 else { return }
         let s = 5
         let weight = Float(1) / Float(s * s)

@@ -13,7 +13,9 @@ import CordTestSupport
 enum SyntheticCohort {
     static let levels = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3"]
     static let regions = ["cord", "white matter", "dorsal columns", "lateral funiculi"]
-    static let metrics = ["csa_mm2", "fa", "mtr_pu"]
+    // Values encode the subject (0…n), so each metric needs a plausible range that wide
+    // (FA or MTR are not: see MetricPlausibility; unnamed metrics accept ±1e9).
+    static let metrics = ["csa_mm2", "index_a", "index_b"]
     static var rowsPerSubject: Int { levels.count * regions.count * metrics.count }
     static func id(_ i: Int) -> String { "sub-" + String(100000 + i).dropFirst() }
 
@@ -69,8 +71,8 @@ enum SyntheticCohort {
         let provenance = try #require(Provenance.decode(try opened.subjects()[0].provenance))
         #expect(provenance.sources.count == 2 && provenance.sources.allSatisfy { $0.sha256.count == 64 })
         #expect(provenance.cordqVersion == CordQVersion.string)
-        // 30 subjects: {age, sex} needs 30 → adjusted model for fa.
-        let text = try NormativePipeline.summary(database: db, metric: "fa")
+        // 30 subjects: {age, sex} needs 30 → adjusted model for index_a.
+        let text = try NormativePipeline.summary(database: db, metric: "index_a")
         #expect(text.contains("30 subjects (15 M, 15 F") && text.contains("age_years+sex_male (n 30)"))
         #expect(!text.contains("csa_mm2"))
         // Re-adding one subject with new demographics and a one-row table replaces it.

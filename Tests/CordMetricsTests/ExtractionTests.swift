@@ -102,9 +102,11 @@ struct MetricPhantom {
         #expect(throws: CordError.self) {
             try MetricExtractor.extract(map: other, atlas: p.atlas, request: ExtractionRequest(metric: "fa", subject: "s", regions: ["white matter"]))
         }
-        // A level the grid does not reach: count 0, value 0, a warning; never NaN.
+        // A level the grid does not reach: count 0, a missing value (n/a in the TSV), a warning;
+        // never a silent 0 (issue #23).
         let r = try p.extract(.ml, regions: ["white matter"], levels: [7])
-        #expect(r.table.rows.count == 1 && r.table.rows[0].count == 0 && r.table.rows[0].value == 0)
+        #expect(r.table.rows.count == 1 && r.table.rows[0].count == 0 && r.table.rows[0].value.isNaN)
+        #expect(r.table.stringRows[0][5] == "n/a")
         #expect(r.warnings.contains { $0.contains("C7") })
         // NaN voxels are skipped and counted in a warning; values stay finite.
         var bad = p.map; bad.data[bad.grid.index(24, 24, 5)] = .nan

@@ -264,7 +264,11 @@ extension ProcessRun {
             let result = try MagnetizationTransfer.ratio(mtOn: on.frame(0), mtOff: a.aligned)
             let name = "anat/\(prefix)_MTRmap.nii.gz"
             try NIfTIFile.write(result.map, to: out.path(name), like: header, description: "cordq MTR (p.u.)")
-            maps.append(ComputedMap(metric: "mtr_pu", volume: result.map))
+            // The map on disk keeps the documented 0 at invalid voxels; the tables leave them out.
+            let forTables = Volume(grid: result.map.grid, frames: 1, exactly: (0..<result.map.data.count).map { n in
+                MagnetizationTransfer.mtrIsValid(mtOn: images?.on.data[n] ?? 0, mtOff: a.aligned.data[n]) ? result.map.data[n] : Float.nan
+            })
+            maps.append(ComputedMap(metric: "mtr_pu", volume: forTables))
             var m = StepMetrics()
             m.nccBefore = a.correlationBefore; m.nccAfter = a.correlationAfter; m.alignmentKept = a.kept; m.invalidVoxels = result.invalidVoxels
             if !a.kept {
@@ -290,8 +294,13 @@ extension ProcessRun {
                 for (name, v, what) in files {
                     try NIfTIFile.write(v, to: out.path(folder + "/" + name), like: images.header.singleVolume, description: what)
                 }
-                maps += [ComputedMap(metric: "mtsat_pu", volume: r.mtsat),
-                         ComputedMap(metric: "t1_s", volume: r.t1)]
+                // Invalid voxels (R1 outside 0.01–100 s⁻¹ or unusable signals) are 0 in the maps,
+                // as documented, and left out of the tables (R1 is 0 exactly there).
+                func forTables(_ v: Volume<Float>) -> Volume<Float> {
+                    Volume(grid: v.grid, frames: 1, exactly: (0..<v.data.count).map { r.r1.data[$0] > 0 ? v.data[$0] : Float.nan })
+                }
+                maps += [ComputedMap(metric: "mtsat_pu", volume: forTables(r.mtsat)),
+                         ComputedMap(metric: "t1_s", volume: forTables(r.t1))]
                 var m = StepMetrics()
                 m.warnings += b1.warnings
                 m.secondNCCBefore = a.correlationBefore; m.secondNCCAfter = a.correlationAfter; m.secondAlignmentKept = a.kept
@@ -304,7 +313,8 @@ extension ProcessRun {
             }
         }
         guard let images else { return }
-        let mtr = maps.first { $0.metric == "mtr_pu" }?.volume
+        // The MTR map as written (0 at invalid voxels) for segmentation; the tables' copy has NaN there.
+        let mtr = maps.first { $0.metric == "mtr_pu" }?.volume.map { $0.isNaN ? 0 : $0 }
         try contrastSpace(name: "mt", stem: mt.on.stem, folder: "anat", header: images.header, maps: maps, candidates: {
             // The MTR map first: the cord's MTR is several times CSF's on every scanner, whereas
             // the cord/CSF contrast of the FLASH images depends on TE, flip angle and TR.

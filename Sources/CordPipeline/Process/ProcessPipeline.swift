@@ -55,7 +55,7 @@ final class SubjectData {
     /// A label image (integer values), decoded on first use.
     func labels(_ path: String) throws -> Volume<Int32> {
         if let hit = labelImages[path] { return hit }
-        let (v, _) = try NIfTIFile.read(path, as: Int32.self)
+        let (v, _) = try NIfTIFile.readLabels(path)
         labelImages[path] = v
         return v
     }

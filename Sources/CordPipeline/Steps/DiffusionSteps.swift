@@ -46,6 +46,23 @@ public enum DiffusionSteps {
         }
     }
 
+    /// The number of voxels of `mask` where the fit gave a usable mean diffusivity (finite and
+    /// > 0); an error when that is not most of them: a DWI whose diffusion-weighted volumes
+    /// are all negative or zero used to report "25515 voxels fitted" with FA = MD = 0.
+    static func requireMostFitted(_ md: Volume<Float>, mask: Mask, model: String) throws -> Int {
+        var inMask = 0, good = 0
+        for n in 0..<mask.data.count where mask.data[n] != 0 {
+            inMask += 1
+            let v = md.data[n]
+            if v.isFinite && v > 0 { good += 1 }
+        }
+        guard inMask > 0 else { return 0 }
+        if 2 * good < inMask {
+            throw CordError.invalidValue(what: "\(model) fit", detail: "failed in \(inMask - good) of \(inMask) voxels (mean diffusivity ≤ 0 or not finite): the diffusion-weighted signal is not positive and below b = 0 in most voxels; check the image scaling, its sign and that the b-values match the volumes")
+        }
+        return good
+    }
+
     /// Fits the diffusion tensor in `mask` and returns the `maps` asked for (see
     /// `DiffusionProcessing.dtiMaps`). FA and MD come from the tensor's invariants; the
     /// eigensystem is computed only for AD, RD and V1.
@@ -63,6 +80,7 @@ public enum DiffusionSteps {
             guard maps.contains(name) else { return }
             out.append((name, "cordq dwi dti: \(what)", try v(), .float32))
         }
+        let fitted = try requireMostFitted(fit.map(.md), mask: mask, model: "DTI")
         add("FA", "fractional anisotropy", fit.map(.fa))
         add("MD", "mean diffusivity um2/ms", fit.map(.md))
         add("AD", "axial diffusivity um2/ms", fit.map(.ad))
@@ -85,7 +103,8 @@ public enum DiffusionSteps {
                                   .string("Chang LC, Jones DK, Pierpaoli C 2005, Magn Reson Med 53:1088 (RESTORE robust fitting)")]),
         ]
         var metrics = StepMetrics()
-        metrics.voxelsFitted = signals.count; metrics.volumes = d.image.frames
+        metrics.voxelsFitted = fitted; metrics.volumes = d.image.frames
+        if fitted < signals.count { metrics.warnings.append("the tensor fit failed in \(signals.count - fitted) of \(signals.count) voxels (MD ≤ 0 or not finite); their maps are 0") }
         return DiffusionRun(maps: out.map { (name: $0.0, description: $0.1, volume: $0.2, datatype: $0.3) }, record: record,
                             recordName: "dti.json", encodings: model.scheme.summary, method: method, explanation: "",
                             seconds: seconds, metrics: metrics)
@@ -98,6 +117,7 @@ public enum DiffusionSteps {
         let signals = try MaskedSignals(d.image, mask: mask)
         let result = try MicroFA.fit(signals, table: d.table, method: method, progress: ProgressReporter("microfa", total: signals.count))
         let seconds = (ContinuousClock.now - start).seconds
+        let fitted = try result.map("MD").map { try requireMostFitted($0, mask: mask, model: "μFA (\(result.method.rawValue))") } ?? signals.count
         var maps = result.maps.map { (name: $0.name, description: "cordq microfa \(result.method.rawValue): \($0.name)", volume: $0.image, datatype: NIfTIDatatype.float32) }
         maps.append((name: "mask", description: "cordq microfa: fitted voxels", volume: mask.map { Float($0) }, datatype: .uint8))
         let record: [String: JSONValue] = [
@@ -111,7 +131,7 @@ public enum DiffusionSteps {
             "References": .array([.string(result.method.citation)]),
         ]
         var metrics = StepMetrics()
-        metrics.voxelsFitted = signals.count; metrics.volumes = d.image.frames
+        metrics.voxelsFitted = fitted; metrics.volumes = d.image.frames
         return DiffusionRun(maps: maps, record: record, recordName: "microfa.json", encodings: scheme.summary,
                             method: result.method.rawValue, explanation: result.explanation, seconds: seconds, metrics: metrics)
     }

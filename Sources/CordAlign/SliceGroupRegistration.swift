@@ -51,7 +51,7 @@ public enum SliceGroupRegistration {
         var best = (score: -2.0, shift: start?.shift ?? .zero, rot: start?.rotation ?? 0)
         if let s = score(best.shift, best.rot) { best.score = s }
         if options.gridSearch {
-            let rx = Int((options.maximumShift / sp.x).rounded(.down)), ry = Int((options.maximumShift / sp.y).rounded(.down))
+            let rx = CheckedNumber.clamped(options.maximumShift / sp.x, .down), ry = CheckedNumber.clamped(options.maximumShift / sp.y, .down)
             for dy in -ry...ry { for dx in -rx...rx {
                 if let c = scoreWhole(dx, dy), c > best.score { best = (c, SIMD2(Double(dx) * sp.x, Double(dy) * sp.y), 0) }
             } }

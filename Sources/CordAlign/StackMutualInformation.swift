@@ -33,7 +33,7 @@ public enum StackMutualInformation {
                     found = true; a = pointwiseMin(a, SIMD2(i, j)); b = pointwiseMax(b, SIMD2(i, j))
                 } }
                 guard found else { continue }
-                let mi = Int((options.maskMargin / sp.x).rounded(.up)), mj = Int((options.maskMargin / sp.y).rounded(.up))
+                let mi = CheckedNumber.clamped(options.maskMargin / sp.x, .up), mj = CheckedNumber.clamped(options.maskMargin / sp.y, .up)
                 lo = SIMD2(max(0, a.x - mi), max(0, a.y - mj)); hi = SIMD2(min(nx - 1, b.x + mi), min(ny - 1, b.y + mj))
             }
             for j in lo.y...hi.y { for i in lo.x...hi.x { points.append(SIMD3(Int32(i), Int32(j), Int32(k))) } }
@@ -49,7 +49,7 @@ public enum StackMutualInformation {
         let nbin = bins
         let fixedBin: [Int] = points.map { p in
             let x = (Double(fixed.data[Int(p.x) + nx * (Int(p.y) + ny * Int(p.z))]) - flo) / (fhi - flo) * Double(nbin - 1)
-            return max(0, min(nbin - 1, Int(x.rounded())))
+            return max(0, min(nbin - 1, CheckedNumber.clamped(x, .toNearestOrAwayFromZero)))
         }
         let data = moving.data
         var joint = [Double](repeating: 0, count: nbin * nbin)
@@ -83,7 +83,7 @@ public enum StackMutualInformation {
             return m
         }
         var best = (score: -Double.infinity, shift: SIMD2<Double>.zero, rot: 0.0)
-        let rx = Int((options.maximumShift / sp.x).rounded(.down)), ry = Int((options.maximumShift / sp.y).rounded(.down))
+        let rx = CheckedNumber.clamped(options.maximumShift / sp.x, .down), ry = CheckedNumber.clamped(options.maximumShift / sp.y, .down)
         for dy in -ry...ry { for dx in -rx...rx {
             let sh = SIMD2(Double(dx) * sp.x, Double(dy) * sp.y)
             if let v = mi(sh, 0), v > best.score { best = (v, sh, 0) }

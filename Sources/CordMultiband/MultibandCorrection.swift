@@ -494,9 +494,9 @@ func shellMeans(_ data: [Float], table: GradientTable, grid: Grid) -> [Volume<Fl
     var out: [Volume<Float>] = []
     var cache: [Int: Volume<Float>] = [:]
     for e in table.entries {
-        let key = e.b <= 50 ? 0 : Int((e.b / 50).rounded())
+        let key = e.b <= 50 ? 0 : CheckedNumber.clamped(e.b / 50, .toNearestOrAwayFromZero)
         if let v = cache[key] { out.append(v); continue }
-        let members = table.entries.indices.filter { let b = table.entries[$0].b; return key == 0 ? b <= 50 : (b > 50 && Int((b / 50).rounded()) == key) }
+        let members = table.entries.indices.filter { let b = table.entries[$0].b; return key == 0 ? b <= 50 : (b > 50 && CheckedNumber.clamped(b / 50, .toNearestOrAwayFromZero) == key) }
         let v = Volume(grid: grid, frames: 1, exactly: meanFrames(data, frames: members, perFrame: n))
         cache[key] = v; out.append(v)
     }
@@ -562,7 +562,7 @@ func regionCentre(_ region: Mask, grid: Grid, slices: [Int]) -> SIMD2<Double> {
 /// square of ±`radius` mm around each.
 func cordBox(_ mean: [Float], grid: Grid, radius: Double) -> Mask {
     let nx = grid.nx, ny = grid.ny, nz = grid.nz, sp = grid.spacing
-    let hx = max(1, Int((2.5 / sp.x).rounded())), hy = max(1, Int((2.5 / sp.y).rounded()))
+    let hx = max(1, CheckedNumber.clamped(2.5 / sp.x, .toNearestOrAwayFromZero)), hy = max(1, CheckedNumber.clamped(2.5 / sp.y, .toNearestOrAwayFromZero))
     var centres: [SIMD2<Double>] = []
     for k in 0..<nz {
         var best = -Double.infinity, at = SIMD2(Double(nx - 1) / 2, Double(ny - 1) / 2)
@@ -577,10 +577,10 @@ func cordBox(_ mean: [Float], grid: Grid, radius: Double) -> Mask {
         centres.append(at)
     }
     var mask = Mask(grid: grid, frames: 1, repeating: 0)
-    let rx = Int((radius / sp.x).rounded()), ry = Int((radius / sp.y).rounded())
+    let rx = CheckedNumber.clamped(radius / sp.x, .toNearestOrAwayFromZero), ry = CheckedNumber.clamped(radius / sp.y, .toNearestOrAwayFromZero)
     for k in 0..<nz {
         var xs = (max(0, k - 2)...min(nz - 1, k + 2)).map { centres[$0].x }, ys = (max(0, k - 2)...min(nz - 1, k + 2)).map { centres[$0].y }
-        let cx = Int((median(&xs) ?? 0).rounded()), cy = Int((median(&ys) ?? 0).rounded())
+        let cx = CheckedNumber.clamped(median(&xs) ?? 0, .toNearestOrAwayFromZero), cy = CheckedNumber.clamped(median(&ys) ?? 0, .toNearestOrAwayFromZero)
         for j in max(0, cy - ry)...min(ny - 1, cy + ry) { for i in max(0, cx - rx)...min(nx - 1, cx + rx) {
             mask.data[i + nx * (j + ny * k)] = 1
         } }
@@ -591,5 +591,6 @@ func cordBox(_ mean: [Float], grid: Grid, radius: Double) -> Mask {
 /// A number with at most two decimals, trailing zeros dropped (messages and step lines).
 func formatShort(_ v: Double) -> String {
     let r = (v * 100).rounded() / 100
-    return r == r.rounded() ? String(Int(r)) : String(r)
+    if r == r.rounded(), let n = CheckedNumber.intOrNil(r) { return String(n) }
+    return String(r)
 }

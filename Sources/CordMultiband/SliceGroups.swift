@@ -72,7 +72,7 @@ public struct SliceGroups: Sendable, Equatable {
             throw MultibandError.inconsistentTiming(name: name, detail: "SliceTiming lists \(timing.count) times but the image has \(nz) slices")
         }
         var byTime: [Int: [Int]] = [:]
-        for (k, t) in timing.enumerated() { byTime[Int((t * 1e4).rounded()), default: []].append(k) }
+        for (k, t) in timing.enumerated() { byTime[CheckedNumber.clamped(t * 1e4, .toNearestOrAwayFromZero), default: []].append(k) }
         let ordered = byTime.keys.sorted().map { byTime[$0] ?? [] }
         let sizes = Set(ordered.map(\.count))
         guard sizes.count == 1, let size = sizes.first else {

@@ -55,6 +55,31 @@ public struct DiffusionPhantomParameters: Codable, Sendable, Equatable {
     /// σ grows linearly across slices by this fraction from the first to the last slice
     /// (0: uniform; 1: the last slice has twice the first one's σ), as multiband g-factors do.
     public var sliceNoiseRamp = 0.0
+    /// Simultaneous multi-slice acquisition: `multibandFactor` slices are excited together,
+    /// slice k in group k mod (nz / multibandFactor) (groups acquired in ascending order).
+    /// 1: single band.
+    public var multibandFactor = 1
+    /// Noise that differs between slice groups, as multiband g-factors make it: σ of group g
+    /// is σ·(1 + spread·frac(g·φ)) (φ the golden ratio, so neighbouring groups differ; 0:
+    /// the same σ in every group). Multiplies the slice ramp.
+    public var groupNoiseSpread = 0.0
+
+    /// The slice group of each of `slices` slices (throws when the multiband factor does not
+    /// divide the slice count).
+    public func sliceGroups(slices: Int) throws -> [Int] {
+        guard multibandFactor >= 1, slices % multibandFactor == 0 else {
+            throw CordError.invalidValue(what: "multiband factor \(multibandFactor)", detail: "must divide the \(slices) slices")
+        }
+        let groups = slices / multibandFactor
+        return (0..<slices).map { $0 % groups }
+    }
+
+    /// σ factor of slice group `g` (see `groupNoiseSpread`).
+    public func groupNoiseFactor(_ g: Int) -> Double {
+        let phi = (5.0.squareRoot() - 1) / 2
+        let u = (Double(g) * phi).truncatingRemainder(dividingBy: 1)
+        return 1 + groupNoiseSpread * u
+    }
 
     public init() {
         func wm(_ kappa: Double) -> TissueDiffusion {
@@ -99,5 +124,8 @@ public struct DiffusionPhantomParameters: Codable, Sendable, Equatable {
             throw CordError.invalidValue(what: "orientation samples", detail: "\(orientationSamples) is outside 1…20000")
         }
         if let s = snr, !(s > 0 && s.isFinite) { throw CordError.invalidValue(what: "DWI SNR", detail: "\(s) must be positive") }
+        guard groupNoiseSpread >= 0, groupNoiseSpread.isFinite, (1...16).contains(multibandFactor) else {
+            throw CordError.invalidValue(what: "multiband noise", detail: "multiband factor 1…16 and a spread ≥ 0 are required")
+        }
     }
 }

@@ -125,7 +125,9 @@ public enum MPPCA {
         var first = options
         first.sliceGroups = nil
         first.extent = SIMD3(min(e, 2 * g.nx - 1), min(e, 2 * g.ny - 1), 1)
-        first.reconstruction = .overcomplete(stride: max(1, e / 2))
+        // Only σ is needed here: windows barely overlapping (every voxel still in one) keep this
+        // pass to a fraction of the 3D pass's time.
+        first.reconstruction = .overcomplete(stride: max(1, e - 1))
         let local = try denoise(dwi, mask: mask, options: first).sigma
         let ngroups = (groups.max() ?? 0) + 1
         var signalBearing = [[Float]](repeating: [], count: ngroups), all = [[Float]](repeating: [], count: ngroups)

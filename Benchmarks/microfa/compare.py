@@ -50,6 +50,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--snr", default="50,20,0", help="comma-separated; 0 = noise-free")
     ap.add_argument("--no-dipy", action="store_true")
+    ap.add_argument("--tissue", default="standard", choices=["standard", "heterogeneous"],
+                    help="phantom tissue model (heterogeneous: several compartments per tissue)")
     a = ap.parse_args()
     import numpy as np, nibabel as nib
     cordq = os.path.abspath(a.cordq)
@@ -59,11 +61,11 @@ def main():
     load = lambda p: np.asarray(nib.load(p).dataobj, dtype=float)
     rows = []
     for snr in a.snr.split(","):
-        sim = f"{work}/qti286-snr{snr}"
+        sim = f"{work}/qti286-{a.tissue}-snr{snr}"
         if not os.path.exists(sim + "/dwi.nii.gz"):
             shutil.rmtree(sim, ignore_errors=True)
             subprocess.run([cordq, "dwi", "simulate", sim, "--scheme", "qti286", "--snr", snr, "--in-plane", "0.5",
-                            "--field-of-view", "20", "--slice-thickness", "3", "--z-range=-45,-9"],
+                            "--field-of-view", "20", "--slice-thickness", "3", "--z-range=-45,-9", "--tissue", a.tissue],
                            check=True, env=env, stdout=subprocess.DEVNULL)
         truth = load(sim + "/truth_microFA.nii.gz")
         wm, gm = load(sim + "/mask_wm.nii.gz") > 0, load(sim + "/mask_gm.nii.gz") > 0
@@ -71,7 +73,7 @@ def main():
         def err(u):
             return tuple(float(np.median(np.abs(u[m] - truth[m]))) for m in (interior, wm, gm))
         def cordq_run(method):
-            out = f"{work}/cq-{method}-{snr}"
+            out = f"{work}/cq-{method}-{a.tissue}-{snr}"
             best, fit = 1e9, 1e9
             for _ in range(a.repeats):
                 shutil.rmtree(out, ignore_errors=True)
@@ -86,7 +88,7 @@ def main():
             rows.append((snr, f"CordQ {method}", *err(u), f, t))
         if not a.no_dipy:
             for method in ("WLS",):
-                out = f"{work}/dipy-{method}-{snr}.nii.gz"
+                out = f"{work}/dipy-{method}-{a.tissue}-{snr}.nii.gz"
                 best, fit = 1e9, 1e9
                 for _ in range(a.repeats):
                     p = subprocess.run([sys.executable, "-c", DIPY_FIT, sim, out, method], check=True, env=env,
@@ -96,7 +98,8 @@ def main():
                 rows.append((snr, f"DIPY QtiModel {method}", *err(load(out)), fit, best))
         n = int(interior.sum())
         print(f"SNR {snr}: {n} interior voxels ({int(wm.sum())} WM, {int(gm.sum())} GM), {int((load(sim + '/mask_cord.nii.gz') > 0).sum())} cord voxels fitted", flush=True)
-    print(f"\n{'SNR':>4s} {'method':22s} {'|ΔμFA| interior':>15s} {'WM':>7s} {'GM':>7s} {'fit s':>7s} {'e2e s':>7s} {'fit: DIPY/CordQ':>16s}")
+    print(f"\ntissue {a.tissue}")
+    print(f"{'SNR':>4s} {'method':22s} {'|ΔμFA| interior':>15s} {'WM':>7s} {'GM':>7s} {'fit s':>7s} {'e2e s':>7s} {'fit: DIPY/CordQ':>16s}")
     for snr in a.snr.split(","):
         group = [r for r in rows if r[0] == snr]
         dipy = next((r for r in group if r[1].startswith("DIPY")), None)

@@ -184,8 +184,11 @@ public struct DWISimulateCommand: ParsableCommand {
     public var multiband = 1
     @Option(help: "Noise σ differs between slice groups by up to this fraction (group g: 1 + spread·frac(0.618·g)), as multiband g-factors make it.")
     public var groupNoiseSpread: Double = 0
+    @Option(help: "Tissue model: standard (one population of microscopic tensors per tissue) or heterogeneous (intra/extra-axonal and isotropic compartments; larger departure from the cumulant expansion).")
+    public var tissue = "standard"
     public func run() throws {
         var o = DWISimulationOptions()
+        o.tissue = tissue
         o.sliceNoiseRamp = sliceNoiseRamp; o.multibandFactor = multiband; o.groupNoiseSpread = groupNoiseSpread
         o.scheme = scheme; o.snr = snr > 0 ? snr : nil; o.seed = seed
         o.inPlane = inPlane; o.sliceThickness = sliceThickness; o.fieldOfView = fieldOfView

@@ -99,6 +99,34 @@ public struct DiffusionPhantomParameters: Codable, Sendable, Equatable {
         }
     }
 
+    /// Tissue with several compartments, so the diffusivities spread and the signal departs
+    /// from the second-order cumulant at b ≤ 2000 s/mm² as in vivo: white matter 55%
+    /// intra-axonal (λ∥ 2.2, λ⊥ 0.1), 35% extra-axonal (λ∥ 1.6, λ⊥ 0.7), both with the tract's
+    /// Watson κ, and 10% isotropic 1.0 (cell bodies, partial volume); grey matter 50% neurites
+    /// (λ∥ 1.8, λ⊥ 0.2) and 30% extracellular (1.1/0.6) with isotropic dispersion, and 20%
+    /// isotropic 0.6. The QTI truncation error at b ≤ 2000 is then about 0.01–0.03 in μFA.
+    public static func heterogeneous() -> DiffusionPhantomParameters {
+        var p = DiffusionPhantomParameters()
+        for c in TissueClass.allCases {
+            let i = Int(c.rawValue)
+            if c.isWhiteMatter {
+                let kappa = p.tissues[i].populations.first?.kappa ?? 8
+                p.tissues[i].populations = [
+                    MicroscopicPopulation(weight: 0.55, axial: 2.2, radial: 0.1, kappa: kappa),
+                    MicroscopicPopulation(weight: 0.35, axial: 1.6, radial: 0.7, kappa: kappa),
+                    .isotropic(1.0, weight: 0.10),
+                ]
+            } else if c.isGreyMatter {
+                p.tissues[i].populations = [
+                    MicroscopicPopulation(weight: 0.5, axial: 1.8, radial: 0.2, kappa: 0),
+                    MicroscopicPopulation(weight: 0.3, axial: 1.1, radial: 0.6, kappa: 0),
+                    .isotropic(0.6, weight: 0.2),
+                ]
+            }
+        }
+        return p
+    }
+
     /// Sets every white-matter tract to `populations` (same s0).
     public mutating func setWhiteMatter(_ populations: [MicroscopicPopulation]) {
         for c in TissueClass.allCases where c.isWhiteMatter { tissues[Int(c.rawValue)].populations = populations }

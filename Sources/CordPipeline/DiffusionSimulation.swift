@@ -17,6 +17,9 @@ public struct DWISimulationOptions: Sendable {
     public var sliceNoiseRamp = 0.0
     /// Multiband factor and the spread of σ between slice groups (see `DiffusionPhantomParameters`).
     public var multibandFactor = 1, groupNoiseSpread = 0.0
+    /// `standard` (one population per tissue) or `heterogeneous` (several compartments; see
+    /// `DiffusionPhantomParameters.heterogeneous`).
+    public var tissue = "standard"
     public init() {}
 }
 
@@ -32,7 +35,10 @@ public enum DiffusionSimulationExport {
         let grid = PhantomGrid.axial(inPlane: o.inPlane, sliceThickness: o.sliceThickness, fieldOfView: o.fieldOfView,
                                      inferior: o.inferior, superior: o.superior, centre: [0, 4])
         let subject = try PhantomSubject(anatomy, on: grid)
-        var p = DiffusionPhantomParameters()
+        guard ["standard", "heterogeneous"].contains(o.tissue) else {
+            throw CordError.invalidValue(what: "tissue \"\(o.tissue)\"", detail: "use standard or heterogeneous")
+        }
+        var p = o.tissue == "heterogeneous" ? DiffusionPhantomParameters.heterogeneous() : DiffusionPhantomParameters()
         p.snr = o.snr; p.seed = o.seed; p.sliceNoiseRamp = o.sliceNoiseRamp
         p.multibandFactor = o.multibandFactor; p.groupNoiseSpread = o.groupNoiseSpread
         let sim = try DWISimulator.simulate(subject, table: table, parameters: p)

@@ -55,7 +55,7 @@ public struct MPPCACommand: ParsableCommand {
     @Option(help: "Write the noise σ map here (input units).") public var noise: String?
     @Option(help: "Write the signal-rank map here.") public var rank: String?
     @Option(help: "Window size in voxels, odd: one number (cube) or three (i,j,k), e.g. 5 or 9,9,1.") public var extent: String?
-    @Option(help: "Estimator: exp1, exp2 or olesen2023.") public var estimator: String = "exp2"
+    @Option(help: "Estimator: olesen2023 (default; σ closest to the truth on the phantoms of Benchmarks/denoise), exp2 (MRtrix3's) or exp1.") public var estimator: String = "olesen2023"
     @Option(help: "Reconstruction: overcomplete or centre.") public var reconstruction: String = "overcomplete"
     @Option(help: "Overcomplete: spacing of window centres (voxels); 1 = every voxel.") public var stride: Int = 2
     @Option(help: "Edges: shift (default) or mirror.") public var edges: String = "shift"
@@ -67,6 +67,8 @@ public struct MPPCACommand: ParsableCommand {
     public var noiseModel: String = "magnitude"
     @Option(help: "Receive channels combined by sum of squares, for --noise-model magnitude (1 for single-channel or adaptively combined data).")
     public var coils: Int = 1
+    @Flag(help: "Do not subtract each volume's window mean before the PCA (MRtrix3 dwidenoise's behaviour; the default centres as DIPY does).")
+    public var noDemean = false
     public init() {}
 
     func parsedExtent() throws -> SIMD3<Int>? {
@@ -99,6 +101,7 @@ public struct MPPCACommand: ParsableCommand {
         r.options.minimumVolumes = minVolumes
         r.sliceGroups = SliceGroupSource(sliceGroups) ?? .auto
         r.options.noiseModel = noiseModel == "measured" ? .asMeasured : .magnitude(coils: coils)
+        r.options.demean = !noDemean
         let s = try DenoisePipeline.mppca(r)
         for o in s.outputs { print("wrote \(o)") }
         print("  \(s.volumes) volumes\(s.complexInput ? " (complex)" : ""), window \(s.window.x)×\(s.window.y)×\(s.window.z)")

@@ -89,8 +89,8 @@ import Testing
         var rician = MPPCAOptions(); rician.sliceGroups = nil
         let q = try MPPCA.denoise(sim.image, options: rician)
         print("MB-2 σ/σ_true: groups + magnitude \(all) \(perGroup); one level + magnitude \(ratios(q.sigma, sim, region, groups)); as measured \(ratios(p.sigma, sim, region, groups))")
-        #expect(abs(all - 1) < 0.05)                                                       // measured 0.972
-        #expect(perGroup.allSatisfy { abs($0 - 1) < 0.06 }, "per group \(perGroup)")       // measured 0.964…0.980
+        #expect(abs(all - 1) < 0.05)                                                       // measured 0.986
+        #expect(perGroup.allSatisfy { abs($0 - 1) < 0.06 }, "per group \(perGroup)")       // measured 0.983…0.989
         // The per-group estimates returned with the result follow the true σ of each group.
         let estimated = try #require(r.sliceGroupSigma)
         for q in 0..<5 {
@@ -98,8 +98,8 @@ import Testing
             #expect(abs(estimated[q] / truth - 1) < 0.08, "group \(q): \(estimated[q]) vs \(truth)")
         }
         // What MRtrix3 and DIPY report (3D windows, spread as measured) is low overall and
-        // smeared between neighbouring slices: per group 0.74…1.37 (measured).
-        #expect(ratios(p.sigma, sim, region, groups).all < all - 0.02)                      // measured 0.935 vs 0.972
+        // smeared between neighbouring slices: per group 0.75…1.40 (measured).
+        #expect(ratios(p.sigma, sim, region, groups).all < all - 0.02)                      // measured 0.948 vs 0.986
         #expect(ratios(p.sigma, sim, region, groups).perGroup.contains { abs($0 - 1) > 0.2 })
         #expect(ratios(q.sigma, sim, region, groups).perGroup.contains { abs($0 - 1) > 0.2 })  // Rician-corrected, still smeared
         #expect(PhantomDWIDenoiseTests.regionRMSE(r.denoised, sim, region) <= PhantomDWIDenoiseTests.regionRMSE(p.denoised, sim, region) * 1.01)

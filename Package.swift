@@ -46,15 +46,18 @@ let package = Package(
         .target(name: "CordIO", dependencies: ["CordCore", "CNIfTI"]),
         .target(name: "CordAtlas", dependencies: ["CordCore"]),
         .target(name: "CordPhantom", dependencies: ["CordCore", "CordAtlas"]),
+        // Image similarity, slice-wise and rigid alignment, resampling: the engine shared by
+        // registration, MT alignment and multiband motion correction.
+        .target(name: "CordAlign", dependencies: ["CordCore"]),
 
         // MARK: - Processing steps
         step("CordRecon", ["CFFTW"]),
         step("CordDenoise", ["CLAPACK", "CFFTW"]),
-        step("CordMultiband"),
+        step("CordMultiband", ["CordAlign"]),
         step("CordDiffusion", ["CLAPACK"]),
         step("CordMyelin"),
         step("CordSegmentation"),
-        .target(name: "CordRegistration", dependencies: ["CordCore", "CordAtlas", "CordSegmentation"]),
+        .target(name: "CordRegistration", dependencies: ["CordCore", "CordAtlas", "CordAlign", "CordSegmentation"]),
         .target(name: "CordMetrics", dependencies: ["CordCore", "CordAtlas"]),
         .target(name: "CordNormative", dependencies: ["CordCore", "CordMetrics", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CordBiomarkers",
@@ -70,7 +73,7 @@ let package = Package(
 
         // MARK: - Command line
         .target(name: "CordCLI",
-                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative", "CordDiffusion",
+                dependencies: ["CordPipeline", "CordCore", "CordIO", "CordSegmentation", "CordNormative", "CordDiffusion", "CordMultiband",
                                "CordAtlas", "CordRegistration",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "cordq", dependencies: ["CordCLI", "CordCore"]),
@@ -79,6 +82,8 @@ let package = Package(
         .target(name: "CordTestSupport", path: "Tests/CordTestSupport"),
         .testTarget(name: "CordCoreTests", dependencies: ["CordTestSupport", "CordCore"]),
         .testTarget(name: "CordIOTests", dependencies: ["CordTestSupport", "CordIO", "CordCore"]),
+        .testTarget(name: "CordAlignTests", dependencies: ["CordTestSupport", "CordAlign", "CordPhantom", "CordCore"]),
+        .testTarget(name: "CordMultibandTests", dependencies: ["CordTestSupport", "CordMultiband", "CordAlign", "CordPhantom", "CordCore", "CordDiffusion"]),
         .testTarget(name: "CordPhantomTests", dependencies: ["CordTestSupport", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordDenoiseTests", dependencies: ["CordTestSupport", "CordDenoise", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
@@ -91,7 +96,7 @@ let package = Package(
         .testTarget(name: "CordAtlasTests", dependencies: ["CordTestSupport", "CordAtlas", "CordIO", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore"]),
         .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
-        .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics",
+        .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics", "CordMultiband",
                                                          "CordNormative"]),
     ]
 )

@@ -16,7 +16,7 @@ public struct DWICommand: ParsableCommand {
         bvals.txt/bvecs.txt) plus, for tensor-valued or double diffusion encoding, an encoding \
         table <stem>_encoding.tsv beside the image (README, "Diffusion encodings").
         """,
-        subcommands: [DTICommand.self, MicroFACommand.self, DWISimulateCommand.self])
+        subcommands: [DTICommand.self, MicroFACommand.self, DWICorrectCommand.self, DWISimulateCommand.self])
     public init() {}
 }
 

@@ -8,6 +8,7 @@ import CordDenoise
 import CordDiffusion
 import CordIO
 import CordMetrics
+import CordMultiband
 import CordMyelin
 import CordRegistration
 import CordSegmentation
@@ -114,18 +115,8 @@ extension ProcessRun {
         } else {
             skip("unring \(series.stem)", "off (\(plan.unring.source))")
         }
-        if plan.motionCorrection.value != .none {
-            skip("motion correction \(series.stem)", "\(plan.motionCorrection.source), but CordQ has no \(plan.motionCorrection.value.rawValue) DWI motion correction yet; the series is fitted as acquired", warn: true)
-        }
-        if plan.multibandCorrection.value {
-            // The card applies it only to series acquired with multiband ≥ 2 (protocols/README.md §4.2).
-            let factor = sidecar(of: series.path)?.multibandAccelerationFactor
-            if let f = factor, f >= 2 {
-                skip("multiband correction \(series.stem)", "\(plan.multibandCorrection.source) and the series has multiband factor \(f), but CordQ has no slice-group correction yet; the series is fitted as acquired", warn: true)
-            } else {
-                skip("multiband correction \(series.stem)", "\(plan.multibandCorrection.source), but the sidecar gives multiband factor \(factor.map(String.init) ?? "none (single-band)"): nothing to correct")
-            }
-        }
+        // Slice-group motion, outlier groups and banding (CordMultiband), before the tensor.
+        try multibandStep(series, plan: plan, &d)
 
         var maps: [ComputedMap] = []
         var scheme: EncodingScheme?, fitMask: Mask?
@@ -155,6 +146,42 @@ extension ProcessRun {
         }
         guard fitted else { return nil }
         return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps)
+    }
+
+    /// The card's `motion_correction` (slicewise: per slice group; volume: one rigid in-plane
+    /// transform per volume) and `multiband_correction` (outlier groups and banding, for series
+    /// acquired with multiband ≥ 2), run as one `MultibandStep` between denoising and DTI.
+    func multibandStep(_ series: SubjectImage, plan: DiffusionPlan, _ d: inout LoadedDiffusion) throws {
+        let motion = plan.motionCorrection.value
+        let sidecar = self.sidecar(of: series.path)
+        let factor = sidecar?.inferredMultibandFactor
+        let multiband = plan.multibandCorrection.value && (factor ?? 1) >= 2
+        if plan.multibandCorrection.value && !multiband {
+            skip("multiband correction \(series.stem)", "\(plan.multibandCorrection.source), but the sidecar gives multiband factor \(factor.map(String.init) ?? "none (single-band)"): no slice groups to correct")
+        }
+        guard motion != .none || multiband else { return }
+        var options = MultibandCorrectionOptions()
+        options.motion = motion != .none
+        options.outliers = multiband; options.banding = multiband
+        let choice: SliceGroupChoice = motion == .volume && !multiband ? .wholeVolume : .auto
+        let sources = [motion != .none ? plan.motionCorrection.source : nil, multiband ? plan.multibandCorrection.source : nil].compactMap { $0 }
+        let loaded = d
+        var corrected: LoadedDiffusion?
+        try step("multiband correction \(series.stem)") {
+            let run = try MultibandStep.correct(loaded, sidecar: sidecar, mask: nil, groups: choice, options: options, name: series.path,
+                                                quietSingleBand: !multiband)
+            let base = "dwi/\(series.stem)_desc-mbcorrected"
+            let image = base + "_dwi.nii.gz", motionTSV = base + "_motion.tsv", outlierTSV = base + "_outliers.tsv"
+            let bval = base + "_dwi.bval", bvec = base + "_dwi.bvec", record = base + "_dwi.json"
+            try NIfTIFile.write(run.result.corrected, to: out.path(image), like: loaded.header, description: "cordq multiband correction")
+            try GradientFiles.write(run.result.table, grid: loaded.image.grid, bval: out.path(bval), bvec: out.path(bvec))
+            try MultibandStep.motionTable(run.result).write(to: out.path(motionTSV))
+            try MultibandStep.outlierTable(run.result).write(to: out.path(outlierTSV))
+            try JSONFile.write(MultibandStep.record(run.result, options: options), to: out.path(record))
+            corrected = LoadedDiffusion(image: run.result.corrected, table: run.result.table, header: loaded.header)
+            return ("\(run.summary) (\(sources.joined(separator: "; ")))", [image, bval, bvec, motionTSV, outlierTSV, record], run.metrics)
+        }
+        if let c = corrected { d = c }
     }
 
     /// μFA of one series by its plan's method; a method the card or the user asked for that

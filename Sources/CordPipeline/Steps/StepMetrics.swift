@@ -36,6 +36,14 @@ public struct StepMetrics: Sendable, Equatable {
     public var labels: Int?
     /// Table rows the step added.
     public var rows: Int?
+    /// Multiband correction: factor and slice groups, mean and largest per-volume displacement
+    /// (mm, `sct_dmri_moco` moco_params convention), outlier slice groups and their fraction,
+    /// banding index (%), relative tensor residual in the cord before and after.
+    public var multibandFactor: Int?, sliceGroups: Int?
+    public var meanDisplacementMM: Double?, maxDisplacementMM: Double?
+    public var outlierGroups: Int?, outlierFraction: Double?
+    public var bandingIndexPercent: Double?
+    public var residualBefore: Double?, residualAfter: Double?
     /// What the step wants a reader to know (also collected in the run's warnings).
     public var warnings: [String] = []
 
@@ -55,6 +63,11 @@ public struct StepMetrics: Sendable, Equatable {
         put("voxels_fitted", voxelsFitted); put("invalid_voxels", invalidVoxels); put("slices", slices)
         put("cord_volume_mm3", cordVolumeMM3); put("labels", labels); put("rows", rows)
         if let g = sliceGroupSigma { o["slice_group_sigma"] = .array(g.map { $0.isFinite ? .number($0) : .null }) }
+        put("multiband_factor", multibandFactor); put("slice_groups", sliceGroups)
+        put("mean_displacement_mm", meanDisplacementMM); put("max_displacement_mm", maxDisplacementMM)
+        put("outlier_groups", outlierGroups); put("outlier_fraction", outlierFraction)
+        put("banding_index_percent", bandingIndexPercent)
+        put("residual_before", residualBefore); put("residual_after", residualAfter)
         if !warnings.isEmpty { o["warnings"] = .array(warnings.map { .string($0) }) }
         return .object(o)
     }

@@ -12,6 +12,9 @@ public struct SliceTransform: Sendable, Equatable {
     public var centre: SIMD2<Double>
     /// Normalised cross-correlation reached (−1…1); nil when the slice had too little signal.
     public var score: Double?
+    public init(shift: SIMD2<Double>, rotation: Double, centre: SIMD2<Double>, score: Double?) {
+        self.shift = shift; self.rotation = rotation; self.centre = centre; self.score = score
+    }
     public static let identity = SliceTransform(shift: .zero, rotation: 0, centre: .zero, score: nil)
 }
 

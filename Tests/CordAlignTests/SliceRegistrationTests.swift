@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import CordCore
 @testable import CordPhantom
-@testable import CordRegistration
+@testable import CordAlign
 
 @Suite struct SliceRegistrationTests {
     /// A noise-free axial phantom T2w (0.8 mm pixels, 3 mm slices, 8 slices) and its cord mask.

@@ -5,7 +5,8 @@ import Glibc
 #endif
 
 /// The fixed slice's metric region with its values, and access to the moving slice.
-struct SlicePair {
+/// `package`: the multiband motion correction pools several slices of one slice group.
+package struct SlicePair {
     let moving: [Float]
     let nx: Int, ny: Int
     let base: Int
@@ -17,7 +18,9 @@ struct SlicePair {
     /// Rotation centre (mm).
     let centre: SIMD2<Double>
 
-    init?(fixed: Volume<Float>, moving m: Volume<Float>, mask: Mask?, k: Int, margin: Double) {
+    /// `centre` (mm) overrides the rotation centre (default: the region's centre), so that the
+    /// slices of one slice group turn about one shared axis.
+    package init?(fixed: Volume<Float>, moving m: Volume<Float>, mask: Mask?, k: Int, margin: Double, centre: SIMD2<Double>? = nil) {
         let g = fixed.grid
         nx = g.nx; ny = g.ny; base = k * nx * ny
         let sp = g.spacing
@@ -42,7 +45,7 @@ struct SlicePair {
         guard vals.count >= 16, norm > 1e-9 * max(1, abs(mean)) * Double(vals.count) else { return nil }
         fixedValues = vals; fixedMean = mean; fixedNorm = norm
         moving = m.data
-        centre = SIMD2(Double(i0 + i1) / 2 * sp.x, Double(j0 + j1) / 2 * sp.y)
+        self.centre = centre ?? SIMD2(Double(i0 + i1) / 2 * sp.x, Double(j0 + j1) / 2 * sp.y)
     }
 
     /// Source position (voxels) in the moving slice of fixed voxel (i, j) under the inverse
@@ -67,32 +70,37 @@ struct SlicePair {
 
     /// Normalised cross-correlation over the region; nil when under half of it maps inside
     /// the moving slice. `shift` in mm, `rotation` in radians.
-    func correlation(shift: SIMD2<Double>, rotation: Double) -> Double? {
+    package func correlation(shift: SIMD2<Double>, rotation: Double) -> Double? {
+        sums(shift: shift, rotation: rotation).correlation
+    }
+
+    /// The correlation's sums over the region (poolable over the slices of a group).
+    package func sums(shift: SIMD2<Double>, rotation: Double) -> CorrelationSums {
         let c = cos(rotation), s = sin(rotation)
-        var sf = 0.0, sm = 0.0, sfm = 0.0, smm = 0.0, sff = 0.0, n = 0.0
+        var r = CorrelationSums(regionCount: Double(fixedValues.count))
         var idx = 0
         for j in j0...j1 {
             for i in i0...i1 {
                 let fv = fixedValues[idx]; idx += 1
                 let src = SlicePair.source(i, j, shift: shift, cosT: c, sinT: s, centre: centre, spacing: spacing)
                 guard let mv = bilinear(moving, src) else { continue }
-                sf += fv; sm += mv; sfm += fv * mv; smm += mv * mv; sff += fv * fv; n += 1
+                r.sf += fv; r.sm += mv; r.sfm += fv * mv; r.smm += mv * mv; r.sff += fv * fv; r.n += 1
             }
         }
-        guard n >= 0.5 * Double(fixedValues.count) else { return nil }
-        let cov = sfm - sf * sm / n
-        let vf = sff - sf * sf / n, vm = smm - sm * sm / n
-        guard vf > 0, vm > 0 else { return nil }
-        return cov / (vf * vm).squareRoot()
+        return r
     }
 
     /// `correlation(shift:rotation: 0)` for a shift of whole voxels (dx, dy): the moving value
     /// is read directly at (i − dx, j − dy), no interpolation, and the loops visit only the
     /// part of the region that lands inside the moving slice. The grid search's hot path:
     /// about 5× fewer operations per position than the bilinear route.
-    func correlation(dx: Int, dy: Int) -> Double? {
+    package func correlation(dx: Int, dy: Int) -> Double? { sums(dx: dx, dy: dy).correlation }
+
+    /// The sums behind `correlation(dx:dy:)`.
+    package func sums(dx: Int, dy: Int) -> CorrelationSums {
+        var r = CorrelationSums(regionCount: Double(fixedValues.count))
         let ia = max(i0, dx), ib = min(i1, nx - 1 + dx), ja = max(j0, dy), jb = min(j1, ny - 1 + dy)
-        guard ia <= ib, ja <= jb else { return nil }
+        guard ia <= ib, ja <= jb else { return r }
         let width = i1 - i0 + 1
         var sf = 0.0, sm = 0.0, sfm = 0.0, smm = 0.0, sff = 0.0
         moving.withUnsafeBufferPointer { mv in
@@ -106,17 +114,14 @@ struct SlicePair {
                 }
             }
         }
-        let n = Double((ib - ia + 1) * (jb - ja + 1))
-        guard n >= 0.5 * Double(fixedValues.count) else { return nil }
-        let cov = sfm - sf * sm / n
-        let vf = sff - sf * sf / n, vm = smm - sm * sm / n
-        guard vf > 0, vm > 0 else { return nil }
-        return cov / (vf * vm).squareRoot()
+        r.sf = sf; r.sm = sm; r.sfm = sfm; r.smm = smm; r.sff = sff
+        r.n = Double((ib - ia + 1) * (jb - ja + 1))
+        return r
     }
 
     /// Integer-voxel grid search (and a coarse rotation grid when rigid), then a pattern
     /// search whose step halves down to 1/50 voxel.
-    func search(options: SliceRegistrationOptions, spacing sp: SIMD2<Double>) -> SliceTransform {
+    package func search(options: SliceRegistrationOptions, spacing sp: SIMD2<Double>) -> SliceTransform {
         let rx = Int((options.maximumShift / sp.x).rounded(.down)), ry = Int((options.maximumShift / sp.y).rounded(.down))
         let maxRot = options.maximumRotation * .pi / 180
         let rotations: [Double] = options.rigid ? stride(from: -maxRot, through: maxRot + 1e-12, by: 2 * .pi / 180).map { $0 } : [0]
@@ -147,7 +152,7 @@ struct SlicePair {
     }
 
     /// Writes slice k of `moving` transformed by `t` into `out` (bilinear; 0 outside).
-    static func resample(_ moving: Volume<Float>, into out: inout Volume<Float>, k: Int, transform t: SliceTransform, spacing: SIMD2<Double>) {
+    package static func resample(_ moving: Volume<Float>, into out: inout Volume<Float>, k: Int, transform t: SliceTransform, spacing: SIMD2<Double>) {
         let g = moving.grid
         let nx = g.nx, ny = g.ny, base = k * nx * ny
         let c = cos(t.rotation), s = sin(t.rotation)
@@ -165,5 +170,28 @@ struct SlicePair {
                 out.data[base + i + nx * j] = Float(v)
             }
         }
+    }
+}
+
+/// Sums of a normalised cross-correlation (fixed f, moving m over n voxels of a region of
+/// `regionCount`), which add up over slices: the slices of a multiband slice group share one
+/// transform and are scored together.
+package struct CorrelationSums: Sendable {
+    package var sf = 0.0, sm = 0.0, sfm = 0.0, smm = 0.0, sff = 0.0, n = 0.0
+    package var regionCount: Double
+    package init(regionCount: Double) { self.regionCount = regionCount }
+    package static func + (a: CorrelationSums, b: CorrelationSums) -> CorrelationSums {
+        var r = CorrelationSums(regionCount: a.regionCount + b.regionCount)
+        r.sf = a.sf + b.sf; r.sm = a.sm + b.sm; r.sfm = a.sfm + b.sfm; r.smm = a.smm + b.smm; r.sff = a.sff + b.sff; r.n = a.n + b.n
+        return r
+    }
+    /// Pearson correlation; nil when under half of the region mapped inside the moving slice
+    /// or either side is constant.
+    package var correlation: Double? {
+        guard n > 0, n >= 0.5 * regionCount else { return nil }
+        let cov = sfm - sf * sm / n
+        let vf = sff - sf * sf / n, vm = smm - sm * sm / n
+        guard vf > 0, vm > 0 else { return nil }
+        return cov / (vf * vm).squareRoot()
     }
 }

@@ -92,27 +92,6 @@ public struct BIDSSidecar: Sendable {
         for v in t { counts[Int((v * 1e4).rounded()), default: 0] += 1 }
         return counts.values.max()
     }
-
-    /// The slice group of each of `slices` slices (voxel axis k): slices that share one
-    /// `SliceTiming` value (to 0.1 ms) were excited together and get one group index, numbered
-    /// in acquisition order. nil without `SliceTiming`; throws when `SliceTiming` has another
-    /// length, or when groups are unequal or disagree with `MultibandAccelerationFactor`.
-    public func sliceGroups(slices: Int) throws -> [Int]? {
-        guard let t = sliceTiming, !t.isEmpty else { return nil }
-        guard t.count == slices else {
-            throw CordIOError.invalidContent(path: path, reason: "SliceTiming lists \(t.count) slice times but the image has \(slices) slices")
-        }
-        let keys = t.map { Int(($0 * 1e4).rounded()) }
-        let order = Array(Set(keys)).sorted()
-        let index = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($0.element, $0.offset) })
-        let groups = keys.map { index[$0] ?? 0 }
-        var sizes = [Int](repeating: 0, count: order.count)
-        for g in groups { sizes[g] += 1 }
-        if let mb = multibandAccelerationFactor, sizes.contains(where: { $0 != mb }) {
-            throw CordIOError.invalidContent(path: path, reason: "MultibandAccelerationFactor is \(mb) but SliceTiming groups the \(slices) slices in sets of \(Set(sizes).sorted().map(String.init).joined(separator: "/"))")
-        }
-        return groups
-    }
 }
 
 /// Typed access to sidecar fields with messages naming file and key.

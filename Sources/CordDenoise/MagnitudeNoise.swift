@@ -36,7 +36,7 @@ struct MagnitudeNoise: Sendable {
         self.coils = coils
         floor = NoncentralChi.noiseFloor(coils: coils)
         top = floor + 60
-        let n = Int(((top - floor) / step).rounded(.up)) + 1
+        let n = CheckedNumber.clamped((top - floor) / step, .up, to: 1...100_000) + 1
         var t = [Double](repeating: 1, count: n)
         for i in 0..<n {
             let y = floor + Double(i) * step

@@ -2,6 +2,7 @@
 import CordCore
 import CordDenoise
 import CordIO
+import CordMultiband
 
 /// Inputs and options of MP-PCA denoising.
 public struct MPPCARequest: Sendable {
@@ -41,13 +42,12 @@ public enum SliceGroupSource: Sendable, Equatable {
         switch self {
         case .none: return (nil, "none")
         case let .multiband(f):
-            guard slices % f == 0 else {
-                throw CordError.invalidValue(what: "multiband factor \(f)", detail: "does not divide the \(slices) slices of \(image)")
-            }
-            return (f == 1 ? nil : (0..<slices).map { $0 % (slices / f) }, "multiband factor \(f)")
+            let g = try SliceGroups.standard(factor: f, slices: slices, name: image)
+            return (f == 1 ? nil : g.groupOfSlice, "multiband factor \(f)")
         case .auto:
-            guard let s = sidecar, let g = try s.sliceGroups(slices: slices) else { return (nil, "no SliceTiming") }
-            return (Set(g).count < slices ? g : nil, "SliceTiming of \(s.path)")
+            guard let s = sidecar, let t = s.sliceTiming, !t.isEmpty else { return (nil, "no SliceTiming") }
+            let g = try SliceGroups.fromTiming(t, factor: s.multibandAccelerationFactor, slices: slices, name: s.path)
+            return (g.factor > 1 ? g.groupOfSlice : nil, "SliceTiming of \(s.path)")
         }
     }
 }

@@ -112,7 +112,10 @@ public struct MicroFACommand: ParsableCommand {
         dispersion. Methods: gamma — powder-average gamma model over linear + spherical (+ planar) \
         shells (Lasič et al. 2014, Front Phys 2:11; Szczepankiewicz et al. 2016, NeuroImage \
         142:522): μFA, MD, V_I, V_A, C_MD. qti — Q-space trajectory imaging (Westin et al. 2016, \
-        NeuroImage 135:345), positivity-constrained refit where the plain fit is unphysical: mean \
+        NeuroImage 135:345), weighted least squares with positivity per --qti-positivity \
+        (isotropic, default: V_MD and the shear contraction of ℂ held ≥ 0 by an exact constrained \
+        step; full: ⟨D⟩ ⪰ 0 and ℂ ⪰ 0 by a factorised refit, QTI+, slower and biased upward at \
+        low SNR; none: plain WLS as DIPY): mean \
         tensor, covariance tensor, μFA, FA, MD, C_MD, C_M, C_μ, C_c, K_bulk, K_shear, MK. smt — spherical mean technique for \
         linear-only multi-shell data (Kaden et al. 2016, MRM 75:1752): μFA, λ∥, λ⊥; \
         MODEL-DEPENDENT (one microscopic tensor per voxel), flagged in microfa.json. dde — double \
@@ -126,14 +129,18 @@ public struct MicroFACommand: ParsableCommand {
     public var output: String
     @Option(help: "auto, gamma, qti, smt or dde.")
     public var method = "auto"
+    @Option(help: "QTI positivity: isotropic (default), full or none.")
+    public var qtiPositivity = "isotropic"
     public init() {}
 
     public func validate() throws {
         if MicroFAMethod(rawValue: method) == nil { throw ValidationError("--method \(method): use auto, gamma, qti, smt or dde") }
+        if QTIPositivity(rawValue: qtiPositivity) == nil { throw ValidationError("--qti-positivity \(qtiPositivity): use isotropic, full or none") }
     }
     public func run() throws {
         let m = MicroFAMethod(rawValue: method) ?? .auto
-        let s = try DiffusionProcessing.microFA(inputs: try input.inputs, mask: input.maskChoice, output: output, method: m, compress: !input.noCompress,
+        let s = try DiffusionProcessing.microFA(inputs: try input.inputs, mask: input.maskChoice, output: output, method: m,
+                                                qtiPositivity: QTIPositivity(rawValue: qtiPositivity) ?? .isotropic, compress: !input.noCompress,
                                                 overwrite: input.overwrite)
         print("wrote \(s.output): \(s.files.joined(separator: ", "))")
         print("  method \(s.method): \(s.explanation)")
@@ -173,9 +180,16 @@ public struct DWISimulateCommand: ParsableCommand {
 
     @Option(help: "Noise σ grows linearly across slices by this fraction (0 = uniform; 1 = last slice twice the first), as multiband g-factors make it.")
     public var sliceNoiseRamp: Double = 0
+    @Option(help: "Multiband factor: slices excited together (slice k in group k mod (slices/MB)); written to dwi.json with SliceTiming.")
+    public var multiband = 1
+    @Option(help: "Noise σ differs between slice groups by up to this fraction (group g: 1 + spread·frac(0.618·g)), as multiband g-factors make it.")
+    public var groupNoiseSpread: Double = 0
+    @Option(help: "Tissue model: standard (one population of microscopic tensors per tissue) or heterogeneous (intra/extra-axonal and isotropic compartments; larger departure from the cumulant expansion).")
+    public var tissue = "standard"
     public func run() throws {
         var o = DWISimulationOptions()
-        o.sliceNoiseRamp = sliceNoiseRamp
+        o.tissue = tissue
+        o.sliceNoiseRamp = sliceNoiseRamp; o.multibandFactor = multiband; o.groupNoiseSpread = groupNoiseSpread
         o.scheme = scheme; o.snr = snr == 0 ? nil : snr; o.seed = seed  // NaN and negatives reach the plausibility check
         o.inPlane = inPlane; o.sliceThickness = sliceThickness; o.fieldOfView = fieldOfView
         let z = zRange.split(separator: ",").compactMap { Double($0) }

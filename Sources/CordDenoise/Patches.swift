@@ -12,6 +12,10 @@ struct PatchPlan: Sendable {
     /// Whether patches overlap in what they write (overcomplete mode).
     let overlapping: Bool
     let mask: [UInt8]?
+    /// Subtract each volume's mean over the window before the PCA (`MPPCAOptions.demean`).
+    let demean: Bool
+    /// Relative noise σ per voxel: window columns are divided by it before the PCA.
+    var columnScale: [Double]?
 
     init(grid g: Grid, frames: Int, mask: Mask?, options: MPPCAOptions) throws {
         guard frames >= 2 else {
@@ -29,6 +33,7 @@ struct PatchPlan: Sendable {
         half = e / 2
         patchSize = e.x * e.y * e.z
         edges = options.edges
+        demean = options.demean
         self.mask = mask?.data
         var stride = SIMD3(1, 1, 1)
         switch options.reconstruction {

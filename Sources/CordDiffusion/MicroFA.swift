@@ -100,6 +100,7 @@ public enum MicroFA {
 
     /// Fits `method` (after `choose`) to every voxel of `data`.
     public static func fit(_ data: MaskedSignals, table: GradientTable, method requested: MicroFAMethod,
+                           qtiPositivity: QTIPositivity = .isotropic,
                            progress: ProgressReporter? = nil) throws -> MicroFAResult {
         let scheme = try EncodingScheme(table)
         guard data.frames == scheme.count else {
@@ -134,7 +135,7 @@ public enum MicroFA {
             let assumptions = fixVI ? ["one DDE b-value: the isotropic variance V_I is assumed 0 (acquire a second b-value to estimate it)"] : []
             return MicroFAResult(method: method, explanation: why, modelDependent: false, assumptions: assumptions, maps: maps)
         case .qti:
-            let v = try QTIModel(scheme).fit(data, progress: progress)
+            let v = try QTIModel(scheme, positivity: qtiPositivity).fit(data, progress: progress)
             let n = QTIOutput.count
             let list: [(QTIOutput, String, String, String)] = [
                 (.microFA, "microFA", "", "μFA = √C_μ"), (.fa, "FA", "", "FA of the mean tensor ⟨D⟩"),
@@ -152,7 +153,7 @@ public enum MicroFA {
             maps.append(DiffusionMap(name: "covariance", unit: "um4/ms2",
                                      description: "ℂ, 21 frames: Mandel upper triangle (1,1) (1,2) … (1,6) (2,2) … (6,6) over xx yy zz √2yz √2xz √2xy (world RAS+); with linear + spherical encoding only its isotropic contractions are determined (minimum-norm rest)",
                                      image: try frames(QTIOutput.covariance.rawValue, 21)))
-            return MicroFAResult(method: .qti, explanation: why, modelDependent: false,
+            return MicroFAResult(method: .qti, explanation: why + "; positivity \(qtiPositivity.rawValue)", modelDependent: false,
                                  assumptions: ["second-order cumulant expansion: μFA is underestimated when b·√V is large (b > 1000 s/mm² in white matter)"],
                                  maps: maps)
         case .smt:

@@ -115,7 +115,10 @@ public enum DWISimulator {
         let wmS0 = TissueClass.allCases.filter(\.isWhiteMatter).map { p.tissues[Int($0.rawValue)].s0 }.max() ?? 1
         let sigma = p.snr.map { wmS0 / $0 } ?? 0
         let nz = grid.nz
-        let perSlice = (0..<nz).map { k in sigma * (1 + p.sliceNoiseRamp * (nz > 1 ? Double(k) / Double(nz - 1) : 0)) }
+        let groups = try p.sliceGroups(slices: nz)
+        let perSlice = (0..<nz).map { k in
+            sigma * (1 + p.sliceNoiseRamp * (nz > 1 ? Double(k) / Double(nz - 1) : 0)) * p.groupNoiseFactor(groups[k])
+        }
         let image = RicianNoise.apply(to: noiseFree, sigmaPerSlice: perSlice, seed: p.seed)
         func vol(_ i: Int) -> Volume<Float> { (try? Volume(grid: grid, frames: 1, data: truth[i].array)) ?? Volume(grid: grid) }
         return DWISimulation(table: table, noiseFree: noiseFree, image: image, sigma: sigma, sigmaPerSlice: perSlice,

@@ -39,7 +39,8 @@ public enum DiffusionSchemes {
     /// Named schemes: `dti` (b = 0 ×5 + 30 linear at 800, as the SCT tutorial series),
     /// `lte-ste` (b = 0 ×4, linear ×20 and spherical ×10 at 500, 1000, 2000, as
     /// protocols/cervical-qmri.yaml), `lte-pte-ste` (the same plus planar ×10 per shell),
-    /// `multishell` (b = 0 ×3, linear ×20 at 1000, 2000, 3000: SMT), `dde` (b = 0 ×4,
+    /// `qti286` (b = 0 ×10, linear ×32, planar ×20 and spherical ×17 at 500, 1000, 1500 and
+    /// 2000: 286 volumes, a realistic tensor-valued QTI protocol), `multishell` (b = 0 ×3, linear ×20 at 1000, 2000, 3000: SMT), `dde` (b = 0 ×4,
     /// parallel and orthogonal DDE ×15 each at 1000 and 2000).
     public static func named(_ name: String) -> GradientTable? {
         switch name {
@@ -49,9 +50,13 @@ public enum DiffusionSchemes {
         case "lte-pte-ste":
             GradientTable(referenceVolumes(4) + [500.0, 1000, 2000].flatMap { shell($0, 20) + shell($0, 10, .planar, twist: 0.3) + shell($0, 10, .spherical) })
         case "multishell": GradientTable(referenceVolumes(3) + [1000.0, 2000, 3000].flatMap { shell($0, 20, twist: $0 / 1000) })
+        case "qti286":
+            GradientTable(referenceVolumes(10) + [500.0, 1000, 1500, 2000].enumerated().flatMap { i, b in
+                shell(b, 32, twist: Double(i) * 0.4) + shell(b, 20, .planar, twist: 0.2 + Double(i) * 0.4) + shell(b, 17, .spherical)
+            })
         case "dde": GradientTable(referenceVolumes(4) + doubleDiffusion(1000, 15) + doubleDiffusion(2000, 15))
         default: nil
         }
     }
-    public static let names = ["dti", "dti66", "lte-ste", "lte-pte-ste", "multishell", "dde"]
+    public static let names = ["dti", "dti66", "lte-ste", "lte-pte-ste", "qti286", "multishell", "dde"]
 }

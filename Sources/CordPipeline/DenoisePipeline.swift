@@ -2,6 +2,7 @@
 import CordCore
 import CordDenoise
 import CordIO
+import CordMultiband
 
 /// Inputs and options of MP-PCA denoising.
 public struct MPPCARequest: Sendable {
@@ -10,7 +11,45 @@ public struct MPPCARequest: Sendable {
     /// Where to write the noise σ map and the rank map (optional).
     public var noiseOutput: String?, rankOutput: String?
     public var options = MPPCAOptions()
+    /// Where the slice groups come from (multiband noise; see `MPPCAOptions.sliceGroups`).
+    public var sliceGroups: SliceGroupSource = .auto
     public init(input: String, output: String) { self.input = input; self.output = output }
+}
+
+/// Where MP-PCA's slice groups come from.
+public enum SliceGroupSource: Sendable, Equatable {
+    /// `SliceTiming` (and `MultibandAccelerationFactor`) of the input's JSON sidecar, when present.
+    case auto
+    /// Single band: one noise level varying smoothly.
+    case none
+    /// A multiband factor: slice k in group k mod (slices/MB).
+    case multiband(Int)
+
+    /// Parses auto, none or a factor 1…16.
+    public init?(_ text: String) {
+        switch text {
+        case "auto": self = .auto
+        case "none": self = .none
+        default:
+            guard let f = Int(text), (1...16).contains(f) else { return nil }
+            self = .multiband(f)
+        }
+    }
+
+    /// The group of each of `slices` slices: from `sidecar` (auto), none, or the factor.
+    /// Throws when the factor does not divide the slice count or the sidecar is inconsistent.
+    public func groups(slices: Int, sidecar: BIDSSidecar?, image: String) throws -> (groups: [Int]?, source: String) {
+        switch self {
+        case .none: return (nil, "none")
+        case let .multiband(f):
+            let g = try SliceGroups.standard(factor: f, slices: slices, name: image)
+            return (f == 1 ? nil : g.groupOfSlice, "multiband factor \(f)")
+        case .auto:
+            guard let s = sidecar, let t = s.sliceTiming, !t.isEmpty else { return (nil, "no SliceTiming") }
+            let g = try SliceGroups.fromTiming(t, factor: s.multibandAccelerationFactor, slices: slices, name: s.path)
+            return (g.factor > 1 ? g.groupOfSlice : nil, "SliceTiming of \(s.path)")
+        }
+    }
 }
 
 /// What a denoising run did.
@@ -22,6 +61,9 @@ public struct MPPCASummary: Sendable {
     /// Median σ and rank over the processed voxels.
     public var medianSigma: Double, medianRank: Double
     public var seconds: Double
+    /// σ per slice group (nil when the series was treated as single-band) and where the groups came from.
+    public var groupSigma: [Double]?
+    public var groupSource: String
 }
 
 /// MP-PCA as a step on volumes in memory: the rule on the volume count, the fit, and the
@@ -31,7 +73,9 @@ public enum DenoiseStep {
     public static func mppca(_ v: Volume<Float>, mask: Mask?, options: MPPCAOptions, name: String) throws -> (MPPCAResult, StepMetrics) {
         if let why = options.refusal(frames: v.frames) { throw CordError.invalidValue(what: name, detail: "is \(why)") }
         let r = try MPPCA.denoise(v, mask: mask, options: options)
-        return (r, metrics(r.sigma, r.rank, mask: mask, frames: v.frames))
+        var m = metrics(r.sigma, r.rank, mask: mask, frames: v.frames)
+        m.sliceGroupSigma = r.sliceGroupSigma
+        return (r, m)
     }
 
     /// Denoises a complex series (σ per real/imaginary channel).
@@ -72,17 +116,27 @@ public enum DenoisePipeline {
             throw CordIOError.invalidContent(path: r.input, reason: "is \(why)")
         }
         let mask = try r.mask.map { try PipelineInputs.readMask($0, on: h.grid, reference: r.input) }
+        var sidecarPath = r.input
+        for ext in [".nii.gz", ".nii"] where sidecarPath.hasSuffix(ext) { sidecarPath.removeLast(ext.count) }
+        sidecarPath += ".json"
+        let sidecar = r.sliceGroups == .auto && TextFile.exists(sidecarPath) ? try BIDSSidecar.read(sidecarPath) : nil
+        var options = r.options
+        let (groups, groupSource) = try r.sliceGroups.groups(slices: h.grid.nz, sidecar: sidecar, image: r.input)
+        options.sliceGroups = groups
+        var groupSigma: [Double]?
         let clock = ContinuousClock.now
         let files = OutputFiles()
         let sigma: Volume<Float>, rank: Volume<Float>, metrics: StepMetrics
         if h.datatype.isComplex {
             let (v, _) = try NIfTIFile.read(r.input, as: ComplexF.self)
-            let (result, m) = try DenoiseStep.mppca(complex: v, mask: mask, options: r.options, name: r.input)
+            options.sliceGroups = nil  // complex series: one noise level (slice groups not yet supported)
+            let (result, m) = try DenoiseStep.mppca(complex: v, mask: mask, options: options, name: r.input)
             try NIfTIFile.write(result.denoised, to: files.stage(r.output), datatype: .complex64, like: h, description: "cordq MP-PCA")
             (sigma, rank, metrics) = (result.sigma, result.rank, m)
         } else {
             let (v, _) = try NIfTIFile.read(r.input)
-            let (result, m) = try DenoiseStep.mppca(v, mask: mask, options: r.options, name: r.input)
+            let (result, m) = try DenoiseStep.mppca(v, mask: mask, options: options, name: r.input)
+            groupSigma = result.sliceGroupSigma
             try NIfTIFile.write(result.denoised, to: files.stage(r.output), like: h, description: "cordq MP-PCA")
             (sigma, rank, metrics) = (result.sigma, result.rank, m)
         }
@@ -92,7 +146,7 @@ public enum DenoisePipeline {
         try files.commit()
         return MPPCASummary(outputs: outputs, complexInput: h.datatype.isComplex, window: r.options.window(frames: h.frames),
                             volumes: h.frames, medianSigma: metrics.sigmaMedian ?? .nan, medianRank: metrics.rankMedian ?? .nan,
-                            seconds: clock.duration(to: .now).seconds)
+                            seconds: clock.duration(to: .now).seconds, groupSigma: groupSigma, groupSource: groupSource)
     }
 }
 

@@ -126,13 +126,14 @@ public enum DiffusionProcessing {
     /// maps and `microfa.json` (method, why, whether the value is model-dependent, assumptions,
     /// units, references).
     public static func microFA(inputs: [DWIInput], mask choice: MaskChoice, output: String, method: MicroFAMethod,
+                               qtiPositivity: QTIPositivity = .isotropic,
                                compress: Bool = true, overwrite: Bool = false) throws -> DiffusionRunSummary {
         let d = try load(inputs)
         let scheme = try EncodingScheme(d.table)
         _ = try MicroFA.choose(method, for: scheme)  // refuse before creating the output folder
         let mask = try mask(choice, for: d, scheme: scheme)
         let out = try OutputFolder(output, overwrite: overwrite)
-        let run = try DiffusionSteps.microFA(d, mask: mask, method: method)
+        let run = try DiffusionSteps.microFA(d, mask: mask, method: method, qtiPositivity: qtiPositivity)
         let files = try run.write(header: d.header, inputs: inputs.map(\.image), compress: compress) { try out.path($0) }
         try out.commit()
         return DiffusionRunSummary(output: out.destination, files: files, voxels: run.metrics.voxelsFitted ?? 0, encodings: run.encodings,

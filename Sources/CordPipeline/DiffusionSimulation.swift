@@ -15,6 +15,11 @@ public struct DWISimulationOptions: Sendable {
     public var inferior = -45.0, superior = -5.0
     /// Fractional increase of σ from the first to the last slice (see `DiffusionPhantomParameters`).
     public var sliceNoiseRamp = 0.0
+    /// Multiband factor and the spread of σ between slice groups (see `DiffusionPhantomParameters`).
+    public var multibandFactor = 1, groupNoiseSpread = 0.0
+    /// `standard` (one population per tissue) or `heterogeneous` (several compartments; see
+    /// `DiffusionPhantomParameters.heterogeneous`).
+    public var tissue = "standard"
     public init() {}
 
     /// Voxel sizes, field of view, slab, SNR and noise ramp a scanner could use (an in-plane
@@ -36,8 +41,8 @@ public struct DWISimulationOptions: Sendable {
 
 public enum DiffusionSimulationExport {
     /// Writes `output` (new or empty folder): `dwi.nii.gz`, `dwi.bval`, `dwi.bvec` (FSL),
-    /// `dwi_encoding.tsv`, `mask_cord.nii.gz` (cord fraction ≥ ½), `mask_wm.nii.gz` (voxels of
-    /// pure white matter), and `truth_{FA,MD,microFA,VI,VA,S0}.nii.gz` (µm²/ms, (µm²/ms)²), `truth_dwi_noisefree.nii.gz` and `truth_sigma.nii.gz` (noise σ per voxel).
+    /// `dwi_encoding.tsv`, `mask_cord.nii.gz` (cord fraction ≥ ½), `mask_wm.nii.gz` / `mask_gm.nii.gz` (voxels of
+    /// pure white / grey matter), `dwi.json` (RepetitionTime, SliceTiming, MultibandAccelerationFactor), and `truth_{FA,MD,microFA,VI,VA,S0}.nii.gz` (µm²/ms, (µm²/ms)²), `truth_dwi_noisefree.nii.gz` and `truth_sigma.nii.gz` (noise σ per voxel).
     public static func write(to output: String, options o: DWISimulationOptions) throws -> [String] {
         guard let table = DiffusionSchemes.named(o.scheme) else {
             throw CordError.invalidValue(what: "scheme \"\(o.scheme)\"", detail: "use one of \(DiffusionSchemes.names.joined(separator: ", "))")
@@ -47,8 +52,12 @@ public enum DiffusionSimulationExport {
         let grid = PhantomGrid.axial(inPlane: o.inPlane, sliceThickness: o.sliceThickness, fieldOfView: o.fieldOfView,
                                      inferior: o.inferior, superior: o.superior, centre: [0, 4])
         let subject = try PhantomSubject(anatomy, on: grid)
-        var p = DiffusionPhantomParameters()
+        guard ["standard", "heterogeneous"].contains(o.tissue) else {
+            throw CordError.invalidValue(what: "tissue \"\(o.tissue)\"", detail: "use standard or heterogeneous")
+        }
+        var p = o.tissue == "heterogeneous" ? DiffusionPhantomParameters.heterogeneous() : DiffusionPhantomParameters()
         p.snr = o.snr; p.seed = o.seed; p.sliceNoiseRamp = o.sliceNoiseRamp
+        p.multibandFactor = o.multibandFactor; p.groupNoiseSpread = o.groupNoiseSpread
         let sim = try DWISimulator.simulate(subject, table: table, parameters: p)
         let out = try OutputFolder(output)
         var files: [String] = []
@@ -56,17 +65,31 @@ public enum DiffusionSimulationExport {
         try GradientFiles.write(table, grid: grid, bval: out.path("dwi.bval"), bvec: out.path("dwi.bvec"))
         try EncodingTable.write(table, grid: grid, to: out.path("dwi_encoding.tsv"))
         files += ["dwi.nii.gz", "dwi.bval", "dwi.bvec", "dwi_encoding.tsv"]
+        // Sidecar: slice timing (TR 4 s, groups in ascending order) and the multiband factor.
+        let groups = try p.sliceGroups(slices: grid.nz), ngroups = grid.nz / p.multibandFactor
+        let sidecar: [String: JSONValue] = [
+            "RepetitionTime": .number(4.0),
+            "MultibandAccelerationFactor": .number(Double(p.multibandFactor)),
+            "SliceTiming": .array(groups.map { .number(4.0 * Double($0) / Double(ngroups)) }),
+        ]
+        try JSONFile.write(sidecar, to: out.path("dwi.json"))
+        files.append("dwi.json")
         // Ground truth for denoising: the noise-free series and the noise σ of every voxel.
         try NIfTIFile.write(sim.noiseFree, to: out.path("truth_dwi_noisefree.nii.gz"), description: "cordq dwi simulate noise-free")
         var sigmaMap = Volume<Float>(grid: grid)
         for k in 0..<grid.nz { for j in 0..<grid.ny { for i in 0..<grid.nx { sigmaMap[i, j, k] = Float(sim.sigmaPerSlice[k]) } } }
         try NIfTIFile.write(sigmaMap, to: out.path("truth_sigma.nii.gz"), description: "cordq dwi simulate noise sigma")
         files += ["truth_dwi_noisefree.nii.gz", "truth_sigma.nii.gz"]
-        var wm = Mask(grid: grid, frames: 1, repeating: 0)
-        for n in 0..<grid.voxelCount where subject.composition.pureTissue(at: n)?.isWhiteMatter ?? false { wm.data[n] = 1 }
+        var wm = Mask(grid: grid, frames: 1, repeating: 0), gm = wm
+        for n in 0..<grid.voxelCount {
+            let pure = subject.composition.pureTissue(at: n)
+            if pure?.isWhiteMatter ?? false { wm.data[n] = 1 }
+            if pure?.isGreyMatter ?? false { gm.data[n] = 1 }
+        }
         try NIfTIFile.write(subject.cordMask, to: out.path("mask_cord.nii.gz"), datatype: .uint8)
         try NIfTIFile.write(wm, to: out.path("mask_wm.nii.gz"), datatype: .uint8)
-        files += ["mask_cord.nii.gz", "mask_wm.nii.gz"]
+        try NIfTIFile.write(gm, to: out.path("mask_gm.nii.gz"), datatype: .uint8)
+        files += ["mask_cord.nii.gz", "mask_wm.nii.gz", "mask_gm.nii.gz"]
         let t = sim.truth
         for (v, name) in [(t.fa, "FA"), (t.md, "MD"), (t.microFA, "microFA"), (t.isotropicVariance, "VI"), (t.anisotropicVariance, "VA"), (t.s0, "S0")] {
             try NIfTIFile.write(v, to: out.path("truth_\(name).nii.gz"), description: "cordq dwi simulate truth \(name)")

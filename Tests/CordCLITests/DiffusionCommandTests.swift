@@ -36,6 +36,10 @@ import CordTestSupport
         let (truth, _) = try NIfTIFile.read(sim + "/truth_microFA.nii.gz")
         let (wm, _) = try NIfTIFile.read(sim + "/mask_wm.nii.gz")
         #expect(Self.median(mufa, truth, wm) < 0.01)  // noise-free, as the library test (measured ≈ 0.006)
+        // QTI records its positivity rule; full positivity is an option.
+        try Self.run(["dwi", "microfa", "--dwi", sim + "/dwi.nii.gz", "--method", "qti", "--qti-positivity", "full", "-o", dir + "/qti"])
+        let qmeta = try JSONFile.read([String: JSONValue].self, from: dir + "/qti/microfa.json")
+        #expect(qmeta["QTIPositivity"] == .string("full") && qmeta["Method"] == .string("qti"))
         // DTI on the LTE volumes of the same files works too (the STE volumes enter through their b-tensor).
         try Self.run(["dwi", "dti", "--dwi", sim + "/dwi.nii.gz", "-o", dir + "/dti", "--robust", "--nonlinear"])
         for f in ["FA", "MD", "AD", "RD", "S0", "V1", "tensor", "mask", "outliers"] { #expect(TextFile.exists(dir + "/dti/\(f).nii.gz")) }
@@ -108,6 +112,9 @@ import CordTestSupport
         #expect(!TextFile.exists(dir + "/d") && !TextFile.exists(dir + "/z"))
         // Argument errors.
         #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["dwi", "microfa", "--dwi", "x.nii", "--method", "magic", "-o", dir + "/m"]) }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["dwi", "microfa", "--dwi", "x.nii", "--qti-positivity", "some", "-o", dir + "/m"]) }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["denoise", "mppca", "x.nii", "y.nii", "--slice-groups", "seven"]) }
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["denoise", "mppca", "x.nii", "y.nii", "--noise-model", "gaussian"]) }
         #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["dwi", "dti", "--dwi", "x.nii", "--encoding", "dde", "-o", dir + "/m"]) }
     }
 

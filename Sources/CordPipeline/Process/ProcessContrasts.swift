@@ -88,12 +88,17 @@ extension ProcessRun {
             } else {
                 try step("denoise \(series.stem)") {
                     let name = "dwi/\(series.stem)_desc-denoised_dwi.nii.gz", sigma = "dwi/\(series.stem)_desc-sigma_dwi.nii.gz"
-                    let (r, m) = try DenoiseStep.mppca(d.image, mask: nil, options: request.denoiseOptions, name: series.path)
+                    // Multiband: σ per slice group from the sidecar's SliceTiming (MPPCAOptions.sliceGroups).
+                    var options = request.denoiseOptions
+                    let (groups, groupSource) = try SliceGroupSource.auto.groups(slices: d.image.grid.nz, sidecar: sidecar(of: series.path), image: series.path)
+                    options.sliceGroups = groups
+                    let (r, m) = try DenoiseStep.mppca(d.image, mask: nil, options: options, name: series.path)
                     try NIfTIFile.write(r.denoised, to: out.path(name), like: d.header, description: "cordq MP-PCA")
                     try NIfTIFile.write(r.sigma, to: out.path(sigma), like: d.header.singleVolume, description: "cordq MP-PCA noise sigma")
                     d.image = r.denoised
                     let w = request.denoiseOptions.window(frames: d.image.frames)
-                    return ("MP-PCA (\(d.image.frames) volumes, window \(w.x)×\(w.y)×\(w.z); \(plan.denoise.source)): median σ \(formatSignificant(m.sigmaMedian ?? .nan)), median rank \(formatFixed(m.rankMedian ?? .nan, 1))", [name, sigma], m)
+                    let grouping = r.sliceGroupSigma.map { "σ per slice group from \(groupSource) (\($0.count) groups), " } ?? ""
+                    return ("MP-PCA (\(d.image.frames) volumes, window \(w.x)×\(w.y)×\(w.z), \(grouping)\(plan.denoise.source)): median σ \(formatSignificant(m.sigmaMedian ?? .nan)), median rank \(formatFixed(m.rankMedian ?? .nan, 1))", [name, sigma], m)
                 }
             }
         } else {

@@ -111,11 +111,13 @@ public enum DiffusionSteps {
     }
 
     /// Fits the μFA route `method` chooses for the series' encodings in `mask`.
-    public static func microFA(_ d: LoadedDiffusion, mask: Mask, method: MicroFAMethod) throws -> DiffusionRun {
+    public static func microFA(_ d: LoadedDiffusion, mask: Mask, method: MicroFAMethod,
+                               qtiPositivity: QTIPositivity = .isotropic) throws -> DiffusionRun {
         let scheme = try EncodingScheme(d.table)
         let start = ContinuousClock.now
         let signals = try MaskedSignals(d.image, mask: mask)
-        let result = try MicroFA.fit(signals, table: d.table, method: method, progress: ProgressReporter("microfa", total: signals.count))
+        let result = try MicroFA.fit(signals, table: d.table, method: method, qtiPositivity: qtiPositivity,
+                                     progress: ProgressReporter("microfa", total: signals.count))
         let seconds = (ContinuousClock.now - start).seconds
         let fitted = try result.map("MD").map { try requireMostFitted($0, mask: mask, model: "μFA (\(result.method.rawValue))") } ?? signals.count
         var maps = result.maps.map { (name: $0.name, description: "cordq microfa \(result.method.rawValue): \($0.name)", volume: $0.image, datatype: NIfTIDatatype.float32) }
@@ -125,6 +127,7 @@ public enum DiffusionSteps {
             "Encodings": .string(scheme.summary),
             "Method": .string(result.method.rawValue), "MethodRequested": .string(method.rawValue),
             "Explanation": .string(result.explanation), "ModelDependent": .bool(result.modelDependent),
+            "QTIPositivity": .string(result.method == .qti ? qtiPositivity.rawValue : "n/a"),
             "Assumptions": .array(result.assumptions.map { .string($0) }),
             "Maps": .object(Dictionary(uniqueKeysWithValues: result.maps.map { ($0.name, JSONValue.object(["unit": .string($0.unit.isEmpty ? "1" : $0.unit), "description": .string($0.description)])) })),
             "VoxelsFitted": .number(Double(signals.count)), "FitSeconds": .number(seconds),

@@ -20,6 +20,8 @@ public struct StepMetrics: Sendable, Equatable {
     public var secondAlignmentKept: Bool?
     /// MP-PCA: medians of σ (input units) and of the signal rank over the processed voxels.
     public var sigmaMedian: Double?, rankMedian: Double?
+    /// MP-PCA of a multiband series: σ of each slice group (input units), by group index.
+    public var sliceGroupSigma: [Double]?
     /// Volumes of the series the step worked on.
     public var volumes: Int?
     /// Voxels a model was fitted in.
@@ -60,6 +62,7 @@ public struct StepMetrics: Sendable, Equatable {
         put("sigma_median", sigmaMedian); put("rank_median", rankMedian); put("volumes", volumes)
         put("voxels_fitted", voxelsFitted); put("invalid_voxels", invalidVoxels); put("slices", slices)
         put("cord_volume_mm3", cordVolumeMM3); put("labels", labels); put("rows", rows)
+        if let g = sliceGroupSigma { o["slice_group_sigma"] = .array(g.map { $0.isFinite ? .number($0) : .null }) }
         put("multiband_factor", multibandFactor); put("slice_groups", sliceGroups)
         put("mean_displacement_mm", meanDisplacementMM); put("max_displacement_mm", maxDisplacementMM)
         put("outlier_groups", outlierGroups); put("outlier_fraction", outlierFraction)

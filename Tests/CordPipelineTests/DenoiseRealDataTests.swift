@@ -42,12 +42,19 @@ struct DenoiseRealDataTests {
         let (input, _) = try NIfTIFile.read(dwi)
         // MRtrix3 3.0.3 `dwidenoise dmri.nii.gz out.nii.gz -noise sigma.nii.gz` gave median σ
         // 221.0 in this box and 185.4 over the field of view (measured here, Debian mrtrix3).
+        // dwidenoise's algorithm: centre mode, Exp2, uncentred windows, the spread as measured.
         var centre = MPPCAOptions(); centre.reconstruction = .centre
+        centre.estimator = .exp2; centre.demean = false; centre.noiseModel = .asMeasured
         let c = try MPPCA.denoise(input, options: centre)
-        #expect(abs(cordBoxMedian(c.sigma) - 221.0) / 221.0 < 0.01)      // centre mode: dwidenoise's algorithm, measured 221.0
+        #expect(abs(cordBoxMedian(c.sigma) - 221.0) / 221.0 < 0.01)      // measured 221.0
         #expect(abs(residualAnatomyCorrelation(input, c.denoised)) < 0.05)  // measured −0.001
-        let o = try MPPCA.denoise(input)                                   // default: overcomplete, stride 2
-        #expect(abs(cordBoxMedian(o.sigma) - 221.0) / 221.0 < 0.10)      // within 10%, measured 217.9
-        #expect(abs(residualAnatomyCorrelation(input, o.denoised)) < 0.1)   // measured 0.068
+        // CordQ's default reports the Gaussian σ behind the Rician magnitudes: the measured
+        // spread is smaller where b = 800 signals (CSF, the cord's edge) sit near the noise
+        // floor, so σ is higher than dwidenoise's, by at most 1/√(2 − π/2) = 1.53 (signal-free
+        // voxels). Release build, same box: 258 (spread as measured with the default windows: 229).
+        let o = try MPPCA.denoise(input)
+        let ratio = cordBoxMedian(o.sigma) / 221.0
+        #expect(ratio > 1.0 && ratio < 1.35, "default σ / dwidenoise σ = \(ratio)")   // measured 1.17
+        #expect(abs(residualAnatomyCorrelation(input, o.denoised)) < 0.1)   // measured 0.068 before centring
     }
 }

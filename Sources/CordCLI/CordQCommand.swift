@@ -30,6 +30,7 @@ public struct CordQCommand: ParsableCommand {
             DbCommand.self,
             BiomarkersCommand.self,
             ProcessCommand.self,
+            QCGroupCommand.self,
         ]
     )
     public init() {}

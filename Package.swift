@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "CordAtlasTests", dependencies: ["CordTestSupport", "CordAtlas", "CordIO", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore"]),
         .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
-        .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics",
+        .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics", "CordReport",
                                                          "CordNormative"]),
     ]
 )

@@ -57,7 +57,7 @@ public enum HTML {
     .status-done,.status-pass{color:#00704a;font-weight:bold}.status-skipped{color:#666}.status-failed,.status-fail{color:#b00020;font-weight:bold}
     .status-flag{color:#9a4a00;font-weight:bold}.plots svg{margin:4px 10px 4px 0;border:1px solid #ddd}
     #broken-images{display:none;background:#b00020;color:#fff;padding:8px 20px}
-    td.thumb img{width:150px}textarea{width:220px;height:38px}
+    td.thumb img{max-width:320px;max-height:170px}textarea{width:220px;height:38px}
     """
 
     /// The page check: once loaded, counts images that failed (no pixels) and shows a red

@@ -201,7 +201,7 @@ struct SubjectQCBuilder {
     }
 
     mutating func registrationSection() throws {
-        var h = "<p>The atlas registered in each contrast's space: white matter outlined in sky blue, grey matter filled in orange (left), and the white-matter tracts, each in its colour where its probability is the highest and ≥ 0.3 (right). The grey matter should sit on the butterfly, the white matter on the rim of the cord.</p>"
+        var h = "<p>The atlas registered in each contrast's space: white matter outlined in blue, grey matter filled in orange (first picture), and the white-matter tracts, each in its colour (legend below) where its probability is the highest and ≥ 0.3 (second picture). The grey matter should sit on the butterfly, the white matter on the rim of the cord.</p>"
         var any = false
         for s in try spaces() where s.space != "anat" {
             guard let reg = step("registration (\(s.space))"), reg.status == .done, let folder = reg.outputs.first else { continue }
@@ -212,19 +212,27 @@ struct SubjectQCBuilder {
             }
             let mask = try readMask(s.mask)
             var overlays: [Overlay] = []
-            if let wm = contents.templateMaps[.wm] { overlays.append(Overlay(mask: Mask.threshold(wm, above: 0.5), style: .outline(width: 1), colour: Palette.skyBlue)) }
+            if let wm = contents.templateMaps[.wm] { overlays.append(Overlay(mask: Mask.threshold(wm, above: 0.5), style: .outline(width: 1), colour: Palette.blue)) }
             if let gm = contents.templateMaps[.gm] { overlays.append(Overlay(mask: Mask.threshold(gm, above: 0.5), style: .fill(alpha: 0.45), colour: Palette.orange)) }
             let dice = reg.metrics.dice.map { "Dice \(formatFixed($0, 3))" } ?? ""
             h += "<h3>\(HTML.escape(s.space)) (\(HTML.escape(dice)))</h3>"
             h += try save(QCRenderer.axialMosaic(s.image, focus: mask, overlays: overlays, maxSlices: 6),
                           "reg_\(fileSafe(s.space))_wmgm.png", caption: "\(s.space): atlas WM (outline) and GM (fill) on the \(s.what)", step: reg.name)
+            // White-matter tracts only: grey matter is drawn above, CSF is not a tract.
+            let wmTracts = contents.tracts.filter {
+                let n = $0.entry.name.lowercased()
+                return !n.contains("csf") && !n.hasPrefix("gm ") && !n.contains("grey matter") && !n.contains("gray matter")
+            }
             var tracts = Volume<Int32>(grid: s.image.grid, frames: 1, repeating: 0)
             var best = [Float](repeating: 0.3, count: s.image.grid.voxelCount)
-            for (n, t) in contents.tracts.enumerated() {
+            for (n, t) in wmTracts.enumerated() {
                 for i in 0..<best.count where t.map.data[i] >= best[i] { best[i] = t.map.data[i]; tracts.data[i] = Int32(n + 1) }
             }
             h += try save(QCRenderer.axialMosaic(s.image, focus: mask, overlays: [Overlay(labels: tracts, style: .fill(alpha: 0.5))], maxSlices: 6),
-                          "reg_\(fileSafe(s.space))_tracts.png", caption: "\(s.space): atlas tracts (\(contents.tracts.count), colours cycle through the palette)", step: reg.name)
+                          "reg_\(fileSafe(s.space))_tracts.png", caption: "\(s.space): atlas white-matter tracts (\(wmTracts.count))", step: reg.name)
+            h += "<p>" + wmTracts.enumerated().map { n, t in
+                "<span style=\"display:inline-block;width:12px;height:12px;background:\(Palette.label(n + 1).hex);margin:0 4px 0 10px\"></span>\(HTML.escape(t.entry.name))"
+            }.joined() + "</p>"
             any = true
         }
         if !any { h += "<p class=\"warn\">No atlas was registered in a DWI or MT space.</p>" }

@@ -50,8 +50,11 @@ public struct RGBImage: Sendable, Equatable {
         self[x, y] = RGB(mix(o.r, c.r), mix(o.g, c.g), mix(o.b, c.b))
     }
 
+    /// Fills a rectangle, clipped to the picture (nothing when it lies outside).
     public mutating func fillRect(x: Int, y: Int, width w: Int, height h: Int, _ c: RGB) {
-        for yy in max(0, y)..<min(height, y + h) { for xx in max(0, x)..<min(width, x + w) { self[xx, yy] = c } }
+        let x0 = max(0, x), x1 = min(width, x + w), y0 = max(0, y), y1 = min(height, y + h)
+        guard x0 < x1, y0 < y1 else { return }
+        for yy in y0..<y1 { for xx in x0..<x1 { self[xx, yy] = c } }
     }
 
     /// Copies `other` with its top-left corner at (x, y), clipped.

@@ -164,4 +164,36 @@ struct BrowserCheck {
         #expect(throws: CordIOError.self) { try QCVerdicts.read(dir + "/bad.json") }
         do { _ = try QCVerdicts.read(dir + "/bad.json") } catch { #expect("\(error)".contains("bad.json") && "\(error)".contains("maybe")) }
     }
+
+    /// The per-level plots take the normative band of the model with the row's own metric,
+    /// region, level and method (what `--db` supplies): CSA with a model at C2 and C3 gets
+    /// both bands, FA without models gets none, and the values are drawn either way.
+    @Test func perLevelPlotsDrawTheNormalBandOfTheMatchingModels() throws {
+        let rows = [MetricRow(subject: "sub-x", level: "C3", region: "cord", metric: "csa_mm2", value: 60, method: "morphometry", count: 5),
+                    MetricRow(subject: "sub-x", level: "C2", region: "cord", metric: "csa_mm2", value: 70, method: "morphometry", count: 5),
+                    MetricRow(subject: "sub-x", level: "C2", region: "white matter", metric: "fa", value: 0.7, method: "wa", count: 9),
+                    MetricRow(subject: "sub-x", level: "C3", region: "white matter", metric: "fa", value: 0.72, method: "wa", count: 9)]
+        var norms: [ModelKey: NormativeModel] = [:]
+        for (level, mean) in [("C2", 72.0), ("C3", 71.0)] {
+            let key = ModelKey(metric: "csa_mm2", region: "cord", level: level, method: "morphometry")
+            norms[key] = NormativeModel(key: key, n: 20, mean: mean, sd: 6, fit: nil)
+        }
+        // A model with another method must not be taken for the wa FA rows.
+        let other = ModelKey(metric: "fa", region: "white matter", level: "C2", method: "median")
+        norms[other] = NormativeModel(key: other, n: 20, mean: 0.7, sd: 0.05, fit: nil)
+        let input = SubjectQCInput(participant: "sub-x", steps: [], rows: rows, warnings: [], missing: [], protocolRecord: [:],
+                                   discs: [], images: QCImages(), norms: norms, path: { $0 })
+        var builder = SubjectQCBuilder(input)
+        builder.plotsSection()
+        let html = try #require(builder.sections.last?.html)
+        let plots = html.components(separatedBy: "<svg ").dropFirst()
+        #expect(plots.count == 2)
+        let csa = try #require(plots.first { $0.contains("Cord area") }), fa = try #require(plots.first { $0.contains("FA, white matter") })
+        #expect(csa.components(separatedBy: "class=\"band\"").count - 1 == 2 && csa.contains("normative mean"))
+        #expect(fa.components(separatedBy: "class=\"band\"").count - 1 == 0)
+        #expect(csa.components(separatedBy: "class=\"value\"").count - 1 == 2 && fa.components(separatedBy: "class=\"value\"").count - 1 == 2)
+        // Levels in anatomical order: C2 before C3 on the axis.
+        let c2 = try #require(csa.range(of: ">C2<")), c3 = try #require(csa.range(of: ">C3<"))
+        #expect(c2.lowerBound < c3.lowerBound)
+    }
 }

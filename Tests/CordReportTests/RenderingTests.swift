@@ -15,6 +15,9 @@ import CordTestSupport
         var image = RGBImage(width: 37, height: 21, fill: RGB(10, 20, 30))
         for y in 0..<21 { for x in 0..<37 where (x * y) % 5 == 0 { image[x, y] = RGB(UInt8(x * 6), UInt8(y * 12), 200) } }
         image.drawText("C3", x: 2, y: 2)
+        var clipped = image
+        clipped.drawText("T1", x: -40, y: -30); clipped.drawText("T2", x: 60, y: 2); clipped.fillRect(x: -9, y: 5, width: 3, height: 3, .white)
+        #expect(clipped == image)            // drawn entirely outside: nothing changes, nothing traps
         let bytes = try PNGCodec.encode(image)
         #expect(Array(bytes.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])   // PNG signature
         let back = try PNGCodec.decode(bytes)

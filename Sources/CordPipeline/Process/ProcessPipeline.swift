@@ -97,6 +97,8 @@ final class ProcessRun {
     var pendingLevels: Volume<Int32>?
     /// Per-slice long-form tables (relative path → rows) written beside the metrics table.
     var perSliceTables: [String: [MetricRow]] = [:]
+    /// Display copies for the QC page (filled only when `request.qc`).
+    let qcImages = QCImages()
 
     init(_ r: ProcessRequest, log: @escaping @Sendable (String) -> Void) throws {
         request = r; self.log = log
@@ -155,6 +157,7 @@ final class ProcessRun {
         try step("protocol") { try checkProtocol() }
         try anatomySteps()
         // The contrasts that follow need only the labels: free the anatomical images.
+        qcKeepAnatomy()
         data.releaseAll(); segmentations = [:]; pendingLevels = nil
         try diffusionSteps()
         if let mt = inventory.mt { try mtSteps(mt) }

@@ -16,12 +16,9 @@ extension ProcessRun {
             if let db = request.normativeDatabase {
                 for m in try NormativePipeline.open(db).models() { norms[m.key] = m }
             }
-            var series: [String: (path: String, bval: String?)] = [:]
-            for s in inventory.dwi { series[s.stem] = (s.path, s.bval) }
             let discs = (labels?.points ?? []).filter { $0.kind == .disc }.map { (level: $0.level, world: $0.world) }
             let input = SubjectQCInput(participant: prefix, steps: steps, rows: rows, warnings: warnings, missing: missing,
-                                       protocolRecord: protocolRecord, anatomy: inventory.anatomy.first?.path, discs: discs,
-                                       dwiSeries: series, mtOn: inventory.mt.map { ($0.on.stem, $0.on.path) }, norms: norms,
+                                       protocolRecord: protocolRecord, discs: discs, images: qcImages, norms: norms,
                                        path: { [out] in try out.path($0) })
             var builder = SubjectQCBuilder(input)
             let page = try builder.build()

@@ -18,16 +18,13 @@ struct SubjectQCInput {
     var warnings: [String]
     var missing: [String]
     var protocolRecord: [String: JSONValue]
-    /// The anatomical image the levels were found on (input path) and its cord segmentation (output, relative).
-    var anatomy: String?
     /// Disc labels: level n = disc above vertebra n, at a world position (mm).
     var discs: [(level: Int, world: SIMD3<Double>)]
-    /// DWI series (stem → image path) and the MT-on image (stem, path).
-    var dwiSeries: [String: (path: String, bval: String?)]
-    var mtOn: (stem: String, path: String)?
+    /// The images, masks, atlases and maps kept while the run made them.
+    var images: QCImages
     /// Normative models by key, from `--db` (empty without one).
     var norms: [ModelKey: NormativeModel]
-    /// Where a relative output lives now (the staging folder during a run, or the output folder).
+    /// Where a relative output is written (the staging folder during a run).
     var path: (String) throws -> String
 }
 
@@ -53,15 +50,6 @@ struct SubjectQCBuilder {
         try BinaryFile.write(try PNGCodec.encode(image), to: try input.path("qc/" + file))
         pictures.append(QCPicture(file: file, caption: caption, step: step))
         return HTML.figure(file, caption: caption)
-    }
-
-    func readFloat(_ relativeOrInput: String, input isInput: Bool = false) throws -> Volume<Float> {
-        let p = isInput ? relativeOrInput : try input.path(relativeOrInput)
-        let (v, _) = try NIfTIFile.read(p)
-        return v.frames == 1 ? v : v.frame(0)
-    }
-    func readMask(_ relative: String) throws -> Mask {
-        Mask.threshold(try readFloat(relative), above: 0.5)
     }
 
     /// Every section, in reading order.
@@ -128,111 +116,63 @@ struct SubjectQCBuilder {
         sections.append(("protocol", "Protocol check", h))
     }
 
-    /// The contrast spaces that were segmented: (space name, mask relative path, reference image, what it is).
-    func spaces() throws -> [(space: String, step: String, mask: String, image: Volume<Float>, what: String)] {
-        var out: [(String, String, String, Volume<Float>, String)] = []
-        if let anat = input.anatomy, let s = step("segmentation"), s.status == .done, let mask = s.outputs.first(where: { $0.hasSuffix("_mask.nii.gz") }) {
-            out.append(("anat", "segmentation", mask, try readFloat(anat, input: true), "anatomical image"))
-        }
-        for s in input.steps where s.name.hasPrefix("segmentation (") && s.status == .done {
-            guard let mask = s.outputs.first(where: { $0.hasSuffix("_label-SC_mask.nii.gz") }) else { continue }
-            let space = String(s.name.dropFirst("segmentation (".count).dropLast())
-            let stem = String((mask.split(separator: "/").last ?? "").dropLast("_label-SC_mask.nii.gz".count))
-            if let dwi = input.dwiSeries[stem] {
-                out.append((space, s.name, mask, try meanDiffusionWeighted(dwi.path, bval: dwi.bval), "mean DWI (b > 0)"))
-            } else if let mt = input.mtOn, mt.stem == stem {
-                out.append((space, s.name, mask, try readFloat(mt.path, input: true), "MT-on image"))
-            }
-        }
-        return out
-    }
-
-    /// Mean of the b > 0 volumes of a DWI series (all volumes without a .bval beside it).
-    func meanDiffusionWeighted(_ path: String, bval: String?) throws -> Volume<Float> {
-        let (v, _) = try NIfTIFile.read(path)
-        var use = Array(0..<v.frames)
-        if let files = GradientFiles.locate(besides: path) {
-            let b = try GradientFiles.readRaw(bval: bval ?? files.bval, bvec: files.bvec).bValues
-            let weighted = use.filter { $0 < b.count && b[$0] > 50 }
-            if !weighted.isEmpty { use = weighted }
-        }
-        let n = v.grid.voxelCount
-        var mean = Volume<Float>(grid: v.grid, frames: 1, repeating: 0)
-        for t in use { for i in 0..<n { mean.data[i] += v.data[t * n + i] / Float(use.count) } }
-        return mean
-    }
+    /// The step that made a space's cord segmentation.
+    static func segmentationStep(_ space: String) -> String { space == "anat" ? "segmentation" : "segmentation (\(space))" }
 
     mutating func segmentationSection() throws {
-        var h = "<p>Cord segmentation outline (orange, Okabe–Ito) on each contrast it was made on: axial slices through the cord (slice number in the corner; patient's right on the left, anterior up) and a sagittal reformat through the cord (anterior left, superior up). The outline should follow the cord–CSF edge on every slice.</p>"
-        for s in try spaces() {
-            let mask = try readMask(s.mask)
-            let overlay = Overlay(mask: mask, style: .outline(width: 2), colour: Palette.orange)
-            let metrics = step(s.step)?.metrics
-            let dice = metrics?.cordVolumeMM3.map { ", cord volume \(formatFixed($0, 0)) mm³" } ?? ""
-            h += "<h3>\(HTML.escape(s.space)): \(HTML.escape(s.what))\(HTML.escape(dice))</h3>"
-            let axial = QCRenderer.axialMosaic(s.image, focus: mask, overlays: [overlay])
-            h += try save(axial, "seg_\(fileSafe(s.space))_axial.png", caption: "\(s.space): cord outline on the \(s.what), axial", step: s.step)
-            let sag = QCRenderer.sagittal(s.image, focus: mask, overlays: [overlay])
-            h += try save(sag.image, "seg_\(fileSafe(s.space))_sagittal.png", caption: "\(s.space): cord outline, sagittal", step: s.step)
+        var h = "<p>Cord segmentation outline (orange, Okabe–Ito) on the image each space's cord was segmented on: axial slices through the cord (slice number in the corner; patient's right on the left, anterior up) and a sagittal reformat through the cord (anterior left, superior up). The outline should follow the cord–CSF edge on every slice.</p>"
+        for s in input.images.spaces {
+            let overlay = Overlay(mask: s.mask, style: .outline(width: 2), colour: Palette.orange)
+            let stepName = Self.segmentationStep(s.name)
+            let volume = step(stepName)?.metrics.cordVolumeMM3.map { ", cord volume \(formatFixed($0, 0)) mm³" } ?? ""
+            h += "<h3>\(HTML.escape(s.name)): \(HTML.escape(s.what))\(HTML.escape(volume))</h3>"
+            h += try save(QCRenderer.axialMosaic(s.image, focus: s.mask, overlays: [overlay]),
+                          "seg_\(fileSafe(s.name))_axial.png", caption: "\(s.name): cord outline on the \(s.what), axial", step: stepName)
+            h += try save(QCRenderer.sagittal(s.image, focus: s.mask, overlays: [overlay]).image,
+                          "seg_\(fileSafe(s.name))_sagittal.png", caption: "\(s.name): cord outline, sagittal", step: stepName)
         }
+        if input.images.spaces.isEmpty { h += "<p class=\"warn\">No cord segmentation was made.</p>" }
         sections.append(("segmentation", "Cord segmentation", h))
     }
 
     mutating func levelsSection() throws {
-        guard let anat = input.anatomy, let reg = step("registration (anat)"), reg.status == .done,
-              let levelsFile = reg.outputs.first(where: { $0.hasSuffix("_desc-levels_dseg.nii.gz") }) else {
+        guard let anat = input.images.spaces.first(where: { $0.name == "anat" }), let lv = input.images.levels else {
             let why = step("levels").map { "levels: \($0.detail)" } ?? "no levels step"
             sections.append(("levels", "Vertebral levels", "<p class=\"warn\">No level map: \(HTML.escape(why)).</p>"))
             return
         }
-        let image = try readFloat(anat, input: true)
-        let (lv, _) = try NIfTIFile.read(try input.path(levelsFile), as: Int32.self)
         let mask = lv.map { UInt8($0 > 0 ? 1 : 0) }
         var names: [Int32: String] = [:]
         for l in Set(lv.data) where l > 0 { names[l] = VertebralLevelName.name(Int(l)) }
         let marks = input.discs.map { (text: VertebralLevelName.name($0.level - 1) + "/" + VertebralLevelName.name($0.level), world: $0.world) }
-        let panel = QCRenderer.sagittal(image, focus: mask, overlays: [Overlay(labels: lv, style: .fill(alpha: 0.35))],
+        let panel = QCRenderer.sagittal(anat.image, focus: mask, overlays: [Overlay(labels: lv, style: .fill(alpha: 0.35))],
                                         levelNames: names, levelOverlay: lv, marks: marks)
         var h = "<p>Vertebral levels inside the cord (translucent colours, names right of the cord) and the disc labels used (dots, names left) on a sagittal reformat of the anatomical image. Each level should lie between the discs above and below its vertebra. \(HTML.escape(step("levels")?.detail ?? ""))</p>"
         h += try save(panel.image, "levels_sagittal.png", caption: "levels and discs, sagittal", step: "levels")
-        let axial = QCRenderer.axialMosaic(image, focus: mask, overlays: [Overlay(labels: lv, style: .fill(alpha: 0.35))])
-        h += try save(axial, "levels_axial.png", caption: "levels, axial", step: "registration (anat)")
+        h += try save(QCRenderer.axialMosaic(anat.image, focus: mask, overlays: [Overlay(labels: lv, style: .fill(alpha: 0.35))]),
+                      "levels_axial.png", caption: "levels, axial", step: "registration (anat)")
         sections.append(("levels", "Vertebral levels", h))
     }
 
     mutating func registrationSection() throws {
         var h = "<p>The atlas registered in each contrast's space: white matter outlined in blue, grey matter filled in orange (first picture), and the white-matter tracts, each in its colour (legend below) where its probability is the highest and ≥ 0.3 (second picture). The grey matter should sit on the butterfly, the white matter on the rim of the cord.</p>"
         var any = false
-        for s in try spaces() where s.space != "anat" {
-            guard let reg = step("registration (\(s.space))"), reg.status == .done, let folder = reg.outputs.first else { continue }
-            var o = AtlasLoadOptions(); o.cropToCord = false; o.contrasts = false
-            let contents = try AtlasFolder.load(try input.path(folder), options: o)
-            guard contents.grid.isCompatible(with: s.image.grid) else {
-                notes.append("registration (\(s.space)): the warped atlas is not on the image grid; not drawn"); continue
-            }
-            let mask = try readMask(s.mask)
+        for s in input.images.spaces where s.wm != nil || s.gm != nil || s.tracts != nil {
+            let regStep = "registration (\(s.name))"
             var overlays: [Overlay] = []
-            if let wm = contents.templateMaps[.wm] { overlays.append(Overlay(mask: Mask.threshold(wm, above: 0.5), style: .outline(width: 1), colour: Palette.blue)) }
-            if let gm = contents.templateMaps[.gm] { overlays.append(Overlay(mask: Mask.threshold(gm, above: 0.5), style: .fill(alpha: 0.45), colour: Palette.orange)) }
-            let dice = reg.metrics.dice.map { "Dice \(formatFixed($0, 3))" } ?? ""
-            h += "<h3>\(HTML.escape(s.space)) (\(HTML.escape(dice)))</h3>"
-            h += try save(QCRenderer.axialMosaic(s.image, focus: mask, overlays: overlays, maxSlices: 6),
-                          "reg_\(fileSafe(s.space))_wmgm.png", caption: "\(s.space): atlas WM (outline) and GM (fill) on the \(s.what)", step: reg.name)
-            // White-matter tracts only: grey matter is drawn above, CSF is not a tract.
-            let wmTracts = contents.tracts.filter {
-                let n = $0.entry.name.lowercased()
-                return !n.contains("csf") && !n.hasPrefix("gm ") && !n.contains("grey matter") && !n.contains("gray matter")
+            if let wm = s.wm { overlays.append(Overlay(mask: wm, style: .outline(width: 1), colour: Palette.blue)) }
+            if let gm = s.gm { overlays.append(Overlay(mask: gm, style: .fill(alpha: 0.45), colour: Palette.orange)) }
+            let dice = step(regStep)?.metrics.dice.map { " (Dice \(formatFixed($0, 3)))" } ?? ""
+            h += "<h3>\(HTML.escape(s.name))\(HTML.escape(dice))</h3>"
+            h += try save(QCRenderer.axialMosaic(s.image, focus: s.mask, overlays: overlays, maxSlices: 6),
+                          "reg_\(fileSafe(s.name))_wmgm.png", caption: "\(s.name): atlas WM (outline) and GM (fill) on the \(s.what)", step: regStep)
+            if let tracts = s.tracts {
+                h += try save(QCRenderer.axialMosaic(s.image, focus: s.mask, overlays: [Overlay(labels: tracts, style: .fill(alpha: 0.5))], maxSlices: 6),
+                              "reg_\(fileSafe(s.name))_tracts.png", caption: "\(s.name): atlas white-matter tracts (\(s.tractNames.count))", step: regStep)
+                h += "<p>" + s.tractNames.enumerated().map { n, name in
+                    "<span style=\"display:inline-block;width:12px;height:12px;background:\(Palette.label(n + 1).hex);margin:0 4px 0 10px\"></span>\(HTML.escape(name))"
+                }.joined() + "</p>"
             }
-            var tracts = Volume<Int32>(grid: s.image.grid, frames: 1, repeating: 0)
-            var best = [Float](repeating: 0.3, count: s.image.grid.voxelCount)
-            for (n, t) in wmTracts.enumerated() {
-                for i in 0..<best.count where t.map.data[i] >= best[i] { best[i] = t.map.data[i]; tracts.data[i] = Int32(n + 1) }
-            }
-            h += try save(QCRenderer.axialMosaic(s.image, focus: mask, overlays: [Overlay(labels: tracts, style: .fill(alpha: 0.5))], maxSlices: 6),
-                          "reg_\(fileSafe(s.space))_tracts.png", caption: "\(s.space): atlas white-matter tracts (\(wmTracts.count))", step: reg.name)
-            h += "<p>" + wmTracts.enumerated().map { n, t in
-                "<span style=\"display:inline-block;width:12px;height:12px;background:\(Palette.label(n + 1).hex);margin:0 4px 0 10px\"></span>\(HTML.escape(t.entry.name))"
-            }.joined() + "</p>"
             any = true
         }
         if !any { h += "<p class=\"warn\">No atlas was registered in a DWI or MT space.</p>" }
@@ -241,27 +181,23 @@ struct SubjectQCBuilder {
 
     mutating func mapsSection() throws {
         var h = "<p>Quantitative maps in viridis with a fixed range per metric (colour bar below each), the cord outline in white.</p>"
-        let masks = input.steps.filter { $0.status == .done && ($0.name.hasPrefix("segmentation")) }
-            .flatMap(\.outputs).filter { $0.hasSuffix("_label-SC_mask.nii.gz") }
-        var any = false
-        for s in input.steps where s.status == .done {
-            for file in s.outputs {
-                let base = file.split(separator: "/").last.map(String.init) ?? file
-                let map: ColourMap? = base == "FA.nii.gz" ? .fa : base.lowercased().hasPrefix("microfa") && base.hasSuffix(".nii.gz") ? .microFA
-                    : base.hasSuffix("_MTRmap.nii.gz") ? .mtr : base == "mtsat.nii.gz" ? .mtsat : nil
-                guard let map else { continue }
-                let v = try readFloat(file)
-                var focus: Mask?
-                for m in masks { let mv = try readMask(m); if mv.grid.isCompatible(with: v.grid) { focus = mv; break } }
-                let overlays = focus.map { [Overlay(mask: $0, style: .outline(width: 1), colour: .white)] } ?? []
-                let pic = QCRenderer.axialMosaic(v, focus: focus, overlays: overlays, shading: .colour(map), maxSlices: 6)
-                h += "<h3>\(HTML.escape(map.name)) — \(HTML.escape(file))</h3>"
-                h += try save(pic, "map_\(fileSafe(map.name))_\(fileSafe(s.name)).png", caption: "\(map.name) (\(s.name))", step: s.name)
-                h += "<div>" + SVGPlot.colourBar(map) + "</div>"
-                any = true
+        for m in input.images.maps {
+            let map: ColourMap
+            switch m.metric {
+            case "fa": map = .fa
+            case "ufa": map = .microFA
+            case "mtr_pu": map = .mtr
+            case "mtsat_pu": map = .mtsat
+            default: continue
             }
+            let focus = input.images.spaces.last { $0.name == m.space && $0.mask.grid.isCompatible(with: m.volume.grid) }?.mask
+            let overlays = focus.map { [Overlay(mask: $0, style: .outline(width: 1), colour: .white)] } ?? []
+            h += "<h3>\(HTML.escape(map.name)) (\(HTML.escape(m.space)))</h3>"
+            h += try save(QCRenderer.axialMosaic(m.volume, focus: focus, overlays: overlays, shading: .colour(map), maxSlices: 6),
+                          "map_\(fileSafe(m.metric))_\(fileSafe(m.space)).png", caption: "\(map.name) in the \(m.space) space", step: "values (\(m.space))")
+            h += "<div>" + SVGPlot.colourBar(map) + "</div>"
         }
-        if !any { h += "<p class=\"warn\">No FA, μFA, MTR or MTsat map was made.</p>" }
+        if input.images.maps.isEmpty { h += "<p class=\"warn\">No FA, μFA, MTR or MTsat map was made.</p>" }
         sections.append(("maps", "Maps", h))
     }
 

@@ -32,6 +32,9 @@ demo: build
 	@echo "cord area (mm²) per level, white-matter FA and MTR (p.u.) from $(OUT)/sub-phantom01_metrics.tsv;"
 	@echo "the phantom's true areas are in $(TRUTH)/anat/*_desc-truth_parameters.json (modelCSA):"
 	@awk -F'\t' '($$4=="cord" && $$5=="csa_mm2") || ($$4=="white matter" && ($$5=="fa" || $$5=="mtr_pu")) {printf "  %-4s %-13s %-8s %8.3f\n", $$3, $$4, $$5, $$6}' $(OUT)/sub-phantom01_metrics.tsv
+	$(CORDQ) qc dataset $(DEMO_DIR)/derivatives/cordq
+	@echo "QC report of the demo subject (open it in a browser): $(abspath $(OUT))/qc/index.html"
+	@echo "QC page of the dataset: $(abspath $(DEMO_DIR))/derivatives/cordq/qc/index.html"
 
 test: deps
 	$(SWIFT) test

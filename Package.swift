@@ -39,6 +39,9 @@ let package = Package(
                        providers: [.apt(["libgsl-dev"])]),
         .systemLibrary(name: "CLAPACK", pkgConfig: "lapacke",
                        providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
+        // QC pictures are PNG; libpng's simplified API writes a whole RGB buffer to memory.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
 
         // MARK: - Foundation
         .target(name: "CordCore",
@@ -63,13 +66,15 @@ let package = Package(
         .target(name: "CordBiomarkers",
                 dependencies: ["CordCore", "CordMetrics", "CordNormative", "CordSegmentation"]),
         // Protocol cards: decoding (the only Yams user) and checking an in-memory subject inventory.
+        // QC rendering (mosaics, overlays, colour maps, SVG plots, HTML) as bytes; CordIO writes them.
+        .target(name: "CordReport", dependencies: ["CordCore", "CPNG"]),
         .target(name: "CordProtocol",
                 dependencies: ["CordCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "CordPipeline",
                 dependencies: ["CordCore", "CordIO", "CordProtocol", "CordAtlas", "CordPhantom", "CordRecon",
                                "CordDenoise", "CordMultiband", "CordDiffusion", "CordMyelin",
                                "CordSegmentation", "CordRegistration", "CordMetrics",
-                               "CordNormative", "CordBiomarkers"]),
+                               "CordNormative", "CordBiomarkers", "CordReport"]),
 
         // MARK: - Command line
         .target(name: "CordCLI",
@@ -88,6 +93,7 @@ let package = Package(
         .testTarget(name: "CordDenoiseTests", dependencies: ["CordTestSupport", "CordDenoise", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore", "CordAtlas", "CordIO"]),
+        .testTarget(name: "CordReportTests", dependencies: ["CordTestSupport", "CordReport", "CordCore", "CordPhantom"]),
         .testTarget(name: "CordProtocolTests", dependencies: ["CordProtocol", "CordCore"]),
         .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore", "CordMyelin", "CordPhantom",
                                                               "CordRegistration"]),
@@ -97,7 +103,7 @@ let package = Package(
         .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore",
                                                                .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
-        .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics", "CordMultiband",
+        .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics", "CordMultiband", "CordReport",
                                                          "CordNormative"]),
     ]
 )

@@ -26,18 +26,21 @@ public struct BiomarkersCommand: ParsableCommand {
     @Option(help: "Normative database.") public var db: String
     @Option(help: "Patient list (TSV).") public var patients: String
     @Option(help: "A long-form table or a folder of them (repeat for several).") public var tables: [String] = []
+    @Option(help: "QC verdicts saved from the dataset QC page (cordq qc dataset): patients marked fail or artefact are listed as excluded, with no values.")
+    public var qcVerdicts: String?
     @Argument(help: "Output TSV (one row per patient).") public var output: String
     public init() {}
     public func validate() throws { if tables.isEmpty { throw ValidationError("--tables needs a table or folder") } }
     public func run() throws {
         let outcome: BiomarkersPipeline.Outcome
         do {
-            outcome = try BiomarkersPipeline.run(database: db, patients: patients, tables: tables, output: output)
+            outcome = try BiomarkersPipeline.run(database: db, patients: patients, tables: tables, output: output, qcVerdicts: qcVerdicts)
         } catch {
             writeStandardError("cordq biomarkers: \(error)\n")
             throw ExitCode(1)
         }
         let reused = outcome.reused.isEmpty ? "" : " (\(outcome.reused.count) unchanged since the last run, not recomputed)"
+        for (id, why) in outcome.excluded { print("excluded \(id): \(why)") }
         print("\(outcome.succeeded.count) patient\(outcome.succeeded.count == 1 ? "" : "s") done\(reused), \(outcome.failed.count) failed\n  \(outcome.output)\n  \(outcome.valuesOutput)")
         for (_, reason) in outcome.failed { writeStandardError("cordq biomarkers: failed: \(reason)\n") }
         if !outcome.failed.isEmpty { throw ExitCode(1) }

@@ -65,6 +65,8 @@ public struct DbBuildCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Long-form tables or folders of them.") public var tables: [String] = []
     @Option(help: "A BIDS dataset of healthy volunteers (tables from derivatives/cordq).") public var bids: String?
     @Option(help: "Participants table with demographics.") public var participants: String?
+    @Option(help: "With --bids: QC verdicts from the dataset QC page (default ROOT/derivatives/cordq/qc/verdicts.json when present); subjects marked fail or artefact are excluded and listed.")
+    public var qcVerdicts: String?
     @Flag(help: "With --bids: do not run cordq process on subjects without a table (they fail).") public var noProcess = false
     public init() {}
     public func validate() throws {
@@ -76,7 +78,7 @@ public struct DbBuildCommand: ParsableCommand {
         if let root = bids {
             var s: NormativePipeline.BIDSBuildSummary?
             try runReporting("db build") {
-                s = try NormativePipeline.buildFromBIDS(database: database, root: root, participants: participants,
+                s = try NormativePipeline.buildFromBIDS(database: database, root: root, participants: participants, qcVerdicts: qcVerdicts,
                                                         process: noProcess ? nil : NormativePipeline.standardProcessor) { n, total, id in
                     print("[\(n)/\(total)] \(id)")
                 }
@@ -84,7 +86,9 @@ public struct DbBuildCommand: ParsableCommand {
             guard let s else { return }
             print("\(s.database): wrote \(s.ingested.count) subject\(s.ingested.count == 1 ? "" : "s"), \(s.rows) rows"
                   + (s.processed.isEmpty ? "" : " (\(s.processed.count) processed now)"))
-            if !s.skipped.isEmpty { print("  skipped (not healthy): \(s.skipped.map(\.subject).joined(separator: ", "))") }
+            let notHealthy = s.skipped.filter { !$0.reason.hasPrefix("QC verdict") }, byQC = s.skipped.filter { $0.reason.hasPrefix("QC verdict") }
+            if !notHealthy.isEmpty { print("  skipped (not healthy): \(notHealthy.map(\.subject).joined(separator: ", "))") }
+            for (id, why) in byQC { print("  excluded by QC: \(id): \(why)") }
             if !s.withoutDemographics.isEmpty {
                 print("  without demographics (not in the participants table): \(s.withoutDemographics.joined(separator: ", "))")
             }

@@ -44,7 +44,10 @@ public struct ProcessCommand: ParsableCommand {
         value method count; metric names carry units: csa_mm2, csa_min_mm2, diameter_ap_mm, \
         fa, md_um2_per_ms, ufa, mtr_pu, mtsat_pu, t1_s), OUT/<sub>_provenance.json (inputs' \
         SHA-256, version, options, each step, missing parts), and the maps, masks, warps \
-        (ITK/ANTs convention) and warped atlases under anat/ and dwi/.
+        (ITK/ANTs convention) and warped atlases under anat/ and dwi/, and the QC page \
+        OUT/qc/index.html (protocol check, cord outline on every contrast, levels on a sagittal \
+        view, registered atlas, maps, step metrics and warnings, per-level plots with the normal \
+        band of --db; --no-qc skips it).
         Decisions shared with the single commands (same defaults): MP-PCA refuses a series with \
         fewer than --min-volumes volumes (15); MT-off and T1w are aligned to MT-on slice by slice \
         and the alignment is kept only when it raises the mean slice NCC (as mt mtr --register); \
@@ -78,6 +81,9 @@ public struct ProcessCommand: ParsableCommand {
     @Option(help: "Guard of --image-refinement: largest fall of a space's cord Dice (0–1) it may cause, else that space keeps the registration without it; 'none' keeps it unchecked.")
     public var refinementMaxDiceLoss = "0.01"
     @Flag(help: "Replace an existing OUT (the old folder stays until the new output is complete).") public var overwrite = false
+    @Flag(help: "Do not write the QC page OUT/qc/index.html (written by default: pictures of every step, metrics, per-level plots).")
+    public var noQc = false
+    @Option(help: "Normative database (cordq db build) whose mean ± 1/2 SD per level the QC plots show.") public var db: String?
     public init() {}
 
     /// The refinement guard as a number (nil for `none`).
@@ -113,10 +119,12 @@ public struct ProcessCommand: ParsableCommand {
         r.extraction = ExtractionMethod(rawValue: extraction) ?? .wa
         r.keepGoing = keepGoing; r.imageRefinement = imageRefinement
         r.imageRefinementMaximumDiceLoss = try diceLoss(); r.overwrite = overwrite
+        r.qc = !noQc; r.normativeDatabase = db
         do {
             let s = try ProcessPipeline.run(r) { writeStandardError("cordq process: " + $0 + "\n") }
             print("\(s.participant): \(s.rows) rows in \(s.tablePath)")
             print("provenance: \(s.provenancePath)")
+            if let qc = s.qcPath { print("qc: \(qc)") }
             for m in s.missing { print("missing: \(m)") }
             for w in s.warnings { print("warning: \(w)") }
             for f in s.steps where f.status == .failed { print("failed: \(f.name): \(f.detail)") }

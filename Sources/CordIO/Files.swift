@@ -195,3 +195,11 @@ public enum TextFile {
         }
     }
 }
+
+/// Public entry point for binary files written whole (PNG pictures of the QC pages).
+public enum BinaryFile {
+    /// Writes `bytes` atomically (temporary file, then rename); missing folders are created.
+    public static func write(_ bytes: [UInt8], to path: String) throws { try FileAccess.writeAtomically(bytes, to: path) }
+    /// Reads a whole file (gzip is inflated, like every CordIO read).
+    public static func read(_ path: String) throws -> [UInt8] { try FileAccess.readAll(path) }
+}

@@ -31,6 +31,8 @@ public enum BiomarkersPipeline {
         public var reused: [String]
         /// Failed patients with the reason.
         public var failed: [(subject: String, reason: String)]
+        /// Patients left out by the reviewer's QC verdicts (fail or artefact), with the verdict.
+        public var excluded: [(subject: String, reason: String)] = []
     }
 
     /// The values table's path: `OUT.tsv` → `OUT_values.tsv`.
@@ -38,9 +40,13 @@ public enum BiomarkersPipeline {
         output.hasSuffix(".tsv") ? String(output.dropLast(4)) + "_values.tsv" : output + "_values.tsv"
     }
 
-    public static func run(database: String, patients: String, tables: [String], output: String) throws -> Outcome {
+    /// `qcVerdicts`: a QC verdict file (`QCVerdicts`); patients with a fail or artefact verdict
+    /// get status `excluded` with the verdict in the summary table and no values.
+    public static func run(database: String, patients: String, tables: [String], output: String,
+                           qcVerdicts: String? = nil) throws -> Outcome {
         let tableFiles = try NormativePipeline.tableFiles(tables)
-        try InputGuard.refuse(outputs: [output, valuesPath(output)], inputs: [patients, database] + tableFiles)
+        try InputGuard.refuse(outputs: [output, valuesPath(output)], inputs: [patients, database] + tableFiles + [qcVerdicts].compactMap { $0 })
+        let verdicts = try qcVerdicts.map { try QCVerdicts.read($0) }
         let list = try TSVTable.read(patients)
         let entries = try PatientEntry.parseList(columns: list.columns, rows: list.rows, source: patients)
         guard !entries.isEmpty else { throw CordError.invalidValue(what: patients, detail: "lists no patient") }
@@ -58,7 +64,11 @@ public enum BiomarkersPipeline {
         let modelPrint = fingerprint(models)
         let inputs = entries.map { inputFingerprint($0, rows: rows[$0.participant.id] ?? [], models: modelPrint) }
         let previous = try PreviousRun(output: output, valuesOutput: valuesPath(output))
-        let todo = entries.indices.filter { !previous.canReuse(entries[$0].participant.id, input: inputs[$0]) }
+        let excluded = Dictionary(entries.compactMap { e in verdicts?.exclusion(of: e.participant.id).map { (e.participant.id, $0) } },
+                                  uniquingKeysWith: { a, _ in a })
+        let todo = entries.indices.filter {
+            excluded[entries[$0].participant.id] == nil && !previous.canReuse(entries[$0].participant.id, input: inputs[$0])
+        }
         var computed = Biomarkers.computeAll(todo.map { entries[$0] }, rows: rows, models: models)
         for (k, n) in todo.enumerated() {
             if let problem = unusable[entries[n].participant.id] { computed[k] = .failure(CordError.invalidValue(what: "patient \(entries[n].participant.id)", detail: problem)) }
@@ -70,6 +80,11 @@ public enum BiomarkersPipeline {
         var outcome = Outcome(output: output, valuesOutput: valuesPath(output), succeeded: [], reused: [], failed: [])
         for (n, entry) in entries.enumerated() {
             let id = entry.participant.id, scores = entry.clinical.map(\.1)
+            if let why = excluded[id] {
+                outcome.excluded.append((id, why))
+                summary.append([id, "excluded", why] + Array(repeating: "", count: patientColumns.count - 4) + [inputs[n]] + scores)
+                continue
+            }
             guard let result = resultOf[n] else {
                 summary.append(previous.summaryRow(id) + scores)
                 for r in previous.valueRows(id) { values.append(r) }

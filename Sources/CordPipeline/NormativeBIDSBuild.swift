@@ -59,8 +59,12 @@ extension NormativePipeline {
     /// Subjects are processed and stored two at a time (one per core), each stored in its own
     /// transaction: a failing subject is reported and the others go on, and a run killed
     /// part-way leaves the subjects already stored, each complete; a re-run reuses the tables
-    /// made before. Summary lists follow the subjects' order.
+    /// made before. Summary lists follow the subjects' order. Subjects the reviewer marked
+    /// fail or artefact in the QC verdicts (`qcVerdicts`, default
+    /// `ROOT/derivatives/cordq/qc/verdicts.json` when present; `QCVerdicts`) are skipped with
+    /// the verdict as the reason.
     public static func buildFromBIDS(database: String, root: String, participants: String? = nil,
+                                     qcVerdicts: String? = nil,
                                      process: SubjectProcessor? = standardProcessor,
                                      progress: (@Sendable (Int, Int, String) -> Void)? = nil) throws -> BIDSBuildSummary {
         let subjects = try bidsSubjects(root)
@@ -74,11 +78,17 @@ extension NormativePipeline {
         }
         var summary = BIDSBuildSummary(database: database, ingested: [], processed: [], skipped: [], failed: [], rows: 0,
                                        withoutDemographics: [])
+        let verdicts = try qcVerdicts.map { try QCVerdicts.read($0) } ?? QCVerdicts.forDataset(root: root)
         var healthy: [String] = []
         for id in subjects {
             let group = people[id]?.pathology ?? ""
-            if healthyGroups.contains(group.lowercased()) { healthy.append(id) }
-            else { summary.skipped.append((id, "group \(group) in \(participantsPath ?? "participants.tsv")")) }
+            if !healthyGroups.contains(group.lowercased()) {
+                summary.skipped.append((id, "group \(group) in \(participantsPath ?? "participants.tsv")"))
+            } else if let why = verdicts?.exclusion(of: id) {
+                summary.skipped.append((id, why))
+            } else {
+                healthy.append(id)
+            }
         }
         if process != nil && healthy.contains(where: { !TextFile.exists(derivativeTable(root: root, subject: $0)) }) {
             try prepareDerivatives(root)

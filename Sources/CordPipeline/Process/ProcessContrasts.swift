@@ -364,6 +364,7 @@ extension ProcessRun {
     func contrastSpace(name: String, stem: String, folder: String, header: NIfTIHeader, maps: [ComputedMap],
                        candidates: () throws -> [(Volume<Float>, SegmentationContrast, String)]) throws {
         guard !maps.isEmpty else { skip("values (\(name))", "no map was computed"); return }
+        qcKeepMaps(space: name, maps)
         var found: (seg: CordSegmentation, image: Volume<Float>, used: String)?
         let segmented = try step("segmentation (\(name))") {
             var failures: [String] = []
@@ -384,6 +385,7 @@ extension ProcessRun {
             return ("cord on the \(found.used) in \(found.seg.slices.count) slices\(note)", [segName], m)
         }
         guard segmented, let found else { return }
+        qcKeepSegmentation(space: name, image: found.image, used: found.used, mask: found.seg.binary)
         guard let labels else {
             try step("values (\(name))") { try cordOnlyValues(name: name, stem: stem, folder: folder, maps: maps, cord: found.seg) }
             return
@@ -392,6 +394,7 @@ extension ProcessRun {
         try step("registration (\(name))") {
             let (reg, m) = try registerAtlas(found.image, segmentation: found.seg.binary, labels: labels)
             let a = try reg.atlasInSubjectSpace()
+            qcKeepAtlas(space: name, a)
             warped = a
             let atlasName = "\(folder)/\(stem)_atlas"
             try AtlasFolder.write(a.folderContents(title: "CordQ atlas in the space of \(stem)"), to: out.path(atlasName, isFolder: true))

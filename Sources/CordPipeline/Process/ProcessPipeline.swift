@@ -31,6 +31,7 @@ public enum ProcessPipeline {
     /// `r.keepGoing`, when it is recorded and the others go on. `log` receives one line per step.
     public static func run(_ r: ProcessRequest, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> ProcessSummary {
         NumericLibraries.configure()
+        if let db = r.normativeDatabase, !TextFile.exists(db) { throw CordIOError.notFound(path: db + " (--db, the normative database)") }
         let run = try ProcessRun(r, log: log)
         try run.execute()
         return try run.finish()
@@ -96,6 +97,8 @@ final class ProcessRun {
     var pendingLevels: Volume<Int32>?
     /// Per-slice long-form tables (relative path → rows) written beside the metrics table.
     var perSliceTables: [String: [MetricRow]] = [:]
+    /// Display copies for the QC page (filled only when `request.qc`).
+    let qcImages = QCImages()
 
     init(_ r: ProcessRequest, log: @escaping @Sendable (String) -> Void) throws {
         request = r; self.log = log
@@ -154,6 +157,7 @@ final class ProcessRun {
         try step("protocol") { try checkProtocol() }
         try anatomySteps()
         // The contrasts that follow need only the labels: free the anatomical images.
+        qcKeepAnatomy()
         data.releaseAll(); segmentations = [:]; pendingLevels = nil
         try diffusionSteps()
         if let mt = inventory.mt { try mtSteps(mt) }
@@ -255,6 +259,7 @@ final class ProcessRun {
 
     func finish() throws -> ProcessSummary {
         let table = prefix + "_metrics.tsv", provenance = prefix + "_provenance.json"
+        if request.qc { renderQC() }
         let sorted = LongFormTable(rows)
         try TSVTable(columns: LongFormTable.columns, rows: sorted.stringRows).write(to: out.path(table))
         for (name, extra) in perSliceTables.sorted(by: { $0.key < $1.key }) {
@@ -264,7 +269,8 @@ final class ProcessRun {
         try out.commit()
         let summary = ProcessSummary(output: out.destination, participant: participant, tablePath: out.destination + "/" + table,
                                      provenancePath: out.destination + "/" + provenance, steps: steps, rows: rows.count,
-                                     missing: missing, warnings: warnings, seconds: (ContinuousClock.now - started).seconds)
+                                     missing: missing, warnings: warnings, seconds: (ContinuousClock.now - started).seconds,
+                                     qcPath: steps.contains { $0.name == "qc" && $0.status == .done } ? out.destination + "/qc/index.html" : nil)
         log("table: \(rows.count) rows in \(summary.tablePath) [\(formatFixed(summary.seconds, 1)) s in all]")
         return summary
     }

@@ -50,6 +50,10 @@ public struct ProcessRequest: Sendable {
     public var alignment = SliceRegistrationOptions()
     /// Replace an existing output folder (atomically: the old one stays until the new one is complete).
     public var overwrite = false
+    /// Write the QC page `qc/index.html` (pictures of every step, metrics, per-level plots).
+    public var qc = true
+    /// A normative database (`cordq db build`) whose mean ± SD per level the QC plots draw; nil = values only.
+    public var normativeDatabase: String?
     public init(subject: String, output: String) { self.subject = subject; self.output = output }
 }
 
@@ -83,4 +87,6 @@ public struct ProcessSummary: Sendable {
     public var missing: [String]
     public var warnings: [String]
     public var seconds: Double
+    /// The QC page (`OUT/qc/index.html`), nil when it was not asked for or could not be made.
+    public var qcPath: String? = nil
 }

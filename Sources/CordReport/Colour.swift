@@ -13,7 +13,7 @@ public struct Window: Sendable, Equatable {
     public static func percentiles<T: BinaryFloatingPoint>(_ values: [T], lower: Double = 1, upper: Double = 99.5) -> Window {
         let v = values.lazy.map(Double.init).filter(\.isFinite).sorted()
         guard let first = v.first, let last = v.last else { return Window(low: 0, high: 1) }
-        func at(_ p: Double) -> Double { v[min(v.count - 1, max(0, Int((p / 100 * Double(v.count - 1)).rounded())))] }
+        func at(_ p: Double) -> Double { v[min(v.count - 1, max(0, CheckedNumber.clamped(p / 100 * Double(v.count - 1), .toNearestOrAwayFromZero)))] }
         var lo = at(lower), hi = at(upper)
         if hi <= lo { lo = first; hi = last }
         if hi <= lo { lo -= 0.5; hi += 0.5 }
@@ -23,7 +23,7 @@ public struct Window: Sendable, Equatable {
     /// Grey level 0–255 of a value.
     @inline(__always) public func grey(_ value: Double) -> UInt8 {
         guard value.isFinite else { return 0 }
-        return UInt8(max(0, min(255, ((value - low) / (high - low) * 255).rounded())))
+        return UInt8(clamping: CheckedNumber.clamped((value - low) / (high - low) * 255, .toNearestOrAwayFromZero, to: 0...255))
     }
 }
 
@@ -62,7 +62,7 @@ public struct ColourMap: Sendable, Equatable {
         let t = max(0, min(1, (value - low) / (high - low))) * Double(Self.stops.count - 1)
         let i = min(Self.stops.count - 2, Int(t)), f = t - Double(i)
         let a = Self.stops[i], b = Self.stops[i + 1]
-        func mix(_ p: Double, _ q: Double) -> UInt8 { UInt8((p + (q - p) * f).rounded()) }
+        func mix(_ p: Double, _ q: Double) -> UInt8 { UInt8(clamping: CheckedNumber.clamped(p + (q - p) * f, .toNearestOrAwayFromZero)) }
         return RGB(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
     }
 

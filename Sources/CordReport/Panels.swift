@@ -118,10 +118,10 @@ public enum QCRenderer {
         let candidates = f == nil ? Array(0..<g.nz) : centres.keys.sorted()
         let picked = evenly(candidates, maxSlices).reversed()
         let sp = g.spacing
-        let cols = min(g.nx, Int((axialFieldOfView / sp.x).rounded())), rows = min(g.ny, Int((axialFieldOfView / sp.y).rounded()))
+        let cols = min(g.nx, CheckedNumber.clamped(axialFieldOfView / sp.x, .toNearestOrAwayFromZero)), rows = min(g.ny, CheckedNumber.clamped(axialFieldOfView / sp.y, .toNearestOrAwayFromZero))
         func origin(_ k: Int) -> (Int, Int) {
             let c = centres[k] ?? (Double(g.nx) / 2, Double(g.ny) / 2)
-            return (Int((c.0 - Double(cols) / 2).rounded()), Int((c.1 - Double(rows) / 2).rounded()))
+            return (CheckedNumber.clamped(c.0 - Double(cols) / 2, .toNearestOrAwayFromZero), CheckedNumber.clamped(c.1 - Double(rows) / 2, .toNearestOrAwayFromZero))
         }
         let shade = shading ?? {
             var values: [Float] = []
@@ -157,7 +157,7 @@ public enum QCRenderer {
         if let f { for n in 0..<g.voxelCount where f.data[n] > 0 { let c = g.coordinates(of: n); iList.append(c.x); jList.append(c.y) } }
         let i = iList.isEmpty ? g.nx / 2 : iList.sorted()[iList.count / 2]
         let jc = jList.isEmpty ? g.ny / 2 : jList.sorted()[jList.count / 2]
-        let cols = min(g.ny, Int((fieldOfView / sp.y).rounded()))
+        let cols = min(g.ny, CheckedNumber.clamped(fieldOfView / sp.y, .toNearestOrAwayFromZero))
         let j0 = max(0, min(g.ny - cols, jc - cols / 2))
         let heightMM = Double(g.nz) * sp.z
         let pmm = max(min(sp.y, sp.z) / 2, heightMM / Double(maxHeight))
@@ -188,7 +188,7 @@ public enum QCRenderer {
             for (l, e) in extent.sorted(by: { $0.key < $1.key }) {
                 let name = levelNames[l] ?? "\(l)"
                 let kMid = Double(e.0 + e.1 + 1) / 2
-                let y = Int(((Double(g.nz) - kMid) * geo.pixelsPerVoxelY).rounded()) - 7
+                let y = CheckedNumber.clamped((Double(g.nz) - kMid) * geo.pixelsPerVoxelY, .toNearestOrAwayFromZero) - 7
                 let r = panel.image.drawText(name, x: max(2, xText), y: y, scale: 2, colour: Palette.label(Int(l)))
                 panel.texts.append(TextPlacement(text: name, x: r.x, y: r.y, width: r.width, height: r.height))
             }
@@ -196,7 +196,7 @@ public enum QCRenderer {
         for m in marks {
             let p = g.voxel(ofWorld: m.world)
             let x = (Double(j0 + cols - 1) - p.y + 0.5) * geo.pixelsPerVoxelX, y = (Double(g.nz - 1) - p.z + 0.5) * geo.pixelsPerVoxelY
-            let cx = Int(x.rounded()), cy = Int(y.rounded())
+            let cx = CheckedNumber.clamped(x, .toNearestOrAwayFromZero), cy = CheckedNumber.clamped(y, .toNearestOrAwayFromZero)
             for dy in -3...3 { for dx in -3...3 where dx * dx + dy * dy <= 9 { panel.image.set(cx + dx, cy + dy, Palette.vermillion) } }
             // Disc names left of the dot (anterior side), level names right of the cord.
             let r = panel.image.drawText(m.text, x: max(2, cx - 8 - BitmapFont.size(of: m.text, scale: 2).width), y: cy - 7, scale: 2, colour: Palette.yellow)
@@ -212,7 +212,7 @@ public enum QCRenderer {
     /// Up to `n` items evenly spread over `items` (all when there are fewer).
     static func evenly(_ items: [Int], _ n: Int) -> [Int] {
         guard items.count > n, n > 1 else { return n == 1 ? Array(items.prefix(1)) : items }
-        return (0..<n).map { items[Int((Double($0) * Double(items.count - 1) / Double(n - 1)).rounded())] }
+        return (0..<n).map { items[CheckedNumber.clamped(Double($0) * Double(items.count - 1) / Double(n - 1), .toNearestOrAwayFromZero)] }
     }
 
     /// Pictures in a grid, `columns` a row, 4 pixels apart on a dark background.
@@ -229,8 +229,8 @@ public enum QCRenderer {
     /// overlays' label at a pixel from `label`.
     static func render(_ geo: PanelGeometry, shading: Shading, overlays: [Overlay],
                        sample: (Int, Int) -> (Float, (Int, Int))?, label: (Volume<Int32>, Int, Int) -> Int32) -> Panel {
-        let w = max(1, Int((Double(geo.columns) * geo.pixelsPerVoxelX).rounded()))
-        let h = max(1, Int((Double(geo.rows) * geo.pixelsPerVoxelY).rounded()))
+        let w = max(1, CheckedNumber.clamped(Double(geo.columns) * geo.pixelsPerVoxelX, .toNearestOrAwayFromZero))
+        let h = max(1, CheckedNumber.clamped(Double(geo.rows) * geo.pixelsPerVoxelY, .toNearestOrAwayFromZero))
         var img = RGBImage(width: w, height: h)
         func px(_ x: Int) -> Int { min(geo.columns - 1, Int(Double(x) / geo.pixelsPerVoxelX)) }
         func py(_ y: Int) -> Int { min(geo.rows - 1, Int(Double(y) / geo.pixelsPerVoxelY)) }

@@ -46,7 +46,7 @@ public struct RGBImage: Sendable, Equatable {
     public mutating func blend(_ x: Int, _ y: Int, _ c: RGB, alpha: Double) {
         guard contains(x, y) else { return }
         let o = self[x, y], a = min(1, max(0, alpha))
-        func mix(_ p: UInt8, _ q: UInt8) -> UInt8 { UInt8((Double(p) * (1 - a) + Double(q) * a).rounded()) }
+        func mix(_ p: UInt8, _ q: UInt8) -> UInt8 { UInt8(clamping: CheckedNumber.clamped(Double(p) * (1 - a) + Double(q) * a, .toNearestOrAwayFromZero)) }
         self[x, y] = RGB(mix(o.r, c.r), mix(o.g, c.g), mix(o.b, c.b))
     }
 

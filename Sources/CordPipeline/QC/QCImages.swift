@@ -40,7 +40,7 @@ final class QCImages {
         }
         guard hi.x >= 0 else { return nil }
         let sp = g.spacing
-        let m = SIMD3(Int((margin / sp.x).rounded(.up)), Int((margin / sp.y).rounded(.up)), Int((margin / sp.z).rounded(.up)))
+        let m = SIMD3(CheckedNumber.clamped(margin / sp.x, .up), CheckedNumber.clamped(margin / sp.y, .up), CheckedNumber.clamped(margin / sp.z, .up))
         return CropBox(grid: g, i: (lo.x - m.x)..<(hi.x + m.x + 1), j: (lo.y - m.y)..<(hi.y + m.y + 1), k: (lo.z - m.z)..<(hi.z + m.z + 1))
     }
 

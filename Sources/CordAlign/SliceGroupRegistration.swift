@@ -57,21 +57,8 @@ public enum SliceGroupRegistration {
             } }
         }
         guard best.score > -2 else { return nil }
-        let maxRot = options.maximumRotation * .pi / 180
-        let rotStep = options.rigid ? 1.0 * .pi / 180 : 0
-        var step = 0.5
-        while step > 0.02 {
-            var improved = false
-            var moves: [(SIMD2<Double>, Double)] = [(SIMD2(step * sp.x, 0), 0), (SIMD2(-step * sp.x, 0), 0),
-                                                    (SIMD2(0, step * sp.y), 0), (SIMD2(0, -step * sp.y), 0)]
-            if options.rigid { moves += [(.zero, rotStep * step), (.zero, -rotStep * step)] }
-            for (ds, dr) in moves {
-                let sh = best.shift + ds, r = best.rot + dr
-                guard abs(sh.x) <= options.maximumShift + sp.x, abs(sh.y) <= options.maximumShift + sp.y, abs(r) <= maxRot + 1e-9 else { continue }
-                if let c = score(sh, r), c > best.score + 1e-12 { best = (c, sh, r); improved = true }
-            }
-            if !improved { step /= 2 }
-        }
+        best = refineSliceTransform(from: best, spacing: sp, maximumShift: options.maximumShift,
+                                    maximumRotation: options.maximumRotation, rigid: options.rigid) { score($0, $1) }
         return SliceTransform(shift: best.shift, rotation: best.rot, centre: centre, score: best.score)
     }
 

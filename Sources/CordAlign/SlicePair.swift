@@ -134,20 +134,8 @@ package struct SlicePair {
             } }
         }
         guard best.score > -2 else { return SliceTransform(shift: .zero, rotation: 0, centre: centre, score: nil) }
-        var step = 0.5
-        let rotStep = options.rigid ? 1.0 * .pi / 180 : 0
-        while step > 0.02 {
-            var improved = false
-            var moves: [(SIMD2<Double>, Double)] = [(SIMD2(step * sp.x, 0), 0), (SIMD2(-step * sp.x, 0), 0),
-                                                    (SIMD2(0, step * sp.y), 0), (SIMD2(0, -step * sp.y), 0)]
-            if options.rigid { moves += [(.zero, rotStep * step), (.zero, -rotStep * step)] }
-            for (ds, dr) in moves {
-                let sh = best.shift + ds, r = best.rot + dr
-                guard abs(sh.x) <= options.maximumShift + sp.x, abs(sh.y) <= options.maximumShift + sp.y, abs(r) <= maxRot + 1e-9 else { continue }
-                if let c = correlation(shift: sh, rotation: r), c > best.score + 1e-12 { best = (c, sh, r); improved = true }
-            }
-            if !improved { step /= 2 }
-        }
+        best = refineSliceTransform(from: best, spacing: sp, maximumShift: options.maximumShift,
+                                    maximumRotation: options.maximumRotation, rigid: options.rigid) { correlation(shift: $0, rotation: $1) }
         return SliceTransform(shift: best.shift, rotation: best.rot, centre: centre, score: best.score)
     }
 
@@ -194,4 +182,30 @@ package struct CorrelationSums: Sendable {
         guard vf > 0, vm > 0 else { return nil }
         return cov / (vf * vm).squareRoot()
     }
+}
+
+/// Pattern search from `start` over in-plane shift (and rotation when `rigid`): steps of ±½
+/// voxel (±½° of rotation) halved whenever no move improves `score`, down to 1/50 voxel,
+/// within ±`maximumShift` mm (+ one voxel) and ±`maximumRotation` degrees. The refinement
+/// every slice-wise aligner here ends with (one slice's correlation, a slice group's pooled
+/// correlation, mutual information).
+package func refineSliceTransform(from start: (score: Double, shift: SIMD2<Double>, rot: Double), spacing sp: SIMD2<Double>,
+                                  maximumShift: Double, maximumRotation: Double, rigid: Bool,
+                                  score: (SIMD2<Double>, Double) -> Double?) -> (score: Double, shift: SIMD2<Double>, rot: Double) {
+    var best = start
+    let maxRot = maximumRotation * .pi / 180, rotStep = rigid ? 1.0 * .pi / 180 : 0
+    var step = 0.5
+    while step > 0.02 {
+        var improved = false
+        var moves: [(SIMD2<Double>, Double)] = [(SIMD2(step * sp.x, 0), 0), (SIMD2(-step * sp.x, 0), 0),
+                                                (SIMD2(0, step * sp.y), 0), (SIMD2(0, -step * sp.y), 0)]
+        if rigid { moves += [(.zero, rotStep * step), (.zero, -rotStep * step)] }
+        for (ds, dr) in moves {
+            let sh = best.shift + ds, r = best.rot + dr
+            guard abs(sh.x) <= maximumShift + sp.x, abs(sh.y) <= maximumShift + sp.y, abs(r) <= maxRot + 1e-9 else { continue }
+            if let c = score(sh, r), c > best.score + 1e-12 { best = (c, sh, r); improved = true }
+        }
+        if !improved { step /= 2 }
+    }
+    return best
 }

@@ -89,20 +89,8 @@ public enum StackMutualInformation {
             if let v = mi(sh, 0), v > best.score { best = (v, sh, 0) }
         } }
         guard best.score > -Double.infinity else { return nil }
-        let maxRot = options.maximumRotation * .pi / 180
-        var step = 0.5
-        while step > 0.02 {
-            var improved = false
-            var moves: [(SIMD2<Double>, Double)] = [(SIMD2(step * sp.x, 0), 0), (SIMD2(-step * sp.x, 0), 0),
-                                                    (SIMD2(0, step * sp.y), 0), (SIMD2(0, -step * sp.y), 0)]
-            if options.rigid { moves += [(.zero, step * .pi / 180), (.zero, -step * .pi / 180)] }
-            for (ds, dr) in moves {
-                let sh = best.shift + ds, r = best.rot + dr
-                guard abs(sh.x) <= options.maximumShift + sp.x, abs(sh.y) <= options.maximumShift + sp.y, abs(r) <= maxRot + 1e-9 else { continue }
-                if let v = mi(sh, r), v > best.score + 1e-12 { best = (v, sh, r); improved = true }
-            }
-            if !improved { step /= 2 }
-        }
+        best = refineSliceTransform(from: best, spacing: sp, maximumShift: options.maximumShift,
+                                    maximumRotation: options.maximumRotation, rigid: options.rigid) { mi($0, $1) }
         return SliceTransform(shift: best.shift, rotation: best.rot, centre: centre, score: best.score)
     }
 }

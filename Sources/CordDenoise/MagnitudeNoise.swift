@@ -61,30 +61,22 @@ struct MagnitudeNoise: Sendable {
         let nvox = sigma.grid.voxelCount, m = denoised.frames
         let s = SharedBuffer<Float>(repeating: 0, count: nvox)
         for v in 0..<nvox { s[v] = sigma.data[v] }
-        denoised.data.withUnsafeBufferPointer { d in
-            let dp = UnsafeSendableFloat(d.baseAddress!)
-            parallelChunks(nvox, minimumChunk: 1024) { range, _ in
-                for v in range {
-                    let measured = Double(s[v])
-                    guard measured > 0, measured.isFinite else { continue }
-                    var sig = measured
-                    for _ in 0..<5 {
-                        var sum = 0.0
-                        for t in 0..<m { sum += xi(Double(dp.pointer[t * nvox + v]) / sig) }
-                        let next = measured / (sum / Double(m)).squareRoot()
-                        if abs(next - sig) <= 1e-4 * sig { sig = next; break }
-                        sig = next
-                    }
-                    s[v] = Float(sig)
+        let d = denoised.data
+        parallelChunks(nvox, minimumChunk: 1024) { range, _ in
+            for v in range {
+                let measured = Double(s[v])
+                guard measured > 0, measured.isFinite else { continue }
+                var sig = measured
+                for _ in 0..<5 {
+                    var sum = 0.0
+                    for t in 0..<m { sum += xi(Double(d[t * nvox + v]) / sig) }
+                    let next = measured / (sum / Double(m)).squareRoot()
+                    if abs(next - sig) <= 1e-4 * sig { sig = next; break }
+                    sig = next
                 }
+                s[v] = Float(sig)
             }
         }
         sigma.data = s.array
     }
-}
-
-/// A read-only pointer handed to workers.
-struct UnsafeSendableFloat: @unchecked Sendable {
-    let pointer: UnsafePointer<Float>
-    init(_ p: UnsafePointer<Float>) { pointer = p }
 }

@@ -70,7 +70,7 @@ public enum SVGPlot {
     /// A line plot of one or more series over their index (e.g. motion per volume).
     public static func lines(title: String, xLabel: String, unit: String, series: [(name: String, values: [Double])],
                              width: Int = 440, height: Int = 200) -> String {
-        let left = 56.0, right = 12.0, top = 26.0, bottom = 34.0
+        let left = 56.0, right = 12.0, top = 38.0, bottom = 34.0
         let pw = Double(width) - left - right, ph = Double(height) - top - bottom
         let all = series.flatMap(\.values).filter(\.isFinite)
         var lo = all.min() ?? 0, hi = all.max() ?? 1
@@ -89,6 +89,62 @@ public enum SVGPlot {
             }
             s += "<polyline points=\"\(pts.joined(separator: " "))\" fill=\"none\" stroke=\"\(Palette.cycle[m % Palette.cycle.count].hex)\" stroke-width=\"1.5\"><title>\(HTML.escape(line.name))</title></polyline>"
         }
+        // Legend, right-aligned under the title line, one entry per series.
+        if series.count > 1 {
+            var x = Double(width) - right
+            for (m, line) in series.enumerated().reversed() {
+                let text = HTML.escape(line.name)
+                x -= Double(line.name.count) * 6 + 4
+                s += "<text class=\"legend\" x=\"\(f(x))\" y=\"\(f(top - 4))\" font-size=\"10\">\(text)</text>"
+                x -= 14
+                s += "<line x1=\"\(f(x))\" y1=\"\(f(top - 7))\" x2=\"\(f(x + 10))\" y2=\"\(f(top - 7))\" stroke=\"\(Palette.cycle[m % Palette.cycle.count].hex)\" stroke-width=\"2\"/>"
+                x -= 8
+            }
+        }
+        return s + "</svg>"
+    }
+
+    /// A heat map of a rows × columns table (e.g. slices × volumes): each cell coloured by
+    /// `map` (viridis over the map's range), `nil` cells light grey (not scored), marked cells
+    /// outlined in vermillion with a cross (e.g. outliers). Row 0 is drawn at the bottom, so
+    /// slices read inferior → superior upwards as on a sagittal view.
+    public static func heatmap(title: String, rowLabel: String, columnLabel: String, values: [[Double?]], marked: [[Bool]] = [],
+                               map: ColourMap, width: Int = 640, maxHeight: Int = 320) -> String {
+        let rows = values.count, cols = values.map(\.count).max() ?? 0
+        let left = 56.0, right = 12.0, top = 26.0, bottom = 34.0
+        let cw = max(2.0, (Double(width) - left - right) / Double(max(cols, 1)))
+        let ch = max(3.0, min(18.0, (Double(maxHeight) - top - bottom) / Double(max(rows, 1))))
+        let height = CheckedNumber.clamped(top + bottom + ch * Double(rows), .up)
+        let w = CheckedNumber.clamped(left + right + cw * Double(cols), .up)
+        func f(_ v: Double) -> String { formatFixed(v, 1) }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"heatmap\" width=\"\(w)\" height=\"\(height)\" viewBox=\"0 0 \(w) \(height)\" role=\"img\" aria-label=\"\(HTML.escape(title))\">"
+        s += "<rect width=\"\(w)\" height=\"\(height)\" fill=\"#fff\"/><text x=\"\(f(left))\" y=\"16\" font-size=\"13\" font-weight=\"bold\">\(HTML.escape(title))</text>"
+        for r in 0..<rows {
+            let y = top + Double(rows - 1 - r) * ch
+            for c in 0..<values[r].count {
+                let x = left + Double(c) * cw
+                let fill = values[r][c].map { map.colour($0).hex } ?? "#dddddd"
+                let tip = values[r][c].map { shortNumber($0, 3) } ?? "not scored"
+                s += "<rect class=\"cell\" x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(cw))\" height=\"\(f(ch))\" fill=\"\(fill)\"><title>\(HTML.escape(rowLabel)) \(r), \(HTML.escape(columnLabel)) \(c): \(tip)</title></rect>"
+            }
+        }
+        for r in 0..<min(rows, marked.count) {
+            let y = top + Double(rows - 1 - r) * ch
+            for c in 0..<min(cols, marked[r].count) where marked[r][c] {
+                let x = left + Double(c) * cw
+                s += "<g class=\"mark\" stroke=\"\(Palette.vermillion.hex)\" stroke-width=\"1.5\" fill=\"none\"><rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(cw))\" height=\"\(f(ch))\"/><line x1=\"\(f(x))\" y1=\"\(f(y))\" x2=\"\(f(x + cw))\" y2=\"\(f(y + ch))\"/><line x1=\"\(f(x + cw))\" y1=\"\(f(y))\" x2=\"\(f(x))\" y2=\"\(f(y + ch))\"/></g>"
+            }
+        }
+        let step = max(1, rows / 8)
+        for r in stride(from: 0, to: rows, by: step) {
+            s += "<text x=\"\(f(left - 4))\" y=\"\(f(top + (Double(rows - 1 - r) + 0.5) * ch + 4))\" font-size=\"10\" text-anchor=\"end\">\(r)</text>"
+        }
+        let cstep = max(1, cols / 10)
+        for c in stride(from: 0, to: cols, by: cstep) {
+            s += "<text x=\"\(f(left + (Double(c) + 0.5) * cw))\" y=\"\(f(top + Double(rows) * ch + 12))\" font-size=\"10\" text-anchor=\"middle\">\(c)</text>"
+        }
+        s += "<text x=\"\(f(left + Double(cols) * cw / 2))\" y=\"\(height - 4)\" font-size=\"11\" text-anchor=\"middle\">\(HTML.escape(columnLabel))</text>"
+        s += "<text x=\"12\" y=\"\(f(top + Double(rows) * ch / 2))\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 \(f(top + Double(rows) * ch / 2)))\">\(HTML.escape(rowLabel))</text>"
         return s + "</svg>"
     }
 

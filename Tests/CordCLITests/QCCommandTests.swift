@@ -6,6 +6,7 @@ import CordTestSupport
 @testable import CordCore
 @testable import CordIO
 @testable import CordMetrics
+@testable import CordMultiband
 @testable import CordNormative
 @testable import CordPhantom
 @testable import CordPipeline
@@ -83,7 +84,7 @@ struct BrowserCheck {
         #expect(tags >= 12, "pictures on the subject page: \(tags)")
         #expect(subject.images == tags && subject.broken == 0, "subject page: \(subject.broken) of \(subject.images) images broken")
         #expect(subject.console.isEmpty, "console: \(subject.console)")
-        for id in ["overview", "protocol", "segmentation", "levels", "registration", "maps", "metrics", "plots"] {
+        for id in ["overview", "protocol", "segmentation", "levels", "registration", "maps", "multiband", "metrics", "plots"] {
             #expect(subject.dom.contains("<section id=\"\(id)\""), "section \(id)")
         }
         #expect(subject.dom.contains("registration (dwi)") && subject.dom.contains("class=\"plot\""))
@@ -97,6 +98,23 @@ struct BrowserCheck {
         #expect(data.dom.contains("data-subject=\"sub-phantom01\" data-step=\"registration (mt)\""))
         #expect(data.dom.contains("<button id=\"save\""))
         #expect(data.screenshot.width == 1280 && data.colours > 50)
+
+        // The reviewer's path in the browser: choose "fail" with a note on one row, press
+        // Save verdicts; the JSON the page hands to the download is what CordQ reads back.
+        let datasetHTML = try TextFile.read(derivatives + "/qc/index.html")
+        let click = "<script>var r=document.querySelector('#qc tbody tr[data-step=\"registration (mt)\"]');"
+            + "r.querySelector('select.verdict').value='fail';r.querySelector('textarea.note').value='atlas \"shifted\" <C3>';"
+            + "document.getElementById('save').click();var p=document.createElement('pre');p.id='verdict-output';"
+            + "p.textContent=document.getElementById('saved').getAttribute('data-json');document.body.appendChild(p);</script></body>"
+        try TextFile.write(datasetHTML.replacingOccurrences(of: "</body>", with: click), to: derivatives + "/qc/review.html")
+        let (reviewedDOM, _) = try chromium(["--virtual-time-budget=5000", "--dump-dom"], page: derivatives + "/qc/review.html", profile: dir + "/profile-review")
+        #expect(reviewedDOM.contains("1 verdict(s) saved as verdicts.json"))
+        let start = try #require(reviewedDOM.range(of: "<pre id=\"verdict-output\">")), end = try #require(reviewedDOM.range(of: "</pre>", range: start.upperBound..<reviewedDOM.endIndex))
+        let saved = String(reviewedDOM[start.upperBound..<end.lowerBound])
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+        try TextFile.write(saved, to: dir + "/verdicts.json")
+        let verdicts = try QCVerdicts.read(dir + "/verdicts.json")
+        #expect(verdicts == QCVerdicts(verdicts: [.init(subject: "sub-phantom01", step: "registration (mt)", verdict: "fail", note: "atlas \"shifted\" <C3>")]))
 
         // The same check catches a broken page.
         try TextFile.write(HTML.page(title: "bad", subtitle: "", nav: [], body: "<img src=\"missing.png\" alt=\"x\">",
@@ -195,5 +213,60 @@ struct BrowserCheck {
         // Levels in anatomical order: C2 before C3 on the axis.
         let c2 = try #require(csa.range(of: ">C2<")), c3 = try #require(csa.range(of: ">C3<"))
         #expect(c2.lowerBound < c3.lowerBound)
+    }
+
+    /// The multiband section draws what the correction estimated where it belongs: one heat-map
+    /// cell per (slice, volume), the b = 0 volumes grey, a crossed cell on every slice of every
+    /// outlier group (at that slice's row and that volume's column), and the planted dropouts
+    /// among them; the motion plot has one point per volume.
+    @Test func multibandSectionMarksThePlantedDropoutsAtTheirSliceAndVolume() throws {
+        var p = PhantomParameters(); p.snr = nil
+        // 32 × 32 × 8 voxels of 1 × 1 × 4 mm, MB 2 → 4 slice groups; 2 b = 0 + 16 b = 800.
+        let subject = try PhantomSubject(p, on: PhantomGrid.axial(inPlane: 1, sliceThickness: 4, fieldOfView: 32, inferior: -20, superior: 12))
+        var d = DiffusionPhantomParameters(); d.snr = 30; d.orientationSamples = 100; d.seed = 5
+        let table = GradientTable(DiffusionSchemes.referenceVolumes(2) + DiffusionSchemes.shell(800, 16))
+        var c = MultibandCorruption(); c.factor = 2; c.dropouts = 3; c.seed = 11
+        let sim = try MultibandSimulator.simulate(subject, table: table, parameters: d, corruption: c)
+        let nz = subject.grid.nz, volumes = table.count
+        let groups = try SliceGroups.resolve(sliceTiming: sim.truth.sliceTiming, multibandFactor: 2, forced: nil, slices: nz, name: "phantom")
+        var o = MultibandCorrectionOptions(); o.progress = false
+        let r = try MultibandCorrection.correct(sim.image, table: table, groups: groups, name: "phantom", options: o)
+        let images = QCImages()
+        images.multiband = [QCMultiband(series: "sub-x_dwi", result: r, slices: nz, volumes: volumes, threshold: o.outlierThreshold)]
+        let input = SubjectQCInput(participant: "sub-x", steps: [], rows: [], warnings: [], missing: [], protocolRecord: [:],
+                                   discs: [], images: images, norms: [:], path: { $0 })
+        var builder = SubjectQCBuilder(input)
+        builder.multibandSection()
+        let html = try #require(builder.sections.last?.html)
+        let heat = try #require(html.components(separatedBy: "<svg ").first { $0.contains("Outlier score per slice") })
+        #expect(heat.components(separatedBy: "class=\"cell\"").count - 1 == nz * volumes)
+        // b = 0 volumes are not scored: 2 columns of grey cells.
+        #expect(heat.components(separatedBy: "fill=\"#dddddd\"").count - 1 == 2 * nz)
+        let flagged = r.outliers.filter(\.outlier)
+        #expect(heat.components(separatedBy: "class=\"mark\"").count - 1 == flagged.reduce(0) { $0 + $1.slices.count })
+        // Geometry of the heat map (as SVGPlot.heatmap lays it out): left 56, top 26, cell
+        // width (640 − 68) / volumes, cell height min(18, (320 − 60) / slices); slice 0 at the bottom.
+        let cw = max(2.0, 572.0 / Double(volumes)), ch = max(3.0, min(18.0, 260.0 / Double(nz)))
+        func markAt(volume: Int, slice: Int) -> Bool {
+            let x = formatFixed(56 + Double(volume) * cw, 1), y = formatFixed(26 + Double(nz - 1 - slice) * ch, 1)
+            return heat.contains("fill=\"none\"><rect x=\"\(x)\" y=\"\(y)\"")
+        }
+        var found = 0
+        for drop in sim.truth.dropouts {
+            let slices = groups.groups[drop.group]
+            if flagged.contains(where: { $0.volume == drop.volume && Set($0.slices) == Set(slices) }) {
+                #expect(slices.allSatisfy { markAt(volume: drop.volume, slice: $0) }, "dropout volume \(drop.volume) group \(drop.group)")
+                found += 1
+            }
+        }
+        #expect(found >= 2, "planted dropouts marked: \(found) of \(sim.truth.dropouts.count)")
+        // No mark on a slice of a group that is not flagged (e.g. the first b>0 volume's other groups).
+        for f in flagged { for k in 0..<nz where !f.slices.contains(k) && !flagged.contains(where: { $0.volume == f.volume && $0.slices.contains(k) }) {
+            #expect(!markAt(volume: f.volume, slice: k), "mark on slice \(k) of volume \(f.volume)")
+        } }
+        let motion = try #require(html.components(separatedBy: "<svg ").first { $0.contains("In-plane displacement per volume") })
+        #expect(motion.contains("mean over groups") && motion.contains("largest group"))
+        let line = try #require(motion.components(separatedBy: "<polyline points=\"").dropFirst().first?.components(separatedBy: "\"").first)
+        #expect(line.split(separator: " ").count == volumes)
     }
 }

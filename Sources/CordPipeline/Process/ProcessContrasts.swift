@@ -179,6 +179,8 @@ extension ProcessRun {
             try MultibandStep.outlierTable(run.result).write(to: out.path(outlierTSV))
             try JSONFile.write(MultibandStep.record(run.result, options: options), to: out.path(record))
             corrected = LoadedDiffusion(image: run.result.corrected, table: run.result.table, header: loaded.header)
+            qcKeepMultiband(series: series.stem, run.result, slices: loaded.image.grid.nz, volumes: loaded.image.frames,
+                            threshold: options.outlierThreshold)
             return ("\(run.summary) (\(sources.joined(separator: "; ")))", [image, bval, bvec, motionTSV, outlierTSV, record], run.metrics)
         }
         if let c = corrected { d = c }

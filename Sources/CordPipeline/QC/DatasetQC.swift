@@ -139,12 +139,13 @@ public enum DatasetQC {
             body += HTML.section("unreadable", "Folders without results", HTML.table(["folder", "reason"], unreadable.map { [$0.0, $0.1] }))
         }
         let script = """
-        document.getElementById('save').addEventListener('click',function(){var out=[];var rows=document.querySelectorAll('#qc tbody tr');
+        function cordqVerdicts(){var out=[];var rows=document.querySelectorAll('#qc tbody tr');
         for(var i=0;i<rows.length;i++){var r=rows[i],v=r.querySelector('select.verdict').value,n=r.querySelector('textarea.note').value;
         if(v!==''||n!==''){out.push({subject:r.getAttribute('data-subject'),step:r.getAttribute('data-step'),verdict:v,note:n});}}
-        var text=JSON.stringify({format:'\(QCVerdicts.format)',verdicts:out},null,1);var a=document.createElement('a');
-        a.href='data:application/json;charset=utf-8,'+encodeURIComponent(text);a.download='verdicts.json';document.body.appendChild(a);a.click();a.remove();
-        document.getElementById('saved').textContent=out.length+' verdict(s) saved as verdicts.json';});
+        return {count:out.length,text:JSON.stringify({format:'\(QCVerdicts.format)',verdicts:out},null,1)};}
+        document.getElementById('save').addEventListener('click',function(){var v=cordqVerdicts();var a=document.createElement('a');
+        a.href='data:application/json;charset=utf-8,'+encodeURIComponent(v.text);a.download='verdicts.json';document.body.appendChild(a);a.click();a.remove();
+        var s=document.getElementById('saved');s.textContent=v.count+' verdict(s) saved as verdicts.json';s.setAttribute('data-json',v.text);});
         """
         return HTML.page(title: "CordQ QC — dataset", subtitle: "\(derivatives) · cordq \(CordQVersion.string)",
                          nav: [("steps", "Subjects × steps")] + (unreadable.isEmpty ? [] : [("unreadable", "Folders without results")]),

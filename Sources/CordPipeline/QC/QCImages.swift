@@ -2,6 +2,41 @@
 // input once and never reads its outputs back, so the page is drawn from these copies.
 import CordAtlas
 import CordCore
+import CordMultiband
+
+/// A multiband/motion correction as the QC page draws it: the motion per volume and slice
+/// group, the outlier score of every (slice, volume), the banding gains, the b=0 tSNR.
+struct QCMultiband {
+    var series: String
+    var result: MultibandCorrectionResult
+    var slices: Int, volumes: Int
+    /// The robust z above which a slice group is an outlier.
+    var threshold: Double
+
+    /// Outlier score per slice (rows) and volume (columns); nil where the volume was not
+    /// scored (b = 0) or the slice is not in a scored group.
+    var scoreGrid: (values: [[Double?]], marked: [[Bool]]) {
+        var v = [[Double?]](repeating: [Double?](repeating: nil, count: volumes), count: slices)
+        var m = [[Bool]](repeating: [Bool](repeating: false, count: volumes), count: slices)
+        for o in result.outliers where o.volume >= 0 && o.volume < volumes {
+            for k in o.slices where k >= 0 && k < slices { v[k][o.volume] = o.score; m[k][o.volume] = o.outlier }
+        }
+        return (v, m)
+    }
+
+    /// Per volume: the mean over slice groups and the largest in-plane displacement
+    /// sqrt(tx² + ty²) (mm), and the largest |rotation| (degrees).
+    var motionPerVolume: (mean: [Double], max: [Double], rotation: [Double]) {
+        var sum = [Double](repeating: 0, count: volumes), count = [Double](repeating: 0, count: volumes)
+        var mx = [Double](repeating: 0, count: volumes), rot = [Double](repeating: 0, count: volumes)
+        for row in result.motion where row.volume >= 0 && row.volume < volumes {
+            let d = (row.tx * row.tx + row.ty * row.ty).squareRoot()
+            sum[row.volume] += d; count[row.volume] += 1
+            mx[row.volume] = max(mx[row.volume], d); rot[row.volume] = max(rot[row.volume], abs(row.rz))
+        }
+        return (zip(sum, count).map { $1 > 0 ? $0 / $1 : .nan }, mx, rot)
+    }
+}
 
 /// Display copies for the QC page: per contrast space the image the cord was segmented on,
 /// the cord mask and the registered atlas reduced to label images; the maps; the level map.
@@ -26,6 +61,8 @@ final class QCImages {
     var maps: [(space: String, metric: String, volume: Volume<Float>)] = []
     /// The level map (1 = C1 …) on the cropped anatomical grid.
     var levels: Volume<Int32>?
+    /// What each multiband/motion correction estimated, per DWI series (plots, not images).
+    var multiband: [QCMultiband] = []
 
     /// The metrics drawn as colour maps.
     static let mapMetrics: Set<String> = ["fa", "ufa", "mtr_pu", "mtsat_pu"]
@@ -85,6 +122,12 @@ extension ProcessRun {
     func qcKeepSegmentation(space: String, image: Volume<Float>, used: String, mask: Mask) {
         guard request.qc else { return }
         qcImages.spaces.append(.init(name: space, image: image, what: used, mask: mask))
+    }
+
+    /// Keeps what a multiband/motion step estimated on a DWI series.
+    func qcKeepMultiband(series: String, _ r: MultibandCorrectionResult, slices: Int, volumes: Int, threshold: Double) {
+        guard request.qc else { return }
+        qcImages.multiband.append(QCMultiband(series: series, result: r, slices: slices, volumes: volumes, threshold: threshold))
     }
 
     /// Keeps the atlas registered in a contrast space.

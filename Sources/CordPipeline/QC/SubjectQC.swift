@@ -6,6 +6,7 @@ import CordAtlas
 import CordCore
 import CordIO
 import CordMetrics
+import CordMultiband
 import CordNormative
 import CordReport
 import Foundation
@@ -60,6 +61,7 @@ struct SubjectQCBuilder {
         try levelsSection()
         try registrationSection()
         try mapsSection()
+        multibandSection()
         metricsSection()
         plotsSection()
         let body = sections.map { HTML.section($0.id, $0.title, $0.html) }.joined()
@@ -201,6 +203,50 @@ struct SubjectQCBuilder {
         sections.append(("maps", "Maps", h))
     }
 
+    /// Motion per volume and slice group, outlier scores per slice and volume, banding gains
+    /// and b=0 tSNR per slice group, for every DWI series a multiband/motion step corrected.
+    mutating func multibandSection() {
+        guard !input.images.multiband.isEmpty else {
+            sections.append(("multiband", "Motion and multiband", "<p>No multiband or motion-correction step ran in this run.</p>"))
+            return
+        }
+        var h = "<p>What the slice-group motion and multiband correction estimated (metrics in the step table below). Motion: in-plane displacement √(tx² + ty²) per volume, the mean over slice groups (as <code>sct_dmri_moco</code> reports it) and the largest group; spikes are volumes that moved. Outliers: each slice's robust z-score of signal loss against the tensor prediction, per volume (grey: b = 0 volumes, not scored); crossed cells are outlier slice groups, replaced by the prediction when the card asks for it. A whole row lit is a bad slice; a whole column, a bad volume.</p>"
+        for mb in input.images.multiband {
+            let q = mb.result.quality
+            h += "<h3>\(HTML.escape(mb.series)): MB \(q.factor), \(q.groups) slice groups</h3><p>\(HTML.escape(q.groupSource)); mean displacement \(formatFixed(q.meanDisplacement, 2)) mm (max \(formatFixed(q.maxDisplacement, 2)) mm, rotation ≤ \(formatFixed(q.maxRotationDegrees, 2))°)\(q.scoredGroups > 0 ? "; \(q.outliers) of \(q.scoredGroups) diffusion-weighted slice groups outliers (\(formatFixed(100 * q.outlierFraction, 1)) %)" : "").</p>"
+            h += "<div class=\"plots\">"
+            let motion = mb.motionPerVolume
+            h += SVGPlot.lines(title: "In-plane displacement per volume", xLabel: "volume", unit: "mm",
+                               series: [("mean over groups", motion.mean), ("largest group", motion.max)])
+            if motion.rotation.contains(where: { $0 > 0 }) {
+                h += SVGPlot.lines(title: "Largest in-plane rotation per volume", xLabel: "volume", unit: "°", series: [("largest group", motion.rotation)])
+            }
+            if let before = q.b0TSNRBefore, let after = q.b0TSNRAfter, before.count > 1 {
+                h += SVGPlot.lines(title: "b = 0 tSNR per slice group", xLabel: "slice group (tSNR = mean / SD over the b = 0 volumes)", unit: "ratio",
+                                   series: [("before", before), ("after", after)])
+            }
+            h += "</div>"
+            if q.scoredGroups > 0 {
+                let grid = mb.scoreGrid
+                let map = ColourMap(name: "outlier score (robust z)", low: 0, high: 2 * mb.threshold, unit: "")
+                h += SVGPlot.heatmap(title: "Outlier score per slice and volume (threshold z = \(shortNumber(mb.threshold, 3)))", rowLabel: "slice",
+                                     columnLabel: "volume", values: grid.values, marked: grid.marked, map: map)
+                h += "<div>" + SVGPlot.colourBar(map) + "</div>"
+            }
+            let gains = mb.result.gains
+            if gains.contains(where: { $0.contains { abs($0 - 1) > 1e-9 } }), let groups = gains.first?.count, groups > 0 {
+                let spread = max(0.02, gains.flatMap { $0 }.filter(\.isFinite).map { abs($0 - 1) }.max() ?? 0.02)
+                let map = ColourMap(name: "banding gain removed", low: 1 - spread, high: 1 + spread, unit: "")
+                // gains are per volume (outer) and group (inner): draw groups as rows.
+                let rows: [[Double?]] = (0..<groups).map { g in gains.map { g < $0.count ? $0[g] : nil } }
+                h += SVGPlot.heatmap(title: "Slice-group intensity gain removed per volume (banding)", rowLabel: "slice group", columnLabel: "volume",
+                                     values: rows, map: map)
+                h += "<div>" + SVGPlot.colourBar(map) + "</div>"
+            }
+        }
+        sections.append(("multiband", "Motion and multiband", h))
+    }
+
     mutating func metricsSection() {
         var rows: [[String]] = []
         for s in input.steps {
@@ -210,9 +256,6 @@ struct SubjectQCBuilder {
                          s.metrics.warnings.map { "<span class=\"warn\">\(HTML.escape($0))</span>" }.joined(separator: "<br>")])
         }
         var h = HTML.table(["step", "metrics", "warnings"], rows, raw: true)
-        let mb = input.steps.filter { $0.name.lowercased().contains("multiband") || $0.name.lowercased().contains("motion") }
-        h += mb.isEmpty ? "<p>No multiband or motion-correction step ran in this run.</p>"
-            : "<p>Multiband/motion steps ran: their numbers are in the table above.</p>"
         for n in notes { h += "<p class=\"warn\">\(HTML.escape(n))</p>" }
         sections.append(("metrics", "Step metrics and warnings", h))
     }

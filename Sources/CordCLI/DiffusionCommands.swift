@@ -122,7 +122,10 @@ public struct MicroFACommand: ParsableCommand {
         diffusion encoding, parallel vs orthogonal powder averages (Jespersen et al. 2013, NMR \
         Biomed 26:1647). auto picks DDE, then gamma, then SMT from the encodings present and says \
         why; a method the data cannot support is refused with the encodings it would need. \
-        Diffusivities µm²/ms, variances (µm²/ms)².
+        Diffusivities µm²/ms, variances (µm²/ms)². Magnitude data carry a noise floor that \
+        lifts high-b signals and biases μFA; after MP-PCA (whose output estimates the mean \
+        magnitude) give --noise-sigma with its σ map to remove it first (process does this \
+        by default after its MP-PCA step).
         """)
     @OptionGroup public var input: DWIInputOptions
     @Option(name: .shortAndLong, help: "Output folder (created; must not exist or be empty).")
@@ -131,6 +134,10 @@ public struct MicroFACommand: ParsableCommand {
     public var method = "auto"
     @Option(help: "QTI positivity: isotropic (default), full or none.")
     public var qtiPositivity = "isotropic"
+    @Option(help: ArgumentHelp("Remove the magnitude (Rician / non-central χ) bias before fitting, with this noise σ per real/imaginary channel: a number in image units or a σ map (e.g. denoise mppca's --noise output). Koay & Basser 2006, JMR 179:317; best after MP-PCA.", valueName: "sigma|map"))
+    public var noiseSigma: String?
+    @Option(help: "Receive channels combined by sum of squares, for --noise-sigma (1 = Rician: single-channel or adaptive combination).")
+    public var coils = 1
     public init() {}
 
     public func validate() throws {
@@ -140,7 +147,8 @@ public struct MicroFACommand: ParsableCommand {
     public func run() throws {
         let m = MicroFAMethod(rawValue: method) ?? .auto
         let s = try DiffusionProcessing.microFA(inputs: try input.inputs, mask: input.maskChoice, output: output, method: m,
-                                                qtiPositivity: QTIPositivity(rawValue: qtiPositivity) ?? .isotropic, compress: !input.noCompress,
+                                                qtiPositivity: QTIPositivity(rawValue: qtiPositivity) ?? .isotropic,
+                                                noise: noiseSigma.map(NoiseSigmaChoice.init), coils: coils, compress: !input.noCompress,
                                                 overwrite: input.overwrite)
         print("wrote \(s.output): \(s.files.joined(separator: ", "))")
         print("  method \(s.method): \(s.explanation)")

@@ -126,14 +126,15 @@ public enum DiffusionProcessing {
     /// maps and `microfa.json` (method, why, whether the value is model-dependent, assumptions,
     /// units, references).
     public static func microFA(inputs: [DWIInput], mask choice: MaskChoice, output: String, method: MicroFAMethod,
-                               qtiPositivity: QTIPositivity = .isotropic,
+                               qtiPositivity: QTIPositivity = .isotropic, noise: NoiseSigmaChoice? = nil, coils: Int = 1,
                                compress: Bool = true, overwrite: Bool = false) throws -> DiffusionRunSummary {
         let d = try load(inputs)
         let scheme = try EncodingScheme(d.table)
         _ = try MicroFA.choose(method, for: scheme)  // refuse before creating the output folder
         let mask = try mask(choice, for: d, scheme: scheme)
+        let level = try noise.map { try $0.level(for: d.image, coils: coils) }
         let out = try OutputFolder(output, overwrite: overwrite)
-        let run = try DiffusionSteps.microFA(d, mask: mask, method: method, qtiPositivity: qtiPositivity)
+        let run = try DiffusionSteps.microFA(d, mask: mask, method: method, qtiPositivity: qtiPositivity, noise: level)
         let files = try run.write(header: d.header, inputs: inputs.map(\.image), compress: compress) { try out.path($0) }
         try out.commit()
         return DiffusionRunSummary(output: out.destination, files: files, voxels: run.metrics.voxelsFitted ?? 0, encodings: run.encodings,
@@ -164,4 +165,33 @@ func select(rank k: Int, in v: UnsafeMutableBufferPointer<Float>) -> Float {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+/// The noise σ a command is given: one number or a σ map file (e.g. `denoise mppca --noise`).
+public enum NoiseSigmaChoice: Sendable, Equatable {
+    case value(Double)
+    case map(String)
+
+    /// A number when the text parses as one, else a path.
+    public init(_ text: String) { self = Double(text).map { .value($0) } ?? .map(text) }
+
+    /// σ as a volume on `image`'s grid, checked: positive number; a map on the same grid with
+    /// one frame or one per volume, finite and ≥ 0 (the file named in every error).
+    func level(for image: Volume<Float>, coils: Int) throws -> MagnitudeNoiseLevel {
+        guard coils >= 1 else { throw CordError.invalidValue(what: "--coils \(coils)", detail: "must be at least 1 (1 for single-channel or adaptively combined data)") }
+        switch self {
+        case let .value(v):
+            guard v.isFinite, v > 0 else {
+                throw CordError.invalidValue(what: "noise σ \(v)", detail: "must be a positive number in the image's units (e.g. the median of denoise mppca's --noise map)")
+            }
+            return MagnitudeNoiseLevel(sigma: Volume(grid: image.grid, frames: 1, repeating: Float(v)), coils: coils, source: "σ = \(formatSignificant(v)) (given)")
+        case let .map(path):
+            let (map, _) = try NIfTIFile.read(path)
+            try map.grid.requireCompatible(with: image.grid, "noise σ map \(path)", "the diffusion series")
+            guard map.frames == 1 || map.frames == image.frames else {
+                throw CordError.invalidValue(what: "noise σ map \(path)", detail: "has \(map.frames) volumes; give one σ volume or one per diffusion volume (\(image.frames))")
+            }
+            return MagnitudeNoiseLevel(sigma: map, coils: coils, source: "σ map \(path)")
+        }
+    }
 }

@@ -242,6 +242,24 @@ import CordTestSupport
         errors.sort()
         print("card μFA (gamma, lte + ste, SNR 50): median |error| \(errors[errors.count / 2]) over \(errors.count) WM voxels")
         #expect(errors.count > 20 && errors[errors.count / 2] < 0.05)
+
+        // With MP-PCA on both series, μFA removes the magnitude bias with their σ maps (one
+        // frame per volume of the concatenation) and says so; --no-microfa-debias does not.
+        try TextFile.write(card.replacingOccurrences(of: "denoise: none", with: "denoise: mppca").replacingOccurrences(of: "name: mufa-pair", with: "name: mufa-mppca") + "\n", to: dir + "/mufa-mppca.yaml")
+        for debias in [true, false] {
+            var rd = ProcessRequest(subject: sub, output: dir + "/out-\(debias)"); rd.protocolName = dir + "/mufa-mppca.yaml"; rd.microFADebias = debias
+            let sd = try ProcessPipeline.run(rd)
+            #expect(sd.steps.filter { $0.name.hasPrefix("denoise ") && $0.status == .done }.count == 2)
+            let mstep = try #require(sd.steps.first { $0.name == "microfa mufa" })
+            let rec = JSONValue.object(try JSONFile.read([String: JSONValue].self, from: dir + "/out-\(debias)/dwi/sub-01_acq-lte_dwi_microfa-mufa/microfa.json"))
+            if debias {
+                #expect(mstep.detail.contains("magnitude bias removed with the MP-PCA σ maps of sub-01_acq-lte_dwi + sub-01_acq-ste_dwi"), "\(mstep.detail)")
+                #expect(rec["MagnitudeBiasCorrection"]?["Sigma"]?.stringValue == "MP-PCA σ maps of sub-01_acq-lte_dwi + sub-01_acq-ste_dwi")
+            } else {
+                #expect(!mstep.detail.contains("magnitude bias"))
+                #expect(rec["MagnitudeBiasCorrection"]?.stringValue == "none")
+            }
+        }
     }
 
     /// A card whose MTsat map says `b1: map` makes `process` use its B1 series: a map in

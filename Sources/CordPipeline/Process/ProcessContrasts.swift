@@ -47,6 +47,9 @@ extension ProcessRun {
         /// The automatic fitting mask, computed once for DTI and μFA.
         var mask: Mask
         var maps: [ComputedMap]
+        /// The MP-PCA σ map (one frame), when the series was denoised: μFA removes the
+        /// magnitude bias with it (`ProcessRequest.microFADebias`).
+        var noise: Volume<Float>?
     }
 
     /// Reads one series (b-tensor shapes from its encoding TSV, else the card), applies the
@@ -82,6 +85,7 @@ extension ProcessRun {
         plans[series.stem] = planRecord
 
         // MP-PCA, then unringing (Kellner et al. 2016 recommend denoising first).
+        var noise: Volume<Float>?
         if plan.denoise.value {
             if let why = request.denoiseOptions.refusal(frames: d.image.frames) {
                 skip("denoise \(series.stem)", "\(plan.denoise.source) asks for MP-PCA, but the series is \(why); not denoised", warn: true)
@@ -96,6 +100,7 @@ extension ProcessRun {
                     try NIfTIFile.write(r.denoised, to: out.path(name), like: d.header, description: "cordq MP-PCA")
                     try NIfTIFile.write(r.sigma, to: out.path(sigma), like: d.header.singleVolume, description: "cordq MP-PCA noise sigma")
                     d.image = r.denoised
+                    noise = r.sigma
                     let w = request.denoiseOptions.window(frames: d.image.frames)
                     let grouping = r.sliceGroupSigma.map { "σ per slice group from \(groupSource) (\($0.count) groups), " } ?? ""
                     return ("MP-PCA (\(d.image.frames) volumes, window \(w.x)×\(w.y)×\(w.z), \(grouping)\(plan.denoise.source)): median σ \(formatSignificant(m.sigmaMedian ?? .nan)), median rank \(formatFixed(m.rankMedian ?? .nan, 1))", [name, sigma], m)
@@ -133,7 +138,7 @@ extension ProcessRun {
         } catch {
             // A series the tensor cannot be fitted to (spherical encoding only, say) still feeds μFA.
             skip("dti \(series.stem)", "\(error)", warn: card.hasMap(.dti, for: series.path))
-            return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps)
+            return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps, noise: noise)
         }
         let fitted = try step("dti \(series.stem)") {
             let folder = "dwi/\(series.stem)_dti"
@@ -145,7 +150,7 @@ extension ProcessRun {
             return ("\(run.metrics.voxelsFitted ?? 0) voxels, \(run.encodings), \(run.method)", files.map { folder + "/" + $0 }, run.metrics)
         }
         guard fitted else { return nil }
-        return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps)
+        return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps, noise: noise)
     }
 
     /// The card's `motion_correction` (slicewise: per slice group; volume: one rigid in-plane
@@ -199,10 +204,11 @@ extension ProcessRun {
         var map: ComputedMap?
         try step("microfa \(state.series.stem)") {
             let folder = "dwi/\(state.series.stem)_microfa"
-            let run = try DiffusionSteps.microFA(state.d, mask: state.mask, method: state.plan.microFA.value)
+            let noise = microFANoise([state])
+            let run = try DiffusionSteps.microFA(state.d, mask: state.mask, method: state.plan.microFA.value, noise: noise)
             let files = try run.write(header: state.d.header, inputs: [state.series.path], compress: true) { try out.path(folder + "/" + $0) }
             map = run.map("microFA").map { ComputedMap(metric: "ufa", volume: $0) }
-            return ("\(run.method) (\(state.plan.microFA.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
+            return ("\(run.method) (\(state.plan.microFA.source)): \(run.explanation)\(microFANoiseNote(noise))", files.map { folder + "/" + $0 }, run.metrics)
         }
         if let map { s.maps.append(map) }
     }
@@ -228,13 +234,32 @@ extension ProcessRun {
             let scheme = try EncodingScheme(d.table)
             _ = try MicroFA.choose(method.value, for: scheme)
             let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme)
-            let run = try DiffusionSteps.microFA(d, mask: mask, method: method.value)
+            let noise = microFANoise(parts)
+            let run = try DiffusionSteps.microFA(d, mask: mask, method: method.value, noise: noise)
             let folder = "dwi/\(parts[0].series.stem)_microfa-\(spec.id)"
             let files = try run.write(header: d.header, inputs: parts.map(\.series.path), compress: true) { try out.path(folder + "/" + $0) }
             map = run.map("microFA").map { ComputedMap(metric: "ufa", volume: $0) }
-            return ("\(run.method) on \(parts.map(\.series.stem).joined(separator: " + ")) (\(method.source)): \(run.explanation)", files.map { folder + "/" + $0 }, run.metrics)
+            return ("\(run.method) on \(parts.map(\.series.stem).joined(separator: " + ")) (\(method.source)): \(run.explanation)\(microFANoiseNote(noise))", files.map { folder + "/" + $0 }, run.metrics)
         }
         if let map { states[first].maps.append(map) }
+    }
+
+    /// The noise level μFA removes the magnitude bias with: the MP-PCA σ maps of `parts`, one
+    /// frame per volume when several series are concatenated; nil when debiasing is off or a
+    /// part was not denoised (then the fit takes the magnitudes as they are).
+    func microFANoise(_ parts: [DiffusionState]) -> MagnitudeNoiseLevel? {
+        // Only a σ map of the Gaussian σ behind the magnitudes (MP-PCA's default noise model).
+        guard request.microFADebias, !parts.isEmpty, case let .magnitude(coils) = request.denoiseOptions.noiseModel else { return nil }
+        let maps = parts.compactMap(\.noise)
+        guard maps.count == parts.count else { return nil }
+        if maps.count == 1 { return MagnitudeNoiseLevel(sigma: maps[0], coils: max(coils, 1), source: "MP-PCA σ map of \(parts[0].series.stem)") }
+        guard let frames = try? Volume.stacking(zip(parts, maps).flatMap { p, m in Array(repeating: m, count: p.d.image.frames) }) else { return nil }
+        return MagnitudeNoiseLevel(sigma: frames, coils: max(coils, 1),
+                                   source: "MP-PCA σ maps of " + parts.map(\.series.stem).joined(separator: " + "))
+    }
+
+    func microFANoiseNote(_ noise: MagnitudeNoiseLevel?) -> String {
+        noise.map { "; magnitude bias removed with the \($0.source) (Koay & Basser 2006)" } ?? ""
     }
 
     /// The mean of the diffusion-weighted volumes (b > 0; cord grey, CSF dark) or of the b = 0

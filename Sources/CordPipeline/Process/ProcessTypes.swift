@@ -50,6 +50,9 @@ public struct ProcessRequest: Sendable {
     public var alignment = SliceRegistrationOptions()
     /// Replace an existing output folder (atomically: the old one stays until the new one is complete).
     public var overwrite = false
+    /// Remove the magnitude (Rician) bias with the MP-PCA σ map before μFA fits
+    /// (`MagnitudeNoiseLevel`); only where MP-PCA ran.
+    public var microFADebias = true
     /// Write the QC page `qc/index.html` (pictures of every step, metrics, per-level plots).
     public var qc = true
     /// A normative database (`cordq db build`) whose mean ± SD per level the QC plots draw; nil = values only.

@@ -1,8 +1,24 @@
 // DTI and μFA as steps on a series in memory: the fit, its maps and its metadata, written by
 // the single commands and by `cordq process` through the same writer.
 import CordCore
+import CordDenoise
 import CordDiffusion
 import CordIO
+
+/// The noise level a μFA fit removes the magnitude (Rician / non-central χ) bias with before
+/// fitting: the signal A solving E[M | A, σ, N] = M per value (Koay & Basser 2006, JMR
+/// 179:317). Exact where M estimates the mean magnitude — after MP-PCA, whose σ map is the
+/// natural source — so the powder averages and the QTI log-signals are no longer lifted by the
+/// noise floor at high b.
+public struct MagnitudeNoiseLevel: Sendable {
+    /// σ per real/imaginary channel, image units: one frame (every volume) or one per volume.
+    public var sigma: Volume<Float>
+    /// Receive channels combined by sum of squares (1: Rician, single-channel or adaptive combination).
+    public var coils: Int
+    /// Where σ came from, for the record ("MP-PCA σ map", "--noise-sigma 12.5", a file).
+    public var source: String
+    public init(sigma: Volume<Float>, coils: Int = 1, source: String) { self.sigma = sigma; self.coils = coils; self.source = source }
+}
 
 /// The maps and metadata of one diffusion fit, ready to be written.
 public struct DiffusionRun: Sendable {
@@ -111,11 +127,16 @@ public enum DiffusionSteps {
     }
 
     /// Fits the μFA route `method` chooses for the series' encodings in `mask`.
+    /// With `noise`, the magnitude bias is removed from every value first (`MagnitudeNoiseLevel`).
     public static func microFA(_ d: LoadedDiffusion, mask: Mask, method: MicroFAMethod,
-                               qtiPositivity: QTIPositivity = .isotropic) throws -> DiffusionRun {
+                               qtiPositivity: QTIPositivity = .isotropic, noise: MagnitudeNoiseLevel? = nil) throws -> DiffusionRun {
         let scheme = try EncodingScheme(d.table)
         let start = ContinuousClock.now
-        let signals = try MaskedSignals(d.image, mask: mask)
+        var image = d.image
+        if let noise {
+            image = try MagnitudeBias.correct(d.image, sigma: noise.sigma, coils: noise.coils, method: .koayBasser)
+        }
+        let signals = try MaskedSignals(image, mask: mask)
         let result = try MicroFA.fit(signals, table: d.table, method: method, qtiPositivity: qtiPositivity,
                                      progress: ProgressReporter("microfa", total: signals.count))
         let seconds = (ContinuousClock.now - start).seconds
@@ -128,6 +149,10 @@ public enum DiffusionSteps {
             "Method": .string(result.method.rawValue), "MethodRequested": .string(method.rawValue),
             "Explanation": .string(result.explanation), "ModelDependent": .bool(result.modelDependent),
             "QTIPositivity": .string(result.method == .qti ? qtiPositivity.rawValue : "n/a"),
+            "MagnitudeBiasCorrection": noise.map { n in .object([
+                "Method": .string("koay-basser: A solving E[M | A, sigma, N] = M (Koay & Basser 2006, JMR 179:317)"),
+                "Sigma": .string(n.source), "Coils": .number(Double(n.coils)),
+            ]) } ?? .string("none"),
             "Assumptions": .array(result.assumptions.map { .string($0) }),
             "Maps": .object(Dictionary(uniqueKeysWithValues: result.maps.map { ($0.name, JSONValue.object(["unit": .string($0.unit.isEmpty ? "1" : $0.unit), "description": .string($0.description)])) })),
             "VoxelsFitted": .number(Double(signals.count)), "FitSeconds": .number(seconds),

@@ -90,9 +90,10 @@ def main():
             rows.append((snr, f"CordQ {method}", *err(u), f, t))
         if a.denoised and snr != "0":
             den = f"{sim}-cordq-mppca"
-            if not os.path.exists(den + "/dwi.nii.gz"):
+            if not os.path.exists(den + "/sigma.nii.gz"):
                 os.makedirs(den, exist_ok=True)
-                subprocess.run([cordq, "denoise", "mppca", sim + "/dwi.nii.gz", den + "/dwi.nii.gz"], check=True, env=env, stdout=subprocess.DEVNULL)
+                subprocess.run([cordq, "denoise", "mppca", sim + "/dwi.nii.gz", den + "/dwi.nii.gz", "--noise", den + "/sigma.nii.gz"],
+                               check=True, env=env, stdout=subprocess.DEVNULL)
                 for f in ("dwi.bval", "dwi.bvec", "dwi_encoding.tsv", "mask_cord.nii.gz"): shutil.copy(f"{sim}/{f}", f"{den}/{f}")
             for method in ("qti", "gamma"):
                 out = f"{work}/cq-den-{method}-{a.tissue}-{snr}"
@@ -100,6 +101,12 @@ def main():
                 subprocess.run([cordq, "dwi", "microfa", "--dwi", den + "/dwi.nii.gz", "--mask", sim + "/mask_cord.nii.gz",
                                 "--method", method, "-o", out], check=True, env=env, stdout=subprocess.DEVNULL)
                 rows.append((snr, f"CordQ MP-PCA+{method}", *err(load(out + "/microFA.nii.gz")), float("nan"), float("nan")))
+                # As process does by default: the magnitude floor removed with MP-PCA's own σ map.
+                out = f"{work}/cq-deb-{method}-{a.tissue}-{snr}"
+                shutil.rmtree(out, ignore_errors=True)
+                subprocess.run([cordq, "dwi", "microfa", "--dwi", den + "/dwi.nii.gz", "--mask", sim + "/mask_cord.nii.gz",
+                                "--method", method, "--noise-sigma", den + "/sigma.nii.gz", "-o", out], check=True, env=env, stdout=subprocess.DEVNULL)
+                rows.append((snr, f"CordQ MP-PCA+debias+{method}", *err(load(out + "/microFA.nii.gz")), float("nan"), float("nan")))
             if not a.no_dipy:
                 dden = f"{sim}-dipy-mppca"
                 if not os.path.exists(dden + "/dwi.nii.gz"):
@@ -125,13 +132,13 @@ def main():
         n = int(interior.sum())
         print(f"SNR {snr}: {n} interior voxels ({int(wm.sum())} WM, {int(gm.sum())} GM), {int((load(sim + '/mask_cord.nii.gz') > 0).sum())} cord voxels fitted", flush=True)
     print(f"\ntissue {a.tissue}")
-    print(f"{'SNR':>4s} {'method':22s} {'|ΔμFA| interior':>15s} {'WM':>7s} {'GM':>7s} {'fit s':>7s} {'e2e s':>7s} {'fit: DIPY/CordQ':>16s}")
+    print(f"{'SNR':>4s} {'method':28s} {'|ΔμFA| interior':>15s} {'WM':>7s} {'GM':>7s} {'fit s':>7s} {'e2e s':>7s} {'fit: DIPY/CordQ':>16s}")
     for snr in a.snr.split(","):
         group = [r for r in rows if r[0] == snr]
         dipy = next((r for r in group if r[1].startswith("DIPY QtiModel")), None)
         for r in group:
             ratio = f"{dipy[5] / r[5]:15.1f}x" if dipy and r[1].startswith("CordQ") and r[5] == r[5] else ""
-            print(f"{r[0]:>4s} {r[1]:22s} {r[2]:15.4f} {r[3]:7.4f} {r[4]:7.4f} {r[5]:7.3f} {r[6]:7.3f} {ratio:>16s}")
+            print(f"{r[0]:>4s} {r[1]:28s} {r[2]:15.4f} {r[3]:7.4f} {r[4]:7.4f} {r[5]:7.3f} {r[6]:7.3f} {ratio:>16s}")
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 

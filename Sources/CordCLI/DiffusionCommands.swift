@@ -138,6 +138,8 @@ public struct MicroFACommand: ParsableCommand {
     public var noiseSigma: String?
     @Option(help: "Receive channels combined by sum of squares, for --noise-sigma (1 = Rician: single-channel or adaptive combination).")
     public var coils = 1
+    @Option(help: ArgumentHelp("Fit only b = 0 and the volumes with b ≤ this (s/mm²): less truncation error of QTI's cumulant expansion and of the gamma model's shape, fewer measurements (README: accuracy limits).", valueName: "b"))
+    public var maxB: Double?
     public init() {}
 
     public func validate() throws {
@@ -148,7 +150,7 @@ public struct MicroFACommand: ParsableCommand {
         let m = MicroFAMethod(rawValue: method) ?? .auto
         let s = try DiffusionProcessing.microFA(inputs: try input.inputs, mask: input.maskChoice, output: output, method: m,
                                                 qtiPositivity: QTIPositivity(rawValue: qtiPositivity) ?? .isotropic,
-                                                noise: noiseSigma.map(NoiseSigmaChoice.init), coils: coils, compress: !input.noCompress,
+                                                noise: noiseSigma.map(NoiseSigmaChoice.init), coils: coils, maximumB: maxB, compress: !input.noCompress,
                                                 overwrite: input.overwrite)
         print("wrote \(s.output): \(s.files.joined(separator: ", "))")
         print("  method \(s.method): \(s.explanation)")

@@ -127,14 +127,18 @@ public enum DiffusionProcessing {
     /// units, references).
     public static func microFA(inputs: [DWIInput], mask choice: MaskChoice, output: String, method: MicroFAMethod,
                                qtiPositivity: QTIPositivity = .isotropic, noise: NoiseSigmaChoice? = nil, coils: Int = 1,
-                               compress: Bool = true, overwrite: Bool = false) throws -> DiffusionRunSummary {
+                               maximumB: Double? = nil, compress: Bool = true, overwrite: Bool = false) throws -> DiffusionRunSummary {
         let d = try load(inputs)
         let scheme = try EncodingScheme(d.table)
         _ = try MicroFA.choose(method, for: scheme)  // refuse before creating the output folder
+        if let maximumB {
+            let keep = try DiffusionSteps.volumes(of: d.table, upTo: maximumB)
+            _ = try MicroFA.choose(method, for: try EncodingScheme(GradientTable(keep.map { d.table.entries[$0] })))
+        }
         let mask = try mask(choice, for: d, scheme: scheme)
         let level = try noise.map { try $0.level(for: d.image, coils: coils) }
         let out = try OutputFolder(output, overwrite: overwrite)
-        let run = try DiffusionSteps.microFA(d, mask: mask, method: method, qtiPositivity: qtiPositivity, noise: level)
+        let run = try DiffusionSteps.microFA(d, mask: mask, method: method, qtiPositivity: qtiPositivity, noise: level, maximumB: maximumB)
         let files = try run.write(header: d.header, inputs: inputs.map(\.image), compress: compress) { try out.path($0) }
         try out.commit()
         return DiffusionRunSummary(output: out.destination, files: files, voxels: run.metrics.voxelsFitted ?? 0, encodings: run.encodings,

@@ -126,10 +126,40 @@ public enum DiffusionSteps {
                             seconds: seconds, metrics: metrics)
     }
 
+    /// The volumes a fit restricted to b ≤ `maximumB` (s/mm²) keeps: every b = 0 volume and
+    /// those with b ≤ it; refuses a bound that is not a positive number or leaves no
+    /// diffusion-weighted volume.
+    public static func volumes(of table: GradientTable, upTo maximumB: Double) throws -> [Int] {
+        guard maximumB.isFinite, maximumB > 0 else {
+            throw CordError.invalidValue(what: "maximum b \(maximumB) s/mm²", detail: "must be a positive b-value in s/mm² (e.g. 1500)")
+        }
+        let keep = table.entries.indices.filter { table.entries[$0].b <= maximumB + 1e-6 }
+        guard keep.contains(where: { table.entries[$0].b > 50 }) else {
+            throw CordError.invalidValue(what: "maximum b \(formatSignificant(maximumB)) s/mm²",
+                                         detail: "leaves no diffusion-weighted volume (the lowest b > 0 is \(formatSignificant(table.entries.map(\.b).filter { $0 > 50 }.min() ?? 0)) s/mm²)")
+        }
+        return keep
+    }
+
     /// Fits the μFA route `method` chooses for the series' encodings in `mask`.
     /// With `noise`, the magnitude bias is removed from every value first (`MagnitudeNoiseLevel`).
+    /// With `maximumB` (s/mm²), only the b = 0 volumes and those with b ≤ it are fitted: the
+    /// cumulant expansion behind QTI (and the gamma distribution's shape) hold better at low
+    /// b, at the cost of fewer measurements and a shorter lever arm.
     public static func microFA(_ d: LoadedDiffusion, mask: Mask, method: MicroFAMethod,
-                               qtiPositivity: QTIPositivity = .isotropic, noise: MagnitudeNoiseLevel? = nil) throws -> DiffusionRun {
+                               qtiPositivity: QTIPositivity = .isotropic, noise: MagnitudeNoiseLevel? = nil,
+                               maximumB: Double? = nil) throws -> DiffusionRun {
+        var d = d, noise = noise
+        if let maximumB {
+            let keep = try volumes(of: d.table, upTo: maximumB)
+            if keep.count < d.table.count {
+                d = LoadedDiffusion(image: try Volume.stacking(keep.map { d.image.frame($0) }),
+                                    table: GradientTable(keep.map { d.table.entries[$0] }), header: d.header)
+                if let n = noise, n.sigma.frames > 1 {
+                    noise = MagnitudeNoiseLevel(sigma: try Volume.stacking(keep.map { n.sigma.frame($0) }), coils: n.coils, source: n.source)
+                }
+            }
+        }
         let scheme = try EncodingScheme(d.table)
         let start = ContinuousClock.now
         var image = d.image
@@ -149,6 +179,8 @@ public enum DiffusionSteps {
             "Method": .string(result.method.rawValue), "MethodRequested": .string(method.rawValue),
             "Explanation": .string(result.explanation), "ModelDependent": .bool(result.modelDependent),
             "QTIPositivity": .string(result.method == .qti ? qtiPositivity.rawValue : "n/a"),
+            "MaximumB_s_per_mm2": maximumB.map { .number($0) } ?? .string("none (every volume)"),
+            "VolumesFitted": .number(Double(d.image.frames)),
             "MagnitudeBiasCorrection": noise.map { n in .object([
                 "Method": .string("koay-basser: A solving E[M | A, sigma, N] = M (Koay & Basser 2006, JMR 179:317)"),
                 "Sigma": .string(n.source), "Coils": .number(Double(n.coils)),

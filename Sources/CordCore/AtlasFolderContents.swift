@@ -27,12 +27,37 @@ public enum AtlasRole: String, CaseIterable, Sendable {
     case discs = "point-wise intervertebral disc labels"
     /// The contrast name (`Atlas.contrasts` key) of a template image: T1w, T2w or T2starw.
     public var contrast: String? { self == .t1 ? "T1w" : self == .t2 ? "T2w" : self == .t2s ? "T2starw" : nil }
-    /// The role an info_label.txt description names, or nil.
+    /// The role an info_label.txt description names, or nil: today's PAM50 wording
+    /// ("spinal cord mask", "white matter mask (probabilistic)", …) or the older SCT wording
+    /// warped label folders still carry ("spinal cord", "white matter", "vertebral labeling", …).
     public static func of(_ description: String) -> AtlasRole? {
         var d = description.lowercased()
         if let p = d.firstIndex(of: "(") { d = String(d[..<p]) }
         d = InfoLabel.trimmed(Substring(d), newlines: false).replacing("grey", with: "gray")
-        return AtlasRole(rawValue: d)
+        if let r = AtlasRole(rawValue: d) { return r }
+        return olderWording[d]
+    }
+
+    /// Descriptions of SCT versions before PAM50's current info_label.txt (SCT 3–4 and the
+    /// folders `sct_warp_template` wrote with them).
+    static let olderWording: [String: AtlasRole] = [
+        "spinal cord": .cord, "cord": .cord, "white matter": .wm, "gray matter": .gm,
+        "cerebrospinal fluid": .csf, "csf": .csf, "vertebral labeling": .levels, "vertebral levels": .levels,
+        "disc labeling": .discs, "intervertebral disc labels": .discs, "disc labels": .discs,
+        "t1 template": .t1, "t2 template": .t2, "t2s template": .t2s, "t2* template": .t2s,
+    ]
+
+    /// The role a template file's name gives it (`PAM50_cord.nii.gz`, `PAM50_small_levels.nii.gz`,
+    /// `MNI-Poly-AMU_wm.nii.gz` …): the part after the template's name. Used when the
+    /// description names no role.
+    public static func of(file: String) -> AtlasRole? {
+        var f = file.lowercased()
+        if let slash = f.lastIndex(of: "/") { f = String(f[f.index(after: slash)...]) }
+        for ext in [".nii.gz", ".nii"] where f.hasSuffix(ext) { f = String(f.dropLast(ext.count)) }
+        let endings: [(String, AtlasRole)] = [("_cord", .cord), ("_wm", .wm), ("_gm", .gm), ("_csf", .csf), ("_levels", .levels),
+                                               ("_label_disc", .discs), ("_t1", .t1), ("_t2", .t2), ("_t2s", .t2s)]
+        // `_spinal_levels` (spinal, not vertebral, levels) is not the level map.
+        return endings.first { f.hasSuffix($0.0) && !f.hasSuffix("_spinal" + $0.0) }?.1
     }
 }
 

@@ -19,8 +19,14 @@ public enum AtlasFolder {
         let atlasIndex = try InfoLabel.read(dir + "/atlas/info_label.txt")
         var notes: [String] = []
         var roles: [Role: String] = [:]
-        for e in templateIndex.entries {
-            guard let r = Role.of(e.name) else { continue }
+        // Roles by description (today's and older SCT wording), then by file name for the
+        // entries whose description names none (any SCT label folder, any PAM50 version).
+        let byDescription = templateIndex.entries.compactMap { e in Role.of(e.name).map { (e, $0) } }
+        let described = Set(byDescription.map(\.1))
+        let byFile = templateIndex.entries.filter { Role.of($0.name) == nil }.compactMap { e in
+            Role.of(file: e.file).flatMap { described.contains($0) ? nil : (e, $0) }
+        }
+        for (e, r) in byDescription + byFile {
             let path = dir + "/template/" + e.file
             if TextFile.exists(path) { roles[r] = path } else { notes.append("template lists \(e.file) (\(e.name)) but the file is absent") }
         }

@@ -34,6 +34,34 @@ import CordTestSupport
         #expect(table.rows.map(\.level) == ["C3", "C3", "C4", "C4"])
         #expect(table.rows.map(\.subject) == ["sub-01", "sub-01", "sub-01", "sub-01"])
         for r in table.rows { #expect(abs(r.value - 0.7) < 0.005, "\(r)") }  // tolerance 0.005: noise-free, exact mixing
+
+        // The same folder as older SCT wrote it (sct_testing_data's warped `label/template`
+        // says "spinal cord", "white matter", "vertebral labeling"), and with descriptions that
+        // name nothing (roles from the file names only): the same rows, to the byte.
+        let index = try TextFile.read(dir + "/atlas/template/info_label.txt")
+        let older = [("spinal cord mask (probabilistic)", "spinal cord"), ("white matter mask (probabilistic)", "white matter"),
+                     ("gray matter mask (probabilistic)", "gray matter"), ("cerebrospinal fluid mask (probabilistic)", "cerebrospinal fluid"),
+                     ("spinal cord mask with discrete vertebral levels", "vertebral labeling")]
+        var oldIndex = index, anonymous = index
+        for (new, old) in older {
+            #expect(index.contains(", " + new + ","), "\(new)")
+            oldIndex = oldIndex.replacingOccurrences(of: ", " + new + ",", with: ", " + old + ",")
+        }
+        for (n, (new, _)) in older.enumerated() { anonymous = anonymous.replacingOccurrences(of: ", " + new + ",", with: ", mask \(n),") }
+        for (name, text) in [("old", oldIndex), ("anonymous", anonymous)] {
+            let copy = dir + "/atlas-" + name
+            try FileManager.default.copyItem(atPath: dir + "/atlas", toPath: copy)
+            try TextFile.write(text, to: copy + "/template/info_label.txt")
+            var again = try CordQCommand.parseAsRoot(["metrics", "extract", dir + "/sub-01_fa.nii.gz", "--atlas", copy,
+                                                     "--levels", "C3:C4", "--method", "ml", "--region", "white matter",
+                                                     "--region", "Dorsal Columns", "--metric", "fa", "-o", dir + "/fa-\(name).tsv"])
+            try again.run()
+            #expect(try TextFile.read(dir + "/fa-\(name).tsv") == (try TextFile.read(dir + "/fa.tsv")), "\(name) wording")
+        }
+        // Roles from file names: today's, older and other templates' stems; spinal levels are not vertebral levels.
+        #expect(AtlasRole.of(file: "PAM50_small_levels.nii.gz") == .levels && AtlasRole.of(file: "PAM50_spinal_levels.nii.gz") == nil)
+        #expect(AtlasRole.of(file: "MNI-Poly-AMU_wm.nii.gz") == .wm && AtlasRole.of(file: "PAM50_label_disc.nii.gz") == .discs)
+        #expect(AtlasRole.of("vertebral labeling") == .levels && AtlasRole.of("spinal cord") == .cord && AtlasRole.of("spinal cord mask with discrete spinal levels") == nil)
         // A map on another grid is refused with both grids named; nothing is written.
         try NIfTIFile.write(Volume<Float>(grid: Grid(nx: 5, ny: 5, nz: 5, spacing: [1, 1, 1])), to: dir + "/other.nii.gz")
         var bad = try CordQCommand.parseAsRoot(["metrics", "extract", dir + "/other.nii.gz", "--atlas", dir + "/atlas",

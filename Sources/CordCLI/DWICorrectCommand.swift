@@ -27,7 +27,7 @@ public struct DWICorrectCommand: ParsableCommand {
         sct_dmri_moco's moco_params convention, outlier counts, tensor residual in the cord \
         before/after, warnings: MB ≥ 4, outliers > 5 %). All files or none. Both cores.
         """)
-    @Argument(help: "Diffusion series (4D .nii/.nii.gz) with its bval/bvec beside it.")
+    @Argument(help: "Diffusion series (4D .nii/.nii.gz) with its bval/bvec beside it (or given with --bval/--bvec or --fslgrad).")
     public var dwi: String
     @Argument(help: "Corrected series (.nii.gz or .nii); the other outputs take its stem.")
     public var output: String
@@ -49,6 +49,7 @@ public struct DWICorrectCommand: ParsableCommand {
     public var outlierThreshold = 4.0
     @Flag(help: "Replace existing outputs.")
     public var overwrite = false
+    @OptionGroup public var gradients: GradientFileOptions
     public init() {}
 
     public func validate() throws {
@@ -56,6 +57,7 @@ public struct DWICorrectCommand: ParsableCommand {
             throw ValidationError("--slice-groups \(sliceGroups): use auto or a multiband factor (1, 2, 3, …)")
         }
         if !(outlierThreshold > 0) { throw ValidationError("--outlier-threshold must be positive") }
+        _ = try gradients.pairs(count: 1)
     }
 
     public func run() throws {
@@ -63,7 +65,9 @@ public struct DWICorrectCommand: ParsableCommand {
         o.motion = !noMotion; o.outliers = !noOutliers; o.banding = !noBanding; o.replaceOutliers = !flagOutliers
         o.registration.rigid = rigid; o.outlierThreshold = outlierThreshold
         let groups: SliceGroupChoice = Int(sliceGroups).map { .factor($0) } ?? .auto
-        let s = try DWICorrection.run(dwi: dwi, output: output, mask: mask, groups: groups, options: o, overwrite: overwrite)
+        let files = try gradients.pairs(count: 1)[0]
+        let s = try DWICorrection.run(dwi: dwi, output: output, mask: mask, groups: groups, options: o, overwrite: overwrite,
+                                      bval: files?.bval, bvec: files?.bvec)
         print("wrote \(s.files.joined(separator: ", "))")
         print("  \(s.summary) [\(formatFixed(s.seconds, 1)) s]")
         for w in s.result.quality.warnings { print("  warning: \(w)") }

@@ -20,6 +20,35 @@ public struct DWICommand: ParsableCommand {
     public init() {}
 }
 
+/// Gradient files given on the command line instead of beside the image: FSL's `--bval`/`--bvec`
+/// or MRtrix3's `--fslgrad BVECS BVALS` (same files, MRtrix3's order), one pair per series.
+public struct GradientFileOptions: ParsableArguments {
+    @Option(name: .customLong("bval"), help: ArgumentHelp("FSL b-values file (s/mm²) of each series in order; default: <stem>.bval (or bvals.txt) beside the image.", valueName: "file"))
+    public var bvals: [String] = []
+    @Option(name: .customLong("bvec"), help: ArgumentHelp("FSL b-vectors file (image frame, 3×N or N×3) of each series in order; default: <stem>.bvec (or bvecs.txt) beside the image.", valueName: "file"))
+    public var bvecs: [String] = []
+    @Option(name: .customLong("fslgrad"), parsing: .upToNextOption,
+            help: ArgumentHelp("MRtrix3-style: the b-vectors then the b-values file of a series (repeat for several series).", valueName: "bvecs bvals"))
+    public var fslgrad: [String] = []
+    public init() {}
+
+    /// The (bval, bvec) files of each of `count` series, nil where none was given.
+    func pairs(count: Int) throws -> [(bval: String, bvec: String)?] {
+        if !fslgrad.isEmpty && (!bvals.isEmpty || !bvecs.isEmpty) { throw ValidationError("give --fslgrad or --bval/--bvec, not both") }
+        if !fslgrad.isEmpty {
+            guard fslgrad.count % 2 == 0, fslgrad.count / 2 <= count else {
+                throw ValidationError("--fslgrad takes two files per series (b-vectors, then b-values): \(fslgrad.count) file(s) for \(count) series")
+            }
+            return (0..<count).map { i in 2 * i + 1 < fslgrad.count ? (bval: fslgrad[2 * i + 1], bvec: fslgrad[2 * i]) : nil }
+        }
+        guard bvals.count == bvecs.count else {
+            throw ValidationError("\(bvals.count) --bval and \(bvecs.count) --bvec files: give them in pairs, one pair per series")
+        }
+        guard bvals.count <= count else { throw ValidationError("\(bvals.count) --bval/--bvec pairs for \(count) series: give at most one per series") }
+        return (0..<count).map { i in i < bvals.count ? (bval: bvals[i], bvec: bvecs[i]) : nil }
+    }
+}
+
 /// Options shared by the fitting commands.
 public struct DWIInputOptions: ParsableArguments {
     @Option(name: .customLong("dwi"), help: "Diffusion series (.nii/.nii.gz); repeat for several series (e.g. linear and spherical encoding), concatenated in order.")
@@ -32,10 +61,12 @@ public struct DWIInputOptions: ParsableArguments {
     public var noCompress = false
     @Flag(help: "Replace an existing output folder (the old one stays until the new output is complete).")
     public var overwrite = false
+    @OptionGroup public var gradients: GradientFileOptions
     public init() {}
 
     public func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one --dwi series") }
+        _ = try gradients.pairs(count: images.count)
         if encodings.count > images.count { throw ValidationError("\(encodings.count) --encoding values for \(images.count) --dwi series: give at most one per series") }
         for e in encodings { _ = try Self.source(e) }
     }
@@ -51,7 +82,12 @@ public struct DWIInputOptions: ParsableArguments {
         }
     }
     var inputs: [DWIInput] {
-        get throws { try images.enumerated().map { i, f in DWIInput(image: f, encoding: i < encodings.count ? try Self.source(encodings[i]) : nil) } }
+        get throws {
+            let files = try gradients.pairs(count: images.count)
+            return try images.enumerated().map { i, f in
+                DWIInput(image: f, bval: files[i]?.bval, bvec: files[i]?.bvec, encoding: i < encodings.count ? try Self.source(encodings[i]) : nil)
+            }
+        }
     }
     var maskChoice: MaskChoice { mask == "auto" ? .automatic : mask == "all" ? .all : .file(mask) }
 }

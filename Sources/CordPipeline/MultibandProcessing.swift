@@ -134,7 +134,8 @@ public enum DWICorrection {
     /// sidecar `<stem>.json` when present), corrects it and writes OUT.nii.gz, OUT.bval,
     /// OUT.bvec (rotated), OUT_motion.tsv, OUT_outliers.tsv and OUT.json, all or nothing.
     public static func run(dwi: String, output: String, mask maskPath: String?, groups: SliceGroupChoice,
-                           options: MultibandCorrectionOptions, overwrite: Bool = false) throws -> DWICorrectSummary {
+                           options: MultibandCorrectionOptions, overwrite: Bool = false,
+                           bval: String? = nil, bvec: String? = nil) throws -> DWICorrectSummary {
         NumericLibraries.configure()
         guard output.hasSuffix(".nii.gz") || output.hasSuffix(".nii") else {
             throw CordIOError.writeFailed(path: output, reason: "the corrected series' name must end in .nii.gz or .nii")
@@ -147,7 +148,7 @@ public enum DWICorrection {
         let start = ContinuousClock.now
         let (image, header) = try NIfTIFile.read(dwi, as: Float.self)
         guard image.frames >= 2 else { throw MultibandError.notASeries(name: dwi, frames: image.frames) }
-        let table = try DiffusionProcessing.gradientTable(for: DWIInput(image: dwi), grid: image.grid, frames: image.frames)
+        let table = try DiffusionProcessing.gradientTable(for: DWIInput(image: dwi, bval: bval, bvec: bvec), grid: image.grid, frames: image.frames)
         var sidecarPath = dwi
         for ext in [".nii.gz", ".nii"] where sidecarPath.hasSuffix(ext) { sidecarPath.removeLast(ext.count); break }
         sidecarPath += ".json"

@@ -127,6 +127,37 @@ import CordTestSupport
         #expect(!TextFile.exists(dir + "/none"))
     }
 
+    /// Gradient files the way users have them: `--bval/--bvec` or MRtrix3's `--fslgrad BVECS
+    /// BVALS` for a series with none beside it give the same maps as files beside the image;
+    /// none at all, or unpaired files, are refused.
+    @Test func gradientFilesFromTheCommandLine() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let sim = try Self.simulate(dir, "dti")
+        try TextFile.makeDirectory(dir + "/bare")
+        try FileManager.default.copyItem(atPath: sim + "/dwi.nii.gz", toPath: dir + "/bare/series.nii.gz")
+        try FileManager.default.copyItem(atPath: sim + "/dwi.bval", toPath: dir + "/grad.bvals")
+        try FileManager.default.copyItem(atPath: sim + "/dwi.bvec", toPath: dir + "/grad.bvecs")
+        try Self.run(["dwi", "dti", "--dwi", sim + "/dwi.nii.gz", "-o", dir + "/beside"])
+        try Self.run(["dwi", "dti", "--dwi", dir + "/bare/series.nii.gz", "--bval", dir + "/grad.bvals", "--bvec", dir + "/grad.bvecs", "-o", dir + "/fsl"])
+        try Self.run(["dwi", "dti", "--dwi", dir + "/bare/series.nii.gz", "--fslgrad", dir + "/grad.bvecs", dir + "/grad.bvals", "-o", dir + "/mrtrix"])
+        let (ref, _) = try NIfTIFile.read(dir + "/beside/FA.nii.gz")
+        for out in ["fsl", "mrtrix"] {
+            let (fa, _) = try NIfTIFile.read(dir + "/\(out)/FA.nii.gz")
+            #expect(fa.data.count == ref.data.count && zip(fa.data, ref.data).allSatisfy { $0 == $1 }, "\(out)")
+        }
+        do {
+            try Self.run(["dwi", "dti", "--dwi", dir + "/bare/series.nii.gz", "-o", dir + "/none"])
+            Issue.record("a series without gradient files was fitted")
+        } catch { #expect("\(error)".contains("series.nii.gz") && "\(error)".contains(".bval"), "\(error)") }
+        #expect(!TextFile.exists(dir + "/none"))
+        #expect(throws: (any Error).self) {
+            try CordQCommand.parseAsRoot(["dwi", "dti", "--dwi", dir + "/bare/series.nii.gz", "--bval", dir + "/grad.bvals", "-o", dir + "/half"])
+        }
+        #expect(throws: (any Error).self) {
+            try CordQCommand.parseAsRoot(["dwi", "dti", "--dwi", dir + "/bare/series.nii.gz", "--fslgrad", dir + "/grad.bvecs", "-o", dir + "/half"])
+        }
+    }
+
     /// `--maps FA,MD` skips the eigensystem but gives the same FA and MD as the full run;
     /// the automatic mask (mean b = 0 above 5 % of its 99th percentile, found by selection)
     /// is the one a full sort gives.

@@ -65,6 +65,8 @@ public struct MetricsExtractCommand: ParsableCommand {
     public var metric: String?
     @Option(help: "participant_id; default: the sub-… part of the file name.") public var subject: String?
     @Option(name: .shortAndLong, help: "Output TSV.") public var output: String
+    @Option(help: ArgumentHelp("Also write sct_extract_metric's CSV here (Slice (I->S), VertLevel, Label, Size [vox], WA()/BIN()/…, STD()) for scripts written for SCT.", valueName: "file.csv"))
+    public var sctCsv: String?
     public init() {}
 
     public func validate() throws {
@@ -74,7 +76,7 @@ public struct MetricsExtractCommand: ParsableCommand {
     public func run() throws {
         var r = MetricsExtractRequest(map: map, atlas: atlas, output: output, regions: regions)
         r.levels = levels; r.perSlice = perSlice; r.metric = metric; r.subject = subject
-        r.method = method
+        r.method = method; r.sctCSV = sctCsv
         let result = try MetricsPipeline.extract(r)
         for w in result.warnings { writeStandardError("cordq metrics extract: warning: \(w)\n") }
         print("\(result.table.rows.count) rows → \(output)")

@@ -145,6 +145,8 @@ public struct SegMorphometryCommand: ParsableCommand {
     @Flag(help: "One row per axial slice (default).") public var perSlice = false
     @Flag(help: "One row per vertebral level (needs --levels).") public var perLevel = false
     @Option(name: .shortAndLong, help: "Write the table here (TSV) instead of printing it.") public var output: String?
+    @Option(help: ArgumentHelp("Also write the table in sct_process_segmentation's CSV layout (MEAN(area), STD(area), …, SUM(length); Slice (I->S), VertLevel as numbers) for scripts written for SCT.", valueName: "file.csv"))
+    public var sctCsv: String?
     public init() {}
     public func validate() throws {
         if perSlice && perLevel { throw ValidationError("choose --per-slice or --per-level") }
@@ -152,7 +154,8 @@ public struct SegMorphometryCommand: ParsableCommand {
     }
     public func run() throws {
         do {
-            let t = try MorphometryTables.morphometry(segmentation: segmentation, levels: levels, perLevel: perLevel)
+            let t = try MorphometryTables.morphometry(segmentation: segmentation, levels: levels, perLevel: perLevel, sctCSV: sctCsv)
+            if let c = sctCsv { print("wrote \(c)") }
             if let o = output { try SegmentationPipeline.writeTable(t, to: o); print("wrote \(o)") } else { print(t.text, terminator: "") }
         } catch {
             writeStandardError("cordq seg morphometry: \(error)\n")

@@ -45,6 +45,19 @@ enum DirectEstimator {
         return sw > 0 ? (sx / sw, n) : nil
     }
 
+    /// Σ weights and the weighted standard deviation √(Σw(x − x̄)²/Σw) of the values (nil
+    /// when no voxel has weight), as SCT's STD() column.
+    static func weightedSpread(_ s: VoxelSet, _ tracts: [Int]) -> (size: Double, sd: Double?) {
+        guard let mean = weightedAverage(s, tracts)?.value else { return (0, nil) }
+        var sw = 0.0, ss = 0.0
+        for v in 0..<s.count {
+            let w = s.weight(v, tracts)
+            guard w > 0 else { continue }
+            sw += w; ss += w * (s.values[v] - mean) * (s.values[v] - mean)
+        }
+        return (sw, (ss / sw).squareRoot())
+    }
+
     static func binary(_ s: VoxelSet, _ tracts: [Int], threshold: Double = 0.5) -> (value: Double, count: Int)? {
         var sx = 0.0, n = 0
         for v in 0..<s.count where s.weight(v, tracts) >= threshold { sx += s.values[v]; n += 1 }

@@ -28,6 +28,21 @@ public struct ExtractionRequest: Sendable {
 public struct ExtractionResult: Sendable {
     public var table: LongFormTable
     public var warnings: [String]
+    /// Per row of `table`, in order: what SCT's `sct_extract_metric` CSV also reports.
+    public var details: [RowDetail] = []
+
+    /// The slices a row covers, the region's size and the spread of the values in it.
+    public struct RowDetail: Sendable, Equatable {
+        /// Slice indices (the grid's third axis) the row's value was computed over.
+        public var slices: [Int]
+        /// The level (1 = C1 …) of those slices, nil without levels.
+        public var level: Int?
+        /// Σ of the region's probability over its voxels (SCT's "Size [vox]").
+        public var size: Double
+        /// Probability-weighted standard deviation of the metric over the region's voxels
+        /// (SCT's STD()); nil without voxels.
+        public var sd: Double?
+    }
 }
 
 /// Extracts a metric over atlas regions (SCT `sct_extract_metric`; ML/MAP after Lévy et al.
@@ -51,25 +66,27 @@ public enum MetricExtractor {
         // MARK: Slice groups
         // Per slice without a level map: rows named `slice K` only.
         let sliceLevels = try levelOfSlices(atlas, needed: r.levels != nil)
-        var groups: [(label: String, slices: [Int])] = []
+        var groups: [(label: String, slices: [Int], level: Int?)] = []
         if let wanted = r.levels {
             for l in wanted {
                 let slices = (0..<g.nz).filter { sliceLevels[$0] == l }
                 if slices.isEmpty { warnings.append("level \(VertebralLevelName.name(l)) is not covered by the atlas on this grid") }
                 if r.perSlice {
-                    groups += slices.map { ("slice \($0) (\(VertebralLevelName.name(l)))", [$0]) }
+                    groups += slices.map { ("slice \($0) (\(VertebralLevelName.name(l)))", [$0], l) }
                 } else {
-                    groups.append((VertebralLevelName.name(l), slices))
+                    groups.append((VertebralLevelName.name(l), slices, l))
                 }
             }
         } else if r.perSlice {
-            groups = (0..<g.nz).map { k in ("slice \(k)" + (sliceLevels[k] > 0 ? " (\(VertebralLevelName.name(sliceLevels[k])))" : ""), [k]) }
+            groups = (0..<g.nz).map { k in ("slice \(k)" + (sliceLevels[k] > 0 ? " (\(VertebralLevelName.name(sliceLevels[k])))" : ""), [k],
+                                            sliceLevels[k] > 0 ? sliceLevels[k] : nil) }
         } else {
-            groups = [("all", Array(0..<g.nz))]
+            groups = [("all", Array(0..<g.nz), nil)]
         }
 
         // MARK: Values
         var rows: [MetricRow] = []
+        var details: [ExtractionResult.RowDetail] = []
         var skipped = 0
         let kinds = atlas.tracts.map(\.kind)
         for group in groups {
@@ -93,10 +110,12 @@ public enum MetricExtractor {
                 }
                 rows.append(MetricRow(subject: r.subject, session: r.session, level: group.label, region: region.name,
                                       metric: r.metric, value: result?.value ?? .nan, method: r.method.rawValue, count: result?.count ?? 0))
+                let spread = DirectEstimator.weightedSpread(set, region.tractIndices)
+                details.append(.init(slices: group.slices, level: group.level, size: spread.size, sd: spread.sd))
             }
         }
         if skipped > 0 { warnings.append("\(skipped) voxel(s) with a NaN or infinite metric value were left out") }
-        return ExtractionResult(table: LongFormTable(rows), warnings: warnings)
+        return ExtractionResult(table: LongFormTable(rows), warnings: warnings, details: details)
     }
 
     /// Level (1 = C1 …) of each slice: the most frequent non-zero level-map value in it

@@ -18,6 +18,8 @@ public struct MetricsExtractRequest: Sendable {
     /// participant_id; nil = the file name's `sub-…` entity, else the file name.
     public var subject: String?
     public var session = ""
+    /// Also write `sct_extract_metric`'s CSV here (`SCTTables.extractMetric`).
+    public var sctCSV: String?
     public init(map: String, atlas: String, output: String, regions: [String]) {
         self.map = map; self.atlas = atlas; self.output = output; self.regions = regions
     }
@@ -29,6 +31,10 @@ public enum MetricsPipeline {
     /// the long-form TSV atomically. Returns the table and warnings.
     public static func extract(_ r: MetricsExtractRequest) throws -> ExtractionResult {
         try PipelineInputs.refuseOverwrite(r.output, inputs: [r.map])
+        if let c = r.sctCSV {
+            try PipelineInputs.refuseOverwrite(c, inputs: [r.map])
+            guard c.hasSuffix(".csv") else { throw CordIOError.writeFailed(path: c, reason: "the SCT-style table is comma-separated: name it .csv") }
+        }
         guard r.output.hasSuffix(".tsv") else { throw CordIOError.writeFailed(path: r.output, reason: "the table is tab-separated: name it .tsv") }
         guard let method = ExtractionMethod(rawValue: r.method.lowercased()) else {
             throw CordError.invalidValue(what: "method", detail: "\"\(r.method)\" is not one of \(MetricsPipeline.methods.joined(separator: ", "))")
@@ -47,7 +53,14 @@ public enum MetricsPipeline {
                                         regions: r.regions, levels: levels, method: method, perSlice: r.perSlice)
         request.session = r.session
         let result = try MetricExtractor.extract(map: box.apply(map), atlas: atlas, request: request)
-        try TSVTable(columns: LongFormTable.columns, rows: result.table.stringRows).write(to: r.output)
+        let files = OutputFiles()
+        try TSVTable(columns: LongFormTable.columns, rows: result.table.stringRows).write(to: try files.stage(r.output))
+        if let c = r.sctCSV {
+            let text = SCTTables.extractMetric(result, method: method, filename: r.map,
+                                               slice: { SCTTables.sliceNumber($0, offset: box.k.lowerBound, grid: map.grid) })
+            try TextFile.write(text, to: try files.stage(c))
+        }
+        try files.commit()
         return result
     }
 

@@ -8,13 +8,19 @@ public enum MorphometryTables {
     /// Per-slice or per-level shape metrics of the segmentation in `segPath` (soft or
     /// binary, any tool's), with levels from `levelsPath` (a vertebral-level image such as a
     /// labelled segmentation: 1 = C1 … 8 = T1).
+    /// With `sctCSV`, also writes `sct_process_segmentation`'s CSV there (`SCTTables`).
     public static func morphometry(segmentation segPath: String, levels levelsPath: String? = nil,
-                                   perLevel: Bool) throws -> TSVTable {
+                                   perLevel: Bool, sctCSV: String? = nil) throws -> TSVTable {
+        if let c = sctCSV {
+            try PipelineInputs.refuseOverwrite(c, inputs: [segPath] + [levelsPath].compactMap { $0 })
+            guard c.hasSuffix(".csv") else { throw CordIOError.writeFailed(path: c, reason: "the SCT-style table is comma-separated: name it .csv") }
+        }
+        if perLevel && levelsPath == nil {
+            throw CordError.invalidValue(what: "--per-level", detail: "needs a vertebral level image (--levels)")
+        }
         let slices = try Self.slices(segPath, levelsPath)
+        if let c = sctCSV { try TextFile.write(SCTTables.processSegmentation(slices, perLevel: perLevel, filename: segPath), to: c) }
         if perLevel {
-            guard levelsPath != nil else {
-                throw CordError.invalidValue(what: "--per-level", detail: "needs a vertebral level image (--levels)")
-            }
             var t = TSVTable(columns: ["level", "n_slices", "csa_mm2", "csa_sd_mm2", "diameter_ap_mm", "diameter_rl_mm",
                                        "eccentricity", "solidity", "orientation_deg", "length_mm"])
             for l in Morphometry.perLevel(slices) {

@@ -35,6 +35,28 @@ import CordTestSupport
         #expect(table.rows.map(\.subject) == ["sub-01", "sub-01", "sub-01", "sub-01"])
         for r in table.rows { #expect(abs(r.value - 0.7) < 0.005, "\(r)") }  // tolerance 0.005: noise-free, exact mixing
 
+        // sct_extract_metric's CSV beside the TSV: SCT's header (the survey of its outputs),
+        // one line per row with the level's slice range (I→S), its number, the region's size
+        // (Σ probability) and weighted SD; the value equals the TSV's.
+        var sctRun = try CordQCommand.parseAsRoot(["metrics", "extract", dir + "/sub-01_fa.nii.gz", "--atlas", dir + "/atlas",
+                                                  "--levels", "C3:C4", "--method", "wa", "--region", "white matter",
+                                                  "--metric", "fa", "-o", dir + "/fa-wa.tsv", "--sct-csv", dir + "/fa-wa.csv"])
+        try sctRun.run()
+        let lines = try TextFile.read(dir + "/fa-wa.csv").split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(lines[0] == ["Timestamp", "SCT Version", "Filename", "Slice (I->S)", "VertLevel", "DistancePMJ", "Label", "Size [vox]", "WA()", "STD()"])
+        let wa = try TSVTable.read(dir + "/fa-wa.tsv").records
+        #expect(lines.count == 3 && wa.count == 2)
+        for (line, ref) in zip(lines.dropFirst(), wa) {
+            #expect(line[4] == (ref["level"] == "C3" ? "3" : "4") && line[6] == "white matter")
+            #expect(abs((Double(line[8]) ?? .nan) - (Double(ref["value"] ?? "") ?? .nan)) < 1e-5)
+            let size = Double(line[7]) ?? 0, sd = Double(line[9]) ?? -1
+            #expect(size > 0 && sd >= 0 && sd < 0.3)   // values lie in 0.1…0.7
+            #expect(line[3].split(separator: ":").count == 2)
+        }
+        // C3 lies above C4: its slices come later in I→S order.
+        let c3 = Int(lines[1][3].split(separator: ":")[0]) ?? 0, c4 = Int(lines[2][3].split(separator: ":")[0]) ?? 0
+        #expect(c3 > c4)
+
         // The same folder as older SCT wrote it (sct_testing_data's warped `label/template`
         // says "spinal cord", "white matter", "vertebral labeling"), and with descriptions that
         // name nothing (roles from the file names only): the same rows, to the byte.

@@ -40,6 +40,30 @@ import CordTestSupport
             #expect(t.columns.contains("csa_mm2") && t.columns.contains("diameter_ap_mm"))
             #expect(t.records.contains { $0["level"] == "C4" })
         }
+        // The same per-level table in sct_process_segmentation's CSV layout: SCT's columns,
+        // levels as numbers ordered inferior → superior with their slice ranges, MEAN(area) the
+        // CordQ CSA, SUM(length) the level's total length.
+        try FileManager.default.removeItem(atPath: dir + "/levels.tsv")
+        var sct = try CordQCommand.parseAsRoot(["seg", "morphometry", f.cord, "--levels", f.levels, "--per-level", "-o", dir + "/levels.tsv",
+                                                "--sct-csv", dir + "/levels.csv"])
+        try sct.run()
+        let csvLines = try TextFile.read(dir + "/levels.csv").split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(csvLines[0] == SCTTables.processSegmentationColumns)
+        #expect(csvLines[0].prefix(8) == ["Timestamp", "SCT Version", "Filename", "Slice (I->S)", "VertLevel", "DistancePMJ", "MEAN(area)", "STD(area)"])
+        let tsv = try TSVTable.read(dir + "/levels.tsv").records
+        #expect(csvLines.count - 1 == tsv.count)
+        var previousFirst = -1
+        for line in csvLines.dropFirst() {
+            let range = line[3].split(separator: ":").compactMap { Int($0) }
+            #expect(range.count == 2 && range[0] <= range[1] && range[0] > previousFirst, "\(line[3])")
+            previousFirst = range.first ?? previousFirst
+            let level = try #require(Int(line[4]))
+            let name = level <= 7 ? "C\(level)" : "T\(level - 7)"
+            let ref = try #require(tsv.first { $0["level"] == name }, "\(name)")
+            #expect(abs((Double(line[6]) ?? .nan) - (Double(ref["csa_mm2"] ?? "") ?? .nan)) < 0.001)   // TSV rounds to 3 decimals
+            #expect(Int(ref["n_slices"] ?? "") == range[1] - range[0] + 1)
+            #expect(line[5] == "" && line[1].hasPrefix("cordq "))
+        }
         var c = try CordQCommand.parseAsRoot(["seg", "compression", dir + "/seg_soft.nii.gz", "--levels", f.levels, "--level", "C4", "-o", dir + "/c.tsv"])
         try c.run()
         let row = try #require(try TSVTable.read(dir + "/c.tsv").records.first)

@@ -54,7 +54,9 @@ public struct BIDSSidecar: Sendable {
         self.path = path
         self.fields = fields
         let f = FieldReader(path: path, fields: fields)
-        repetitionTime = try f.seconds("RepetitionTime", max: 30)
+        // BIDS qMRI (MTS, VFA …) names the excitation interval RepetitionTimeExcitation; for
+        // a FLASH series it is the TR the MTsat and T1 equations need.
+        repetitionTime = try f.seconds("RepetitionTime", max: 30) ?? f.seconds("RepetitionTimeExcitation", max: 30)
         echoTime = try f.seconds("EchoTime", max: 2)
         inversionTime = try f.seconds("InversionTime", max: 10)
         flipAngle = try f.degrees("FlipAngle", range: 0...180)

@@ -168,7 +168,7 @@ public enum MTPipeline {
             throw CordIOError.missingField(path: file, key: "FlipAngle", expected: "the flip angle in degrees, or give \(flipFlag)")
         }
         guard let tr = o.repetitionTime ?? sidecar?.repetitionTime else {
-            throw CordIOError.missingField(path: file, key: "RepetitionTime", expected: "TR in seconds, or give \(trFlag)")
+            throw CordIOError.missingField(path: file, key: "RepetitionTime", expected: "TR in seconds (RepetitionTime, or RepetitionTimeExcitation as BIDS names it for MTS), or give \(trFlag)")
         }
         let flipSource = o.flipAngleDegrees != nil ? flipFlag : "\(file): FlipAngle"
         let trSource = o.repetitionTime != nil ? trFlag : "\(file): RepetitionTime"

@@ -37,6 +37,7 @@ extension PhantomExport {
             var sidecar = PhantomAcquisition.mt.sidecar
             sidecar["FlipAngle"] = .number(s.acquisition.flipAngleDegrees)
             sidecar["RepetitionTime"] = .number(s.acquisition.repetitionTime)
+            sidecar["RepetitionTimeExcitation"] = .number(s.acquisition.repetitionTime)   // required by BIDS for MTS
             sidecar["MTState"] = .bool(s.acquisition.mtPulse)
             sidecar["SeriesDescription"] = .string("MT FLASH \(s.name) (phantom)")
             try JSONFile.write(sidecar, to: out.path(base + ".json"))

@@ -27,7 +27,7 @@ public struct MPPCACommand: ParsableCommand {
         (Olesen et al. 2023, MRM 89:1160; symmetric in M and N).
 
         Denoise before any interpolation (motion correction, registration). σ is in the input's \
-        units (per real/imaginary channel for complex64 input, which is denoised as complex). \
+        units (per real/imaginary channel for complex64 input, which is denoised as complex, slice groups included). \
         The default window is the smallest odd cube with at least M voxels; thick axial slices \
         favour in-plane windows such as 9,9,1. At the image edge the window is moved inward (all \
         its voxels distinct); --edges mirror reflects it instead, as MRtrix3 3.0 does, which \

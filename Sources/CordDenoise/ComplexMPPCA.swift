@@ -9,6 +9,8 @@ public struct ComplexMPPCAResult: Sendable {
     /// SNR); 0 outside the mask.
     public var sigma: Volume<Float>
     public var rank: Volume<Float>
+    /// With slice groups: σ per group (per channel, data units), by group index.
+    public var sliceGroupSigma: [Double]? = nil
 }
 
 extension MPPCA {
@@ -16,8 +18,17 @@ extension MPPCA {
     /// Complex Gaussian noise with σ² per channel has E|n|² = 2σ², and the Marchenko–Pastur
     /// law holds for complex matrices with that variance, so the estimators apply unchanged
     /// and σ (per channel) = √(σ²_MP / 2).
+    /// With `options.sliceGroups` (two or more groups), σ is estimated per group first from
+    /// in-plane windows, each slice is divided by its group's σ relative to the typical one,
+    /// the 3D windows run on that whitened series and the result is scaled back. Complex
+    /// windows are not centred, so whitening the series is the same as whitening every
+    /// window's columns; complex noise is Gaussian at every signal level, so every voxel in
+    /// the mask measures σ (no Rayleigh background to avoid).
     public static func denoise(complex dwi: Volume<ComplexF>, mask: Mask? = nil,
                                options: MPPCAOptions = MPPCAOptions()) throws -> ComplexMPPCAResult {
+        if let groups = options.sliceGroups, Set(groups).count > 1 {
+            return try denoiseBySliceGroup(complex: dwi, mask: mask, options: options, groups: groups)
+        }
         let plan = try PatchPlan(grid: dwi.grid, frames: dwi.frames, mask: mask, options: options)
         var bad = 0
         for c in dwi.data where !(c.real.isFinite && c.imaginary.isFinite) { bad += 1 }
@@ -44,6 +55,54 @@ extension MPPCA {
             out.data[t * nvox + v] = ComplexF(r.denoised.data[2 * t * nvox + v], r.denoised.data[(2 * t + 1) * nvox + v])
         } }
         return ComplexMPPCAResult(denoised: out, sigma: r.sigma, rank: r.rank)
+    }
+
+    static func denoiseBySliceGroup(complex dwi: Volume<ComplexF>, mask: Mask?, options: MPPCAOptions, groups: [Int]) throws -> ComplexMPPCAResult {
+        let g = dwi.grid, nz = g.nz, m = dwi.frames, nvox = g.voxelCount, plane = g.nx * g.ny
+        guard groups.count == nz, groups.allSatisfy({ $0 >= 0 }) else {
+            throw CordError.invalidValue(what: "slice groups", detail: "\(groups.count) given for \(nz) slices; one non-negative group index per slice is needed")
+        }
+        // 1. σ per group: in-plane windows (the smallest odd square with ≥ M voxels), median over the group's voxels.
+        var e = 3
+        while e * e < m && e < max(g.nx, g.ny) { e += 2 }
+        var first = options
+        first.sliceGroups = nil
+        first.extent = SIMD3(min(e, 2 * g.nx - 1), min(e, 2 * g.ny - 1), 1)
+        first.reconstruction = .overcomplete(stride: max(1, e - 1))
+        let local = try denoise(complex: dwi, mask: mask, options: first).sigma
+        let ngroups = (groups.max() ?? 0) + 1
+        var values = [[Float]](repeating: [], count: ngroups)
+        for k in 0..<nz { for p in 0..<plane {
+            let v = k * plane + p
+            if let mk = mask, mk.data[v] == 0 { continue }
+            if local.data[v] > 0 { values[groups[k]].append(local.data[v]) }
+        } }
+        let groupSigma = values.map { v -> Double in
+            guard !v.isEmpty else { return .nan }
+            return Double(v.sorted()[v.count / 2])
+        }
+        let known = groupSigma.filter { $0.isFinite && $0 > 0 }.sorted()
+        guard !known.isEmpty else {
+            throw CordError.invalidValue(what: "MP-PCA by slice group", detail: "no slice group has voxels with a measurable noise level")
+        }
+        let typical = known[known.count / 2]
+        let scale = groupSigma.map { $0.isFinite && $0 > 0 ? $0 / typical : 1 }
+        // 2. Whiten, denoise with the 3D windows, scale back.
+        var white = dwi
+        for t in 0..<m { for k in 0..<nz {
+            let f = Float(1 / scale[groups[k]])
+            for p in 0..<plane { let i = t * nvox + k * plane + p; white.data[i] = ComplexF(dwi.data[i].real * f, dwi.data[i].imaginary * f) }
+        } }
+        var plain = options
+        plain.sliceGroups = nil
+        var r = try denoise(complex: white, mask: mask, options: plain)
+        for t in 0..<m { for k in 0..<nz {
+            let f = Float(scale[groups[k]])
+            for p in 0..<plane { let i = t * nvox + k * plane + p; r.denoised.data[i] = ComplexF(r.denoised.data[i].real * f, r.denoised.data[i].imaginary * f) }
+        } }
+        for k in 0..<nz { let f = Float(scale[groups[k]]); for p in 0..<plane { r.sigma.data[k * plane + p] *= f } }
+        r.sliceGroupSigma = groupSigma
+        return r
     }
 }
 

@@ -82,7 +82,9 @@ public enum DenoiseStep {
     public static func mppca(complex v: Volume<ComplexF>, mask: Mask?, options: MPPCAOptions, name: String) throws -> (ComplexMPPCAResult, StepMetrics) {
         if let why = options.refusal(frames: v.frames) { throw CordError.invalidValue(what: name, detail: "is \(why)") }
         let r = try MPPCA.denoise(complex: v, mask: mask, options: options)
-        return (r, metrics(r.sigma, r.rank, mask: mask, frames: v.frames))
+        var m = metrics(r.sigma, r.rank, mask: mask, frames: v.frames)
+        m.sliceGroupSigma = r.sliceGroupSigma
+        return (r, m)
     }
 
     static func metrics(_ sigma: Volume<Float>, _ rank: Volume<Float>, mask: Mask?, frames: Int) -> StepMetrics {
@@ -129,8 +131,8 @@ public enum DenoisePipeline {
         let sigma: Volume<Float>, rank: Volume<Float>, metrics: StepMetrics
         if h.datatype.isComplex {
             let (v, _) = try NIfTIFile.read(r.input, as: ComplexF.self)
-            options.sliceGroups = nil  // complex series: one noise level (slice groups not yet supported)
             let (result, m) = try DenoiseStep.mppca(complex: v, mask: mask, options: options, name: r.input)
+            groupSigma = result.sliceGroupSigma
             try NIfTIFile.write(result.denoised, to: files.stage(r.output), datatype: .complex64, like: h, description: "cordq MP-PCA")
             (sigma, rank, metrics) = (result.sigma, result.rank, m)
         } else {

@@ -29,6 +29,8 @@ start) ;;
 *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
 esac
 
+# The daemons live in /usr/sbin, which is not on every PATH.
+export PATH="/usr/sbin:/sbin:$PATH"
 [ "$(id -u)" -eq 0 ] || { echo "needs root (slurmd runs jobs as their user; SlurmUser=root)" >&2; exit 3; }
 for p in munged mungekey slurmctld slurmd sbatch squeue scontrol; do
   command -v "$p" >/dev/null || { echo "$p is not installed (Debian packages munge and slurm-wlm; scripts/install-deps.sh installs them)" >&2; exit 3; }
@@ -82,7 +84,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF="$dir/slurm.conf"
 slurmctld -c -f "$SLURM_CONF" || { echo "slurmctld did not start (see $dir/slurmctld.log)" >&2; stop; exit 3; }
-slurmd -f "$SLURM_CONF" || { echo "slurmd did not start (see $dir/slurmd.log)" >&2; stop; exit 3; }
+slurmd -N localhost -f "$SLURM_CONF" || { echo "slurmd did not start (see $dir/slurmd.log)" >&2; stop; exit 3; }
 for _ in $(seq 1 100); do
   state=$(sinfo -h -o %T 2>/dev/null | head -1)
   [ "$state" = "idle" ] && { echo "export SLURM_CONF=$SLURM_CONF"; exit 0; }

@@ -55,7 +55,7 @@ public struct BatchRunCommand: ParsableCommand {
         Local (default): --jobs subjects at a time, --threads each. Defaults: with C cores \
         (CPU affinity) and M = --memory-limit or 80 % of physical memory, jobs = min(C, \
         M / per-subject memory, subjects) and threads = C / jobs; the per-subject memory is \
-        1.25 × the largest peak recorded for this dataset, else 1.5 GiB. One thread per \
+        1.25 × the largest peak recorded for this dataset, else 1 GiB. One thread per \
         subject and several subjects at once is the faster use of a multi-core machine \
         (Benchmarks/batch/RESULTS.md); on a shared node give --jobs and --threads so the \
         batch takes only your share.
@@ -80,10 +80,13 @@ public struct BatchRunCommand: ParsableCommand {
         Slurm (--slurm): writes derivatives/cordq/batch/slurm/cordq-batch.sbatch, a job array \
         with one task per subject (--cpus-per-task = --threads, default 2; --mem = \
         --memory-limit, else 1.25 × the largest recorded peak rounded up to 256 MiB, else \
-        1.5 GiB; --time, else 3 × the longest recorded subject, at least 30 min, else \
+        1 GiB; --time, else 3 × the longest recorded subject, at least 30 min, else \
         02:00:00), submits it with sbatch and records the job; --dry-run prints the script \
         and writes nothing; --wait follows it until every task ended (cordq batch status \
-        does the same later, from any host that can run squeue). The tasks run this cordq \
+        does the same later, from any host that can run squeue; with --then-db also for the \
+        database job). --then-db DB adds a job that starts once every task has ended \
+        (afterany): it gathers batch.tsv and runs cordq db build DB --bids BIDS_ROOT \
+        --no-process. The tasks run this cordq \
         executable (or --cordq) on the compute nodes: dataset, executable and atlas must be \
         on a file system they share.
 
@@ -111,6 +114,8 @@ public struct BatchRunCommand: ParsableCommand {
     @Option(help: "Slurm account (sbatch --account).") public var account: String?
     @Option(help: "Most array tasks running at once (sbatch --array=…%K).") public var arrayLimit: Int?
     @Flag(help: "With --slurm: print the job script; write and submit nothing.") public var dryRun = false
+    @Option(help: "With --slurm: once every task has ended, a dependent job gathers batch.tsv and runs cordq db build DB --bids BIDS_ROOT --no-process (healthy volunteers' tables into the normative database).")
+    public var thenDb: String?
     @Flag(help: "With --slurm: wait until every task ended and gather the results into batch.tsv.") public var wait = false
     @Option(help: "With --slurm --wait: seconds between squeue polls.") public var interval: Double = 10
     public init() {}
@@ -120,8 +125,8 @@ public struct BatchRunCommand: ParsableCommand {
         if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads takes 1…1024") }
         if let m = memoryLimit, !(m > 0 && m <= 65_536) { throw ValidationError("--memory-limit takes a size in GiB, above 0 and at most 65536") }
         if let k = arrayLimit, k < 1 { throw ValidationError("--array-limit must be at least 1") }
-        if !slurm && (partition != nil || time != nil || account != nil || arrayLimit != nil || dryRun || wait) {
-            throw ValidationError("--partition, --time, --account, --array-limit, --dry-run and --wait go with --slurm")
+        if !slurm && (partition != nil || time != nil || account != nil || arrayLimit != nil || dryRun || wait || thenDb != nil) {
+            throw ValidationError("--partition, --time, --account, --array-limit, --dry-run, --wait and --then-db go with --slurm")
         }
         if let t = time { do { try BatchSlurm.validateTime(t) } catch { throw ValidationError("\(error)") } }
         guard interval >= 0.1 && interval <= 600 else { throw ValidationError("--interval takes 0.1…600 s") }
@@ -141,15 +146,21 @@ public struct BatchRunCommand: ParsableCommand {
         if slurm {
             var s = SlurmRequest()
             s.partition = partition; s.time = time; s.account = account; s.arrayLimit = arrayLimit; s.dryRun = dryRun
+            s.thenDatabase = thenDb
             var failed = false
             try runReporting("batch") {
                 let sub = try BatchSlurm.submit(try request(), s, log: log)
-                if dryRun { print(sub.script, terminator: ""); return }
+                if dryRun {
+                    print(sub.script, terminator: "")
+                    if let after = sub.dependentScript { print("\n# then, as a second job:\n" + after, terminator: "") }
+                    return
+                }
                 guard let job = sub.job else {
                     print("nothing to submit: \(sub.skipped.count) subject(s) complete with unchanged inputs")
                     return
                 }
                 print("submitted Slurm job \(job.jobID): \(job.subjects.count) task(s); follow it with: cordq batch status \(root)" + (wait ? "" : " --wait"))
+                if let dep = job.dependentJobID { print("database job \(dep) runs once it has ended: \(thenDb ?? "")") }
                 if wait {
                     let summary = try BatchSlurm.status(root: root, wait: true, interval: interval, log: log)
                     report(summary)

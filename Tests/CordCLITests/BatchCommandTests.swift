@@ -6,6 +6,7 @@ import CordTestSupport
 @testable import CordCore
 @testable import CordIO
 @testable import CordPipeline
+import CordNormative
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -250,12 +251,13 @@ import Glibc
         setenv("SLURM_CONF", cluster + "/slurm.conf", 1)
         defer { unsetenv("SLURM_CONF") }
 
+        let db = dir + "/norms.sqlite"
         var batch = try CordQCommand.parseAsRoot(["batch", root, "--slurm", "--wait", "--interval", "0.5", "--threads", "1",
-                                                  "--memory-limit", "1", "--time", "00:10:00", "--no-qc"])
+                                                  "--memory-limit", "1", "--time", "00:10:00", "--no-qc", "--then-db", db])
         try batch.run()
         let layout = BatchLayout(root: root)
         let job = try JSONFile.read(SlurmJob.self, from: layout.slurmJob)
-        #expect(job.subjects == ["sub-hc01", "sub-hc02"] && !job.jobID.isEmpty)
+        #expect(job.subjects == ["sub-hc01", "sub-hc02"] && !job.jobID.isEmpty && job.dependentJobID != nil)
         let rows = try Self.table(layout.table)
         for id in job.subjects {
             #expect(rows[id]?["status"] == "ok", "\(id): \(rows[id] ?? [:]); log: \((try? TextFile.read(layout.log(id))) ?? "none")")
@@ -263,6 +265,9 @@ import Glibc
             let rec = try JSONFile.read(BatchSubjectRecord.self, from: layout.record(id))
             #expect(rec.run == "slurm-" + job.jobID && rec.threads == 1)
         }
+        // The dependent job (--then-db) ran after the array and stored both volunteers.
+        let stored = try NormativeDatabase(path: db, readOnly: true)
+        #expect(try stored.subjects().map(\.participant.id) == ["sub-hc01", "sub-hc02"])
         // The script asked for what the options said.
         let text = try TextFile.read(layout.slurmScript)
         #expect(text.contains("#SBATCH --cpus-per-task=1") && text.contains("#SBATCH --mem=1024M") && text.contains("#SBATCH --array=0-1"))

@@ -23,10 +23,12 @@ public struct BatchResources: Sendable {
     public var jobs: Int
     public var threads: Int
 
-    /// Peak memory assumed for a subject before any has been measured (bytes): 1.5 GiB,
-    /// about 2× the peak measured on the demo phantom subject (T2w, 35-volume DWI, MT set;
-    /// Benchmarks/batch/RESULTS.md), since clinical DWI series are larger.
-    public static let defaultSubjectBytes = 1.5 * 1_073_741_824.0
+    /// Peak memory assumed for a subject before any has been measured (bytes): 1 GiB. Measured
+    /// peaks of `cordq process` (release): 76 MiB for the demo phantom subject and 160 MiB for
+    /// the same subject at 4× the voxels (Benchmarks/process/RESULTS.md); 1 GiB leaves room
+    /// for clinical DWI series several times larger, and is replaced by 1.25 × the measured
+    /// peak once the dataset's first subjects are recorded.
+    public static let defaultSubjectBytes = 1_073_741_824.0
     /// Worker threads of a Slurm task when `--threads` is not given.
     public static let defaultSlurmThreads = 2
 

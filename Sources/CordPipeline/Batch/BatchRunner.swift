@@ -143,8 +143,9 @@ public enum BatchRunner {
                             seconds: (ContinuousClock.now - t0).seconds)
     }
 
-    /// The `cordq` executable subjects run in: the request's, else this process's own when
-    /// it is `cordq`, else `cordq` beside it (a test runner in `.build/debug`).
+    /// The `cordq` executable subjects run in: the request's; else this process's own when it
+    /// is named `cordq`; else a `cordq` beside it (a test runner in `.build/debug`); else this
+    /// process's own (a renamed copy of cordq).
     static func resolveExecutable(_ r: BatchRequest) throws -> String {
         if let e = r.executable {
             guard ChildProcess.isAvailable(e) else { throw BatchError.noExecutable("\(e) is not an executable file") }
@@ -153,8 +154,7 @@ public enum BatchRunner {
         guard let me = TextFile.executablePath else { throw BatchError.noExecutable("the running program's path is unknown; give --cordq PATH") }
         if URL(fileURLWithPath: me).lastPathComponent == "cordq" { return me }
         let beside = URL(fileURLWithPath: me).deletingLastPathComponent().path + "/cordq"
-        guard ChildProcess.isAvailable(beside) else { throw BatchError.noExecutable("no cordq beside \(me); give --cordq PATH") }
-        return beside
+        return ChildProcess.isAvailable(beside) ? beside : me
     }
 
     /// " (last log line: …)" when the log has one.

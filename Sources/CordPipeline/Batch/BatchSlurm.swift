@@ -18,12 +18,17 @@ public struct SlurmJob: Sendable, Codable, Equatable {
     public var script: String
     /// The token the tasks put in their records (`slurm-<job id>`).
     public var run: String
-    enum CodingKeys: String, CodingKey { case jobID = "job_id", subjects, submitted, script, run }
+    /// The dependent job (`--then-db`) that gathers batch.tsv and builds the database once
+    /// every task has ended, nil when none was asked for.
+    public var dependentJobID: String?
+    enum CodingKeys: String, CodingKey { case jobID = "job_id", subjects, submitted, script, run, dependentJobID = "dependent_job_id" }
 }
 
 /// What `BatchSlurm.submit` did (or, for a dry run, would do).
 public struct SlurmSubmission: Sendable {
     public var script: String
+    /// The dependent job's script (`--then-db`), nil when none.
+    public var dependentScript: String?
     public var subjects: [String]
     public var skipped: [String]
     public var resources: BatchResources
@@ -95,6 +100,30 @@ public enum BatchSlurm {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The job that runs after every task of `jobID` has ended (`afterany`: failed subjects
+    /// are reported, the others still go in): `cordq batch status ROOT` gathers batch.tsv,
+    /// then `cordq db build DB --bids ROOT --no-process` stores the healthy volunteers'
+    /// tables (a subject without a table is reported by db build, not re-processed).
+    public static func dependentScript(_ r: BatchRequest, _ s: SlurmRequest, executable: String, jobID: String, database: String) -> String {
+        let layout = BatchLayout(root: r.root)
+        func q(_ x: String) -> String { "'" + x.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        var lines = ["#!/bin/bash",
+                     "# cordq batch: normative database of \(layout.root) once job \(jobID) has ended.",
+                     "#SBATCH --job-name=cordq-batch-db",
+                     "#SBATCH --dependency=afterany:\(jobID)",
+                     "#SBATCH --ntasks=1",
+                     "#SBATCH --cpus-per-task=1",
+                     "#SBATCH --mem=1024M",
+                     "#SBATCH --time=01:00:00",
+                     "#SBATCH --output=\(layout.derivatives)/logs/slurm-%j-db.out"]
+        if let p = s.partition { lines.append("#SBATCH --partition=\(p)") }
+        if let a = s.account { lines.append("#SBATCH --account=\(a)") }
+        lines += ["export CORDQ_THREADS=1 CORDQ_QUIET=1",
+                  "\(q(executable)) batch status \(q(layout.root)) || true   # exit 1 only says a subject failed",
+                  "exec \(q(executable)) db build \(q(TextFile.canonicalPath(database))) --bids \(q(layout.root)) --no-process"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     // MARK: - Submission
 
     /// Plans the array (subjects, `--resume` skipping current ones, CPUs and memory from
@@ -123,11 +152,13 @@ public enum BatchSlurm {
         if let t = s.time { try validateTime(t) }
         let threads = req.threads ?? BatchResources.defaultSlurmThreads
         guard !todo.isEmpty else {
-            return SlurmSubmission(script: "", subjects: [], skipped: skipped, resources: res, memoryMiB: memory, time: time, job: nil)
+            return SlurmSubmission(script: "", dependentScript: nil, subjects: [], skipped: skipped, resources: res, memoryMiB: memory, time: time, job: nil)
         }
         let text = script(r, s, executable: executable, subjects: todo.count, threads: threads, memoryMiB: memory, time: time)
         if s.dryRun {
-            return SlurmSubmission(script: text, subjects: todo, skipped: skipped, resources: res, memoryMiB: memory, time: time, job: nil)
+            let after = s.thenDatabase.map { dependentScript(r, s, executable: executable, jobID: "<job id>", database: $0) }
+            return SlurmSubmission(script: text, dependentScript: after, subjects: todo, skipped: skipped, resources: res,
+                                   memoryMiB: memory, time: time, job: nil)
         }
         guard ChildProcess.isAvailable("sbatch") else { throw BatchError.slurm("sbatch is not on PATH (is this a Slurm submit host?); --dry-run prints the script") }
         try TextFile.write(todo.joined(separator: "\n") + "\n", to: layout.slurmSubjects)
@@ -139,13 +170,25 @@ public enum BatchSlurm {
               !id.isEmpty, id.allSatisfy(\.isNumber) else {
             throw BatchError.slurm("sbatch failed (\(exit.description)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let job = SlurmJob(jobID: id, subjects: todo, submitted: BatchSubjects.timestamp(), script: layout.slurmScript, run: "slurm-" + id)
+        var job = SlurmJob(jobID: id, subjects: todo, submitted: BatchSubjects.timestamp(), script: layout.slurmScript, run: "slurm-" + id)
+        var after: String?
+        if let db = s.thenDatabase {
+            let text = dependentScript(r, s, executable: executable, jobID: id, database: db)
+            let path = layout.slurm + "/cordq-batch-db.sbatch"
+            try TextFile.write(text, to: path)
+            let (e, out) = try ChildProcess.run("sbatch", ["--parsable", path])
+            guard e.succeeded, let dep = out.split(separator: "\n").last?.split(separator: ";").first.map(String.init), !dep.isEmpty, dep.allSatisfy(\.isNumber) else {
+                throw BatchError.slurm("job \(id) was submitted, but sbatch of the database job failed (\(e.description)): \(out.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            job.dependentJobID = dep; after = text
+            log("submitted job \(dep) (db build \(db)), to run once job \(id) has ended")
+        }
         try JSONFile.write(job, to: layout.slurmJob)
         var rows = skipped.compactMap { records[$0].map(BatchSubjects.row) }
         rows += todo.map { BatchRow(participant: $0, status: .pending, seconds: nil, peakMemoryMiB: nil, error: "") }
         try BatchSubjects.writeTable(rows, layout: layout)
         log("submitted job \(id): \(todo.count) task\(todo.count == 1 ? "" : "s"), \(threads) CPU\(threads == 1 ? "" : "s") and \(memory) MiB each, time \(time)")
-        return SlurmSubmission(script: text, subjects: todo, skipped: skipped, resources: res, memoryMiB: memory, time: time, job: job)
+        return SlurmSubmission(script: text, dependentScript: after, subjects: todo, skipped: skipped, resources: res, memoryMiB: memory, time: time, job: job)
     }
 
     // MARK: - Following the job
@@ -188,7 +231,9 @@ public enum BatchSlurm {
                 }
             }
             try BatchSubjects.writeTable(rows, layout: layout)
-            let active = rows.contains { $0.status == .running || $0.status == .pending }
+            var active = rows.contains { $0.status == .running || $0.status == .pending }
+            // With --wait, the dependent database job is waited for as well.
+            if !active, wait, let dep = job.dependentJobID, try queuedJob(dep) { active = true }
             line.draw(state: rows, started: t0, finished: Array(repeating: 0, count: finished.count), jobs: 1)
             if !wait || !active { break }
             usleep(UInt32(CheckedNumber.clamped(interval * 1e6, .toNearestOrEven, to: 100_000...600_000_000)))
@@ -207,6 +252,13 @@ public enum BatchSlurm {
             throw BatchError.slurm("squeue failed (\(exit.description)): \(out.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return parseQueue(out)
+    }
+
+    /// Whether a plain (non-array) job is still queued or running.
+    static func queuedJob(_ jobID: String) throws -> Bool {
+        let (exit, out) = try ChildProcess.run("squeue", ["-h", "-j", jobID, "-o", "%T"])
+        guard exit.succeeded else { return false }
+        return TextLines.split(out).contains { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
     }
 
     /// `squeue -o "%K %T"` lines → task index → state (a pending range such as `2-5%2` counts for each index).

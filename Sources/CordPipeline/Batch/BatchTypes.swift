@@ -44,6 +44,9 @@ public struct SlurmRequest: Sendable {
     public var arrayLimit: Int?
     /// Print the script, write and submit nothing.
     public var dryRun = false
+    /// A normative database to build from the dataset once every task has ended (a
+    /// dependent job: `cordq batch status` then `cordq db build DB --bids ROOT --no-process`).
+    public var thenDatabase: String?
     public init() {}
 }
 

@@ -79,8 +79,8 @@ public struct BatchRunCommand: ParsableCommand {
 
         Slurm (--slurm): writes derivatives/cordq/batch/slurm/cordq-batch.sbatch, a job array \
         with one task per subject (--cpus-per-task = --threads, default 2; --mem = \
-        --memory-limit, else 1.25 × the largest recorded peak rounded up to 256 MiB, else \
-        1 GiB; --time, else 3 × the longest recorded subject, at least 30 min, else \
+        --memory-limit, else 1.25 × the largest recorded peak rounded up to 256 MiB (at least \
+        512 MiB), else 1 GiB; --time, else 3 × the longest recorded subject, at least 30 min, else \
         02:00:00), submits it with sbatch and records the job; --dry-run prints the script \
         and writes nothing; --wait follows it until every task ended (cordq batch status \
         does the same later, from any host that can run squeue; with --then-db also for the \

@@ -44,11 +44,11 @@ public enum BatchSlurm {
 
     /// Memory per task (MiB): `--memory-limit` when given, else the per-subject need of
     /// `BatchResources` (1.25 × the largest recorded peak, or the default estimate), rounded
-    /// up to 256 MiB.
+    /// up to 256 MiB, at least 512 MiB (Slurm kills a task that exceeds it).
     static func memoryRequestMiB(_ r: BatchRequest, _ res: BatchResources) -> Int {
         let bytes = r.memoryLimitGB.map { $0 * 1_073_741_824 } ?? res.perSubjectBytes
         let mib = CheckedNumber.clamped(bytes / 1_048_576 / 256, .up, to: 1...1_000_000) * 256
-        return max(256, mib)
+        return r.memoryLimitGB == nil ? max(512, mib) : mib
     }
 
     /// Wall time per task: `--time`, else 3 × the longest recorded subject rounded up to
@@ -236,7 +236,8 @@ public enum BatchSlurm {
             if !active, wait, let dep = job.dependentJobID, try queuedJob(dep) { active = true }
             line.draw(state: rows, started: t0, finished: Array(repeating: 0, count: finished.count), jobs: 1)
             if !wait || !active { break }
-            usleep(UInt32(CheckedNumber.clamped(interval * 1e6, .toNearestOrEven, to: 100_000...600_000_000)))
+            let micros = CheckedNumber.clamped(interval * 1_000_000, .toNearestOrEven, to: 100_000...600_000_000)
+            usleep(UInt32(truncatingIfNeeded: micros))
         }
         line.clear()
         return BatchSummary(root: layout.root, table: layout.table, rows: rows, skipped: [], processed: Array(finished).sorted(),

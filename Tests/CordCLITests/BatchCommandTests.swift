@@ -41,6 +41,16 @@ import Glibc
         return condition()
     }
 
+    /// Command lines of running processes that mention `text` (from /proc).
+    static func processes(mentioning text: String) -> [String] {
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { $0.allSatisfy(\.isNumber) }
+        return pids.compactMap { pid -> String? in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
+            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return line.contains(text) && line.contains("batch subject") ? line : nil
+        }
+    }
+
     // MARK: - Local
 
     /// `--jobs 2` gives the same per-level tables as `cordq process` run subject by subject.
@@ -100,17 +110,21 @@ import Glibc
         try FileManager.default.removeItem(atPath: t2w)
         try FileManager.default.moveItem(atPath: root + "/cut.bin", toPath: t2w)
 
-        // The batch, one subject at a time, in its own process; killed with SIGKILL as soon
-        // as the first subject is recorded (the second is then running).
+        // The batch, one subject at a time, in its own process; killed with SIGKILL once the
+        // first subject is recorded and the second has begun its first step.
         let batch = try ChildProcess.start(try Self.cordq(), ["batch", root, "--jobs", "1", "--threads", "2", "--keep-going", "--no-qc"],
                                            log: dir + "/batch1.log")
-        let firstDone = Self.waitUntil(60) { BatchSubjects.record(layout, "sub-hc01")?.status == .ok }
+        let secondRunning = Self.waitUntil(60) {
+            BatchSubjects.record(layout, "sub-hc01")?.status == .ok && ((try? TextFile.read(layout.log("sub-hc02"))) ?? "").contains("protocol:")
+        }
         batch.send(SIGKILL)
         let killed = batch.wait()
-        #expect(firstDone && killed.signal == SIGKILL, "\(killed.description); log: \((try? TextFile.read(dir + "/batch1.log")) ?? "")")
-        // The running subject notices its batch is gone and stops (within ~0.25 s): its
-        // output never appears, and no record is written for it.
-        usleep(1_500_000)
+        #expect(secondRunning && killed.signal == SIGKILL, "\(killed.description); log: \((try? TextFile.read(dir + "/batch1.log")) ?? "")")
+        // The orphaned subject notices its batch is gone (it polls every 0.25 s) and ends
+        // without finishing: no process of it is left, and neither its output nor a record
+        // appears (had it run to its end, both would exist).
+        let gone = Self.waitUntil(5) { Self.processes(mentioning: root).isEmpty }
+        #expect(gone, "still running: \(Self.processes(mentioning: root))")
         #expect(!TextFile.exists(layout.output("sub-hc02")) && BatchSubjects.record(layout, "sub-hc02") == nil)
         let firstRecord = try #require(FolderTree.modificationTime(layout.record("sub-hc01")))
 

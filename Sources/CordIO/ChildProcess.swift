@@ -36,9 +36,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments` (not through a shell) and `environment` added to
     /// this process's environment; standard output and error go to `log` (created or
-    /// truncated; its folder is created), standard input is /dev/null.
+    /// truncated; its folder is created), standard input is /dev/null. With `ownGroup` the
+    /// child gets a process group of its own, so a Ctrl-C on the terminal reaches only the
+    /// parent, which then stops its children itself.
     public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                             log: String) throws -> ChildProcess {
+                             log: String, ownGroup: Bool = false) throws -> ChildProcess {
         try TextFile.makeDirectory(URL(fileURLWithPath: log).deletingLastPathComponent().path)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -46,7 +48,7 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let pid = try spawn(executable, arguments, environment: environment, actions: &actions)
+        let pid = try spawn(executable, arguments, environment: environment, actions: &actions, ownGroup: ownGroup)
         return ChildProcess(pid: pid)
     }
 
@@ -85,7 +87,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     static func spawn(_ executable: String, _ arguments: [String], environment: [String: String],
-                      actions: inout posix_spawn_file_actions_t) throws -> pid_t {
+                      actions: inout posix_spawn_file_actions_t, ownGroup: Bool = false) throws -> pid_t {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -101,7 +103,9 @@ public final class ChildProcess: @unchecked Sendable {
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if ownGroup { flags |= POSIX_SPAWN_SETPGROUP; posix_spawnattr_setpgroup(&attributes, 0) }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
         guard rc == 0 else {

@@ -120,7 +120,7 @@ public enum BatchRunner {
                 if !r.qc { args.append("--no-qc") }
                 let env = ["CORDQ_THREADS": "\(resources.threads)", "OPENBLAS_NUM_THREADS": "1", "CORDQ_QUIET": "1",
                            BatchWorker.parentVariable: "\(getpid())", BatchWorker.runVariable: runToken]
-                let child = try ChildProcess.start(executable, args, environment: env, log: layout.log(id))
+                let child = try ChildProcess.start(executable, args, environment: env, log: layout.log(id), ownGroup: true)
                 running.append((id, child))
                 state[id]?.status = .running
                 line.clear()
@@ -129,7 +129,10 @@ public enum BatchRunner {
             }
             var still: [(id: String, child: ChildProcess)] = []
             for (id, c) in running {
-                if let e = c.poll() { try finish(id, c, e, stopped: false) } else { still.append((id, c)) }
+                // A subject ended by SIGINT/SIGTERM while the batch is being stopped was stopped, not failed.
+                if let e = c.poll() {
+                    try finish(id, c, e, stopped: signals.received != nil && (e.signal == SIGINT || e.signal == SIGTERM))
+                } else { still.append((id, c)) }
             }
             running = still
             line.draw(state: Array(state.values), started: started, finished: finishedSeconds, jobs: resources.jobs)

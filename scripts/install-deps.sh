@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(libfftw3-dev libnifti-dev libgsl-dev zlib1g-dev libdeflate-dev liblapacke-dev libopenblas-dev libsqlite3-dev libpng-dev pkg-config chromium)
+# `cordq batch --slurm` is tested against a real single-node Slurm that the test starts
+# and stops itself (scripts/slurm-single-node.sh): munged, slurmctld and slurmd.
+packages+=(slurm-wlm munge)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,7 @@ public struct CordQCommand: ParsableCommand {
             DbCommand.self,
             BiomarkersCommand.self,
             ProcessCommand.self,
+            BatchCommand.self,
             QCGroupCommand.self,
         ]
     )

@@ -425,7 +425,22 @@ extension ProcessRun {
             warped = a
             let atlasName = "\(folder)/\(stem)_atlas"
             try AtlasFolder.write(a.folderContents(title: "CordQ atlas in the space of \(stem)"), to: out.path(atlasName, isFolder: true))
-            return ("atlas registered with the session's labels, Dice \(formatFixed(reg.dice, 3))", [atlasName], m)
+            // The space's warps (ITK/ANTs displacement fields, named as SCT names them), and its
+            // maps resampled into template space for group analysis.
+            let space = fileSafe(name)
+            let warps = ["\(folder)/warp_template2\(space).nii.gz", "\(folder)/warp_\(space)2template.nii.gz"]
+            try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: out.path(warps[0]))
+            try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: out.path(warps[1]))
+            var written = [atlasName] + warps
+            if request.templateSpace {
+                for map in maps {
+                    let file = "\(folder)/\(stem)_space-template_\(fileSafe(map.metric)).nii.gz"
+                    let inTemplate = try DisplacementField.apply(reg.inverseWarp, to: map.volume)
+                    try NIfTIFile.write(inTemplate, to: out.path(file), description: "cordq \(map.metric) in template space (\(reg.atlas.source))")
+                    written.append(file)
+                }
+            }
+            return ("atlas registered with the session's labels, Dice \(formatFixed(reg.dice, 3))\(request.templateSpace ? "; \(maps.count) map(s) in template space" : "")", written, m)
         }
         guard let atlas = warped else { return }
         try step("values (\(name))") {

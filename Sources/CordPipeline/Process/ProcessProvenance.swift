@@ -27,7 +27,7 @@ extension ProcessRun {
             "image_refinement_max_dice_loss": r.imageRefinementMaximumDiceLoss.map { .number($0) } ?? .null,
             "alignment_keep_only_if_better": .bool(r.alignment.keepOnlyIfBetter),
             "overwrite": .bool(r.overwrite),
-            "qc": .bool(r.qc), "microfa_debias": .bool(r.microFADebias), "normative_database": r.normativeDatabase.map { .string($0) } ?? .null,
+            "qc": .bool(r.qc), "microfa_debias": .bool(r.microFADebias), "template_space": .bool(r.templateSpace), "normative_database": r.normativeDatabase.map { .string($0) } ?? .null,
         ]
         if let s = r.session { options["session"] = .string(s) }
         let iso = ISO8601DateFormatter()

@@ -53,6 +53,9 @@ public struct ProcessRequest: Sendable {
     /// Remove the magnitude (Rician) bias with the MP-PCA σ map before μFA fits
     /// (`MagnitudeNoiseLevel`); only where MP-PCA ran.
     public var microFADebias = true
+    /// Write each contrast space's maps resampled into template space (the cropped atlas grid)
+    /// beside the warps, for group analysis.
+    public var templateSpace = true
     /// Write the QC page `qc/index.html` (pictures of every step, metrics, per-level plots).
     public var qc = true
     /// A normative database (`cordq db build`) whose mean ± SD per level the QC plots draw; nil = values only.

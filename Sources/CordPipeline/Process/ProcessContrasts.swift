@@ -81,6 +81,9 @@ extension ProcessRun {
         }
         plans[series.stem] = planRecord
 
+        // Susceptibility distortion (reverse phase-encoding pair), before denoising and multiband correction.
+        try distortionStep(series, &d)
+
         // MP-PCA, then unringing (Kellner et al. 2016 recommend denoising first).
         if plan.denoise.value {
             if let why = request.denoiseOptions.refusal(frames: d.image.frames) {

@@ -26,6 +26,8 @@ final class QCImages {
     var maps: [(space: String, metric: String, volume: Volume<Float>)] = []
     /// The level map (1 = C1 …) on the cropped anatomical grid.
     var levels: Volume<Int32>?
+    /// Distortion correction per DWI series: field (Hz), mean b = 0 as acquired, b = 0 unwarped.
+    var distortion: [(series: String, field: Volume<Float>, before: Volume<Float>, after: Volume<Float>)] = []
 
     /// The metrics drawn as colour maps.
     static let mapMetrics: Set<String> = ["fa", "ufa", "mtr_pu", "mtsat_pu"]

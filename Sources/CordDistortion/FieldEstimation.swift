@@ -20,8 +20,11 @@ public struct FieldEstimationOptions: Sendable {
     public var levels: [Double] = [0.0]
     /// Gauss–Newton iterations per level (at most).
     public var iterations = 15
-    /// Conjugate-gradient iterations per Gauss–Newton step (at most).
-    public var conjugateGradientIterations = 25
+    /// Conjugate-gradient iterations per Gauss–Newton step (at most; the line-block
+    /// preconditioner leaves only the weak coupling across lines to them).
+    public var conjugateGradientIterations = 5
+    /// Gauss–Newton stops when an iteration lowers the objective by less than this fraction.
+    public var tolerance = 2e-3
     /// Smoothing (σ, mm) of the optimal-transport start, weighted by signal.
     public var initialSmoothing = 2.0
     /// Start from the per-line optimal-transport solution (else from zero).
@@ -131,7 +134,7 @@ public enum FieldEstimation {
                 let slope = zip(state.gradient, step).reduce(0) { $0 + $1.0 * $1.1 }
                 guard slope < 0 else { break }
                 var t = 1.0, accepted: PairProblem.State?
-                for _ in 0..<12 {
+                for _ in 0..<6 {
                     var trial = d
                     for i in 0..<d.count { trial[i] += t * step[i] }
                     let s = problem.evaluate(trial)
@@ -142,7 +145,7 @@ public enum FieldEstimation {
                 let relative = (state.energy - next.energy) / max(state.energy, 1e-300)
                 let moved = t * step.reduce(0) { max($0, abs($1)) }
                 state = next
-                if relative < 1e-4 || moved < 1e-3 { break }
+                if relative < options.tolerance || moved < 1e-3 { break }
             }
         }
         progress.finish()
@@ -183,11 +186,13 @@ public enum FieldEstimation {
         return out
     }
 
-    /// The 99th percentile of the pair's mean over voxels with signal.
+    /// The 99th percentile of the pair's mean over voxels with signal (from every voxel of
+    /// grids up to 32 768 voxels, else from an evenly spaced sample of about that many).
     static func robustMaximum(_ a: [Double], _ b: [Double]) -> Double {
         var m: [Double] = []
-        m.reserveCapacity(a.count)
-        for i in 0..<a.count { let v: Double = 0.5 * (a[i] + b[i]); if v > 0 { m.append(v) } }
+        let step = max(1, a.count / 32_768)
+        m.reserveCapacity(a.count / step + 1)
+        for i in stride(from: 0, to: a.count, by: step) { let v: Double = 0.5 * (a[i] + b[i]); if v > 0 { m.append(v) } }
         guard !m.isEmpty else { return 1 }
         m.sort()
         let v = m[min(m.count - 1, m.count * 99 / 100)]
@@ -324,52 +329,154 @@ final class PairProblem: Sendable {
 
     /// H v with H = JᵀJ + αL + βD_cᵀ diag(ψ″) D_c.
     func hessianApply(_ st: State, _ v: [Double]) -> [Double] {
-        let dv = LineOps.derivative(v, lines)
-        let count = v.count
-        var jv = [Double](repeating: 0, count: count), inner = jv
-        for i in 0..<count {
-            jv[i] = st.c0[i] * v[i] + st.c1[i] * dv[i]
-            inner[i] = st.c1[i] * jv[i] + beta * st.curvature[i] * dv[i]
+        // One pass per line: J v, then Jᵀ(J v) + βD_cᵀψ″D_c v on the line, plus αL v (which reads
+        // the neighbouring lines' input values only).
+        let n = lines.length, s = lines.stride, count = v.count
+        let c0 = st.c0, c1 = st.c1, curv = st.curvature, beta = self.beta, alpha = self.alpha, w = weights
+        let nx = grid.nx, ny = grid.ny, nz = grid.nz, plane = nx * ny
+        return parallelFill(count, units: lines.count) { range, out in
+            var jv = [Double](repeating: 0, count: n), inner = jv
+            v.withUnsafeBufferPointer { p in
+                for l in range {
+                    let o = lines.start(l)
+                    for k in 0..<n {
+                        let idx = o + k * s
+                        let dv = k == 0 ? p[idx + s] - p[idx] : (k == n - 1 ? p[idx] - p[idx - s] : 0.5 * (p[idx + s] - p[idx - s]))
+                        let j = c0[idx] * p[idx] + c1[idx] * dv
+                        jv[k] = j
+                        inner[k] = c1[idx] * j + beta * curv[idx] * dv
+                    }
+                    for k in 0..<n {
+                        // (D_cᵀ inner)_k
+                        var dt = 0.0
+                        if k == 0 { dt = -inner[0] - (n > 2 ? 0.5 * inner[1] : inner[1]) }
+                        else if k == n - 1 { dt = inner[n - 1] + (n > 2 ? 0.5 * inner[n - 2] : inner[n - 2]) }
+                        else {
+                            dt = (k - 1 == 0 ? inner[0] : 0.5 * inner[k - 1]) - (k + 1 == n - 1 ? inner[n - 1] : 0.5 * inner[k + 1])
+                        }
+                        let idx = o + k * s, x = p[idx]
+                        let i = idx % nx, jj = (idx / nx) % ny, kk = idx / plane
+                        var lap = 0.0
+                        if i > 0 { lap += w.x * (x - p[idx - 1]) }
+                        if i < nx - 1 { lap += w.x * (x - p[idx + 1]) }
+                        if jj > 0 { lap += w.y * (x - p[idx - nx]) }
+                        if jj < ny - 1 { lap += w.y * (x - p[idx + nx]) }
+                        if kk > 0 { lap += w.z * (x - p[idx - plane]) }
+                        if kk < nz - 1 { lap += w.z * (x - p[idx + plane]) }
+                        out[idx] = c0[idx] * jv[k] + dt + alpha * lap + 1e-6 * x
+                    }
+                }
+            }
         }
-        let dt = LineOps.derivativeTranspose(inner, lines)
-        let lap = LineOps.laplacian(v, grid, weights: weights)
-        for i in 0..<count { jv[i] = st.c0[i] * jv[i] + dt[i] + alpha * lap[i] + 1e-6 * v[i] }
-        return jv
     }
 
-    /// The Gauss–Newton step: H δ = −g by Jacobi-preconditioned conjugate gradients.
+    /// The Gauss–Newton step: H δ = −g by conjugate gradients preconditioned with H's
+    /// phase-encoding-line blocks (exact pentadiagonal LDLᵀ per line: data, barrier and the
+    /// smoothness along the line; the coupling across lines, through α only, is left to CG).
     func newtonStep(_ st: State, maxIterations: Int) -> [Double] {
         let count = st.d.count
-        let wsum: Double = 2 * (weights.x + weights.y + weights.z)
-        var m = [Double](repeating: 0, count: count)
-        for i in 0..<count {
-            let data: Double = st.c0[i] * st.c0[i] + 0.5 * st.c1[i] * st.c1[i]
-            let reg: Double = alpha * wsum + 0.5 * beta * st.curvature[i]
-            m[i] = data + reg + 1e-6
-        }
+        let factors = lineFactors(st)
         var x = [Double](repeating: 0, count: count)
         var r = st.gradient.map { -$0 }
-        var z = [Double](repeating: 0, count: count)
-        for i in 0..<count { z[i] = r[i] / m[i] }
+        var z = lineSolve(factors, r)
         var p = z
-        var rz = zip(r, z).reduce(0) { $0 + $1.0 * $1.1 }
-        let r0 = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        var rz = 0.0
+        for i in 0..<count { rz += r[i] * z[i] }
+        var r0 = 0.0
+        for v in r { r0 += v * v }
+        r0 = r0.squareRoot()
         guard r0 > 0 else { return x }
         for _ in 0..<maxIterations {
             let hp = hessianApply(st, p)
-            let php = zip(p, hp).reduce(0) { $0 + $1.0 * $1.1 }
+            var php = 0.0
+            for i in 0..<count { php += p[i] * hp[i] }
             guard php > 0 else { break }
             let step = rz / php
             var rr = 0.0
             for i in 0..<count { x[i] += step * p[i]; r[i] -= step * hp[i]; rr += r[i] * r[i] }
-            if rr.squareRoot() < 1e-3 * r0 { break }
-            for i in 0..<count { z[i] = r[i] / m[i] }
-            let rzNew = zip(r, z).reduce(0) { $0 + $1.0 * $1.1 }
+            if rr.squareRoot() < 1e-2 * r0 { break }
+            z = lineSolve(factors, r)
+            var rzNew = 0.0
+            for i in 0..<count { rzNew += r[i] * z[i] }
             let beta = rzNew / rz
             rz = rzNew
             for i in 0..<count { p[i] = z[i] + beta * p[i] }
         }
         return x
+    }
+
+    /// LDLᵀ factors of every line block of H, packed as [D, l1, l2] (3 × count): l1, l2 are the
+    /// multipliers at offsets 1 and 2 below the diagonal, stored at the lower voxel's index.
+    func lineFactors(_ st: State) -> [Double] {
+        let n = lines.length, s = lines.stride, count = st.d.count, axis = lines.axis
+        let w = [weights.x, weights.y, weights.z]
+        var across = 0.0
+        for ax in 0..<3 where ax != axis { across += 2 * w[ax] }
+        let alongWeight = alpha * w[axis], diagonalShift = alpha * across + 1e-6
+        let c0 = st.c0, c1 = st.c1, curv = st.curvature, beta = self.beta
+        return parallelFill(3 * count, units: lines.count) { range, out in
+            var a0 = [Double](repeating: 0, count: n), a1 = a0, a2 = a0
+            for l in range {
+                let o = lines.start(l)
+                for k in 0..<n { a0[k] = diagonalShift; a1[k] = 0; a2[k] = 0 }
+                @inline(__always) func add(_ i: Int, _ j: Int, _ v: Double) {
+                    let lo = min(i, j)
+                    switch max(i, j) - lo { case 0: a0[lo] += v; case 1: a1[lo] += v; default: a2[lo] += v }
+                }
+                for k in 0..<n {
+                    let idx = o + k * s
+                    let (i1, v1, i2, v2): (Int, Double, Int, Double) =
+                        k == 0 ? (0, -1, 1, 1) : (k == n - 1 ? (n - 2, -1, n - 1, 1) : (k - 1, -0.5, k + 1, 0.5))
+                    let q0 = c0[idx], q1 = c1[idx], e = q1 * q1 + beta * curv[idx]
+                    a0[k] += q0 * q0
+                    // diag(c0·c1)·D_c and its transpose.
+                    let cc = q0 * q1
+                    add(k, i1, i1 == k ? 2 * cc * v1 : cc * v1); add(k, i2, i2 == k ? 2 * cc * v2 : cc * v2)
+                    // D_cᵀ diag(c1² + βψ″) D_c.
+                    add(i1, i1, e * v1 * v1); add(i2, i2, e * v2 * v2); add(i1, i2, e * v1 * v2)
+                }
+                for k in 0..<(n - 1) { a0[k] += alongWeight; a0[k + 1] += alongWeight; a1[k] -= alongWeight }
+                // Banded LDLᵀ.
+                var dPrev2 = 0.0, dPrev1 = 0.0, l1Prev = 0.0
+                for k in 0..<n {
+                    let l2 = k >= 2 ? a2[k - 2] / dPrev2 : 0
+                    let l1 = k >= 1 ? (a1[k - 1] - l2 * dPrev2 * l1Prev) / dPrev1 : 0
+                    let dk = max(a0[k] - l1 * l1 * dPrev1 - l2 * l2 * dPrev2, 1e-12)
+                    let idx = o + k * s
+                    out[idx] = dk; out[count + idx] = l1; out[2 * count + idx] = l2
+                    dPrev2 = dPrev1; dPrev1 = dk; l1Prev = l1
+                }
+            }
+        }
+    }
+
+    /// Solves every line block L D Lᵀ z = r with the factors of `lineFactors`.
+    func lineSolve(_ f: [Double], _ r: [Double]) -> [Double] {
+        let n = lines.length, s = lines.stride, count = r.count
+        return parallelFill(count, units: lines.count) { range, out in
+            f.withUnsafeBufferPointer { fp in r.withUnsafeBufferPointer { rp in
+                for l in range {
+                    let o = lines.start(l)
+                    // Forward: y_k = r_k − l1_k y_{k−1} − l2_k y_{k−2}.
+                    for k in 0..<n {
+                        let idx = o + k * s
+                        var y = rp[idx]
+                        if k >= 1 { y -= fp[count + idx] * out[idx - s] }
+                        if k >= 2 { y -= fp[2 * count + idx] * out[idx - 2 * s] }
+                        out[idx] = y
+                    }
+                    for k in 0..<n { let idx = o + k * s; out[idx] /= fp[idx] }
+                    // Backward: z_k = y_k/D_k − l1_{k+1} z_{k+1} − l2_{k+2} z_{k+2}.
+                    for k in stride(from: n - 1, through: 0, by: -1) {
+                        let idx = o + k * s
+                        var z = out[idx]
+                        if k + 1 < n { z -= fp[count + idx + s] * out[idx + s] }
+                        if k + 2 < n { z -= fp[2 * count + idx + 2 * s] * out[idx + 2 * s] }
+                        out[idx] = z
+                    }
+                }
+            } }
+        }
     }
 
     /// RMS(T_A − T_B) / RMS((T_A + T_B)/2): with `zero`, the images as acquired.

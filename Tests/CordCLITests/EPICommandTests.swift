@@ -133,4 +133,33 @@ import CordPhantom
         }
         #expect(!TextFile.exists(dir + "/u.nii.gz"))
     }
+
+    /// Real sidecars (spine-generic, no images): Siemens gives PhaseEncodingDirection j- and
+    /// TotalReadoutTime 64.6 ms; GE gives the readout time but no direction, Philips neither:
+    /// each refusal names the file and what is missing (the fix is --pe-dir / --total-readout-time).
+    @Test(.enabled(if: Support.hasSharedData, "needs ../shared/data/spine-generic-sidecars; skipped without it"))
+    func realSpineGenericSidecarsGiveTheReadoutOrNameWhatIsMissing() throws {
+        let base = Support.sharedData + "/spine-generic-sidecars"
+        let siemens = try EPIDistortion.readout(of: base + "/sub-amu01/dwi/sub-amu01_dwi.nii.gz", phaseEncoding: nil, totalReadoutTime: nil)
+        #expect(siemens.phaseEncoding == PhaseEncoding(axis: 1, reversed: true))
+        #expect(abs(siemens.totalReadoutTime - 0.0645984) < 1e-9)
+        for (sub, missing) in [("sub-juntendo750w01", "PhaseEncodingDirection"), ("sub-tokyoIngenia01", "PhaseEncodingDirection")] {
+            let path = base + "/\(sub)/dwi/\(sub)_dwi.nii.gz"
+            do {
+                _ = try EPIDistortion.readout(of: path, phaseEncoding: nil, totalReadoutTime: nil)
+                Issue.record("\(sub): a sidecar without \(missing) was accepted")
+            } catch {
+                #expect("\(error)".contains(missing) && "\(error)".contains(sub), "\(error)")
+            }
+        }
+        // Philips has no TotalReadoutTime either: with the direction given, that is what is missing.
+        do {
+            _ = try EPIDistortion.readout(of: base + "/sub-tokyoIngenia01/dwi/sub-tokyoIngenia01_dwi.nii.gz", phaseEncoding: PhaseEncoding(axis: 1, reversed: false), totalReadoutTime: nil)
+            Issue.record("Philips sidecar without TotalReadoutTime accepted")
+        } catch {
+            #expect("\(error)".contains("TotalReadoutTime"), "\(error)")
+        }
+        let ge = try EPIDistortion.readout(of: base + "/sub-juntendo750w01/dwi/sub-juntendo750w01_dwi.nii.gz", phaseEncoding: PhaseEncoding(axis: 1, reversed: false), totalReadoutTime: nil)
+        #expect(abs(ge.totalReadoutTime - 0.12388) < 1e-9)
+    }
 }

@@ -66,14 +66,16 @@ def main():
     ap.add_argument("--sizes", default="40,96", help="DWI in-plane field of view (mm) at 1 mm voxels, comma-separated")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", default=None, help="keep the data in this folder")
+    ap.add_argument("--readout-time", type=float, default=0.04, help="TotalReadoutTime (s) of the phantom pair")
     a = ap.parse_args()
     rows = []
     for fov in [int(s) for s in a.sizes.split(",")]:
-        work = a.keep and os.path.join(a.keep, f"fov{fov}") or tempfile.mkdtemp(prefix="cordq-distortion-")
+        tag = f"fov{fov}" + ("" if a.readout_time == 0.04 else f"_trt{a.readout_time}")
+        work = a.keep and os.path.join(a.keep, tag) or tempfile.mkdtemp(prefix="cordq-distortion-")
         ds = os.path.join(work, "phantom")
         if not os.path.exists(ds):
             subprocess.run([a.cordq, "phantom", "subject", ds, "--acquisitions", "dwi", "--epi-distortion", "--snr", "20",
-                            "--dwi-fov", str(fov), "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
+                            "--dwi-fov", str(fov), "--seed", "7", "--readout-time", str(a.readout_time)], check=True, stdout=subprocess.DEVNULL)
         sub = os.path.join(ds, "sub-phantom01")
         up, down = os.path.join(sub, "fmap/sub-phantom01_dir-PA_epi.nii.gz"), os.path.join(sub, "fmap/sub-phantom01_dir-AP_epi.nii.gz")
         trt = json.load(open(up.replace(".nii.gz", ".json")))["TotalReadoutTime"]
@@ -97,21 +99,23 @@ def main():
         for r in range(a.repeats):
             s, pf, pc = run_pyhysco(up, down, os.path.join(work, "pyhysco"), trt)
             pt.append(s)
-        # PyHySCO normalises intensities to [0, 256]: its corrected image is rescaled by a
-        # least-squares factor against the j image's own correction before comparing.
-        scale = float((pc[region] * cc[region]).sum() / max((pc[region] ** 2).sum(), 1e-30))
+        # PyHySCO normalises the pair to [0, 256] (minus the pair's minimum, times 256 / range):
+        # its corrected image is taken back to the input's units by the inverse of that map.
+        downimg = nib.load(down).get_fdata()
+        lo = min(upimg.min(), downimg.min()); span = max(upimg.max(), downimg.max()) - lo
         row = dict(grid=shape, truth_rms_hz=float(np.sqrt(np.mean(truth[region] ** 2))),
                    cordq_s=min(ct), pyhysco_s=min(pt), ratio=min(pt) / min(ct),
                    cordq_rmse_hz=rmse(cf, truth, region), pyhysco_rmse_hz=rmse(pf, truth, region),
                    distorted_nrmse=nrmse(upimg, b0, region), cordq_nrmse=nrmse(cc, b0, region),
-                   cordq_pair_nrmse=nrmse(cb, b0, region), pyhysco_nrmse=nrmse(pc * scale, b0, region))
+                   cordq_pair_nrmse=nrmse(cb, b0, region), pyhysco_nrmse=nrmse(pc * span / 256 + lo, b0, region),
+                   readout_ms=1000 * trt)
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
-    print("| grid | truth RMS (Hz) | CordQ RMSE (Hz) | PyHySCO RMSE (Hz) | b0 NRMSE distorted | CordQ | CordQ pair | PyHySCO | CordQ s | PyHySCO s | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| grid | readout (ms) | truth RMS (Hz) | CordQ RMSE (Hz) | PyHySCO RMSE (Hz) | b0 NRMSE distorted | CordQ | CordQ pair | PyHySCO | CordQ s | PyHySCO s | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['grid']} | {r['truth_rms_hz']:.1f} | {r['cordq_rmse_hz']:.2f} | {r['pyhysco_rmse_hz']:.2f} | {r['distorted_nrmse']:.4f} | "
+        print(f"| {r['grid']} | {r['readout_ms']:.1f} | {r['truth_rms_hz']:.1f} | {r['cordq_rmse_hz']:.2f} | {r['pyhysco_rmse_hz']:.2f} | {r['distorted_nrmse']:.4f} | "
               f"{r['cordq_nrmse']:.4f} | {r['cordq_pair_nrmse']:.4f} | {r['pyhysco_nrmse']:.4f} | {r['cordq_s']:.2f} | {r['pyhysco_s']:.2f} | {r['ratio']:.1f}x |")
 
 

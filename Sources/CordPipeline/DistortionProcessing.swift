@@ -92,9 +92,8 @@ public enum EPIDistortion {
         let rb = try readout(of: peReverse, phaseEncoding: phaseEncoding.map { PhaseEncoding(axis: $0.axis, reversed: !$0.reversed) },
                              totalReadoutTime: totalReadoutTime)
         let (a, ha) = try NIfTIFile.read(pe, as: Float.self)
-        let (b, hb) = try NIfTIFile.read(peReverse, as: Float.self)
+        let (b, _) = try NIfTIFile.read(peReverse, as: Float.self)
         try a.grid.requireCompatible(with: b.grid, pe, peReverse)
-        _ = hb
         let folder = try OutputFolder(outdir, overwrite: overwrite)
         let e = try FieldEstimation.estimate(EPIImage(image: try lowB(a, path: pe), readout: ra, name: pe),
                                              EPIImage(image: try lowB(b, path: peReverse), readout: rb, name: peReverse), options: options)

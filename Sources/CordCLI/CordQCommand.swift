@@ -24,6 +24,7 @@ public struct CordQCommand: ParsableCommand {
             MTCommand.self,
             DenoiseCommand.self,
             DWICommand.self,
+            EPICommand.self,
             SegCommand.self,
             RegCommand.self,
             AtlasCommand.self,

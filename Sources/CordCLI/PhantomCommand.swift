@@ -43,6 +43,16 @@ public struct PhantomCommand: ParsableCommand {
     public var compressionLength: Double = 12
     @Option(help: "Acquisitions to simulate, comma-separated: sag (2D sagittal T2w), ax (axial T2w), dwi (single-shell DWI), mt (MT-on, MT-off and T1-weighted FLASH, spine-generic timings).")
     public var acquisitions = "sag,ax,dwi,mt"
+    @Flag(help: "Distort the DWI with a susceptibility field (a bump at each disc, up to --field-peak Hz, plus a gradient) read out with TotalReadoutTime --readout-time, and write a reverse phase-encoding b=0 pair fmap/*_dir-PA_epi (j) and *_dir-AP_epi (j-) with IntendedFor the DWI; the true field (Hz) and the undistorted images go to derivatives/truth/.")
+    public var epiDistortion = false
+    @Option(help: "Peak of each disc's field bump (Hz) with --epi-distortion.")
+    public var fieldPeak = 60.0
+    @Option(help: "TotalReadoutTime (s) of the distorted EPI with --epi-distortion.")
+    public var readoutTime = 0.04
+    @Option(help: "DWI in-plane voxel size (mm); default 1.")
+    public var dwiInPlane: Double?
+    @Option(help: "DWI in-plane field of view (mm); default 40.")
+    public var dwiFov: Double?
 
     public init() {}
 
@@ -50,6 +60,10 @@ public struct PhantomCommand: ParsableCommand {
         if let c = compress { _ = try Self.parseCompression(c, length: compressionLength) }
         _ = try Self.parseAcquisitions(acquisitions)
         if !noNoise && !(snr > 0) { throw ValidationError("--snr must be positive (or use --no-noise)") }
+        if !(fieldPeak.magnitude <= 500) { throw ValidationError("--field-peak must be within ±500 Hz") }
+        if !(readoutTime > 0.001 && readoutTime <= 0.2) { throw ValidationError("--readout-time must be 0.001 to 0.2 s") }
+        if let v = dwiInPlane, !(v >= 0.3 && v <= 5) { throw ValidationError("--dwi-in-plane must be 0.3 to 5 mm") }
+        if let v = dwiFov, !(v >= 16 && v <= 256) { throw ValidationError("--dwi-fov must be 16 to 256 mm") }
     }
 
     static func parseCompression(_ text: String, length: Double) throws -> CompressionParameters {
@@ -77,6 +91,11 @@ public struct PhantomCommand: ParsableCommand {
         options.parameters.snr = noNoise ? nil : snr
         options.parameters.compression = try compress.map { try Self.parseCompression($0, length: compressionLength) }
         options.acquisitions = try Self.parseAcquisitions(acquisitions)
+        if epiDistortion {
+            var d = DistortionPhantomParameters(); d.discPeakHz = fieldPeak; d.totalReadoutTime = readoutTime; d.seed = seed &+ 100
+            options.distortion = d
+        }
+        options.dwiInPlane = dwiInPlane; options.dwiFieldOfView = dwiFov
         let summary = try PhantomExport.write(to: outdir, options: options)
         print("wrote \(summary.root)")
         for i in summary.images { print("  \(i)") }

@@ -163,3 +163,71 @@ public struct SubjectInventory: Sendable {
         derivativeLabels.filter { $0.imagePath == imagePath }
     }
 }
+
+// MARK: - Reverse phase-encoding pairs
+
+/// The images that give a series' susceptibility field: b = 0 data read out with the
+/// series' phase-encoding polarity and with the opposite one.
+public struct ReversePhaseEncodingPair: Sendable {
+    /// The series to correct (a DWI).
+    public var target: SubjectSeries
+    /// The image read out like `target` (an `fmap/*_epi` with the same polarity, or the
+    /// target itself, whose b = 0 volumes are then used).
+    public var same: SubjectSeries
+    /// The image read out with the opposite polarity.
+    public var reverse: SubjectSeries
+    /// How the pair was found, for the log.
+    public var source: String
+}
+
+extension SubjectInventory {
+    /// The reverse phase-encoding pair of `target`, found as BIDS describes it:
+    ///
+    /// 1. `fmap/*_epi` images whose sidecar's `IntendedFor` names the target (a BIDS URI
+    ///    `bids::sub-01/dwi/…`, or a path relative to the subject folder): the one with the
+    ///    target's `PhaseEncodingDirection` opposite polarity is the reverse; one with the
+    ///    same polarity, if any, is `same` (else the target's own b = 0 volumes);
+    /// 2. else a `dwi` series with the same entities but `dir` (e.g. `dir-AP` / `dir-PA`).
+    ///
+    /// Nil when there is no candidate. A candidate with the same polarity as the target, or
+    /// without `PhaseEncodingDirection`, is still returned for rule 2 (the correction step
+    /// then refuses it with a clear message); rule 1 needs known polarities.
+    public func reversePhaseEncodingPair(for target: SubjectSeries) -> ReversePhaseEncodingPair? {
+        guard let targetImage = target.imagePath else { return nil }
+        let relative = (target.session.map { "ses-\($0)/" } ?? "") + target.datatype + "/" + (targetImage.split(separator: "/").last.map(String.init) ?? targetImage)
+        let targetPE = target.sidecar?.phaseEncodingDirection
+        let fmaps = series.filter { s in
+            s.datatype == "fmap" && s.suffix == "epi" && s.imagePath != nil && s.session == target.session
+                && s.intendedFor.contains { $0 == relative || $0.hasSuffix("/" + relative) || $0 == "bids::" + id + "/" + relative }
+        }
+        if let pe = targetPE, !fmaps.isEmpty {
+            let reverse = fmaps.first { $0.sidecar?.phaseEncodingDirection.map { $0.axis == pe.axis && $0.reversed != pe.reversed } ?? false }
+            let same = fmaps.first { $0.sidecar?.phaseEncodingDirection == pe }
+            if let reverse {
+                return ReversePhaseEncodingPair(target: target, same: same ?? target, reverse: reverse,
+                                                source: "fmap/\(reverse.stem) (IntendedFor)" + (same.map { " with fmap/\($0.stem)" } ?? " with the series' b = 0 volumes"))
+            }
+        }
+        guard let dir = target.entity("dir") else { return nil }
+        var key = target.seriesEntities; key["dir"] = nil
+        let partner = series.first { s in
+            s.datatype == target.datatype && s.suffix == target.suffix && s.imagePath != nil && s.session == target.session
+                && s.entity("dir").map { $0 != dir } == true
+                && { var k = s.seriesEntities; k["dir"] = nil; return k == key }()
+        }
+        guard let partner else { return nil }
+        return ReversePhaseEncodingPair(target: target, same: target, reverse: partner,
+                                        source: "\(target.datatype)/\(partner.stem) (dir-\(partner.entity("dir") ?? "?") of dir-\(dir))")
+    }
+}
+
+extension SubjectSeries {
+    /// The sidecar's `IntendedFor` (a string or a list of strings), empty when absent.
+    public var intendedFor: [String] {
+        switch sidecar?.fields["IntendedFor"] {
+        case let .string(s)?: return [s]
+        case let .array(a)?: return a.compactMap { if case let .string(s) = $0 { return s } else { return nil } }
+        default: return []
+        }
+    }
+}

@@ -14,6 +14,12 @@ public struct PhantomExportOptions: Sendable {
     /// Also write disc labels in the cord (`derivatives/labels/`, spine-generic's layout for
     /// manual labels) for every T2w series.
     public var discLabels = true
+    /// Distort the DWI with a susceptibility field and write a reverse phase-encoding b = 0
+    /// pair (`fmap/*_dir-PA_epi`, `fmap/*_dir-AP_epi`, `IntendedFor` the DWI) and the true
+    /// field (`derivatives/truth/…_desc-truth_fieldmap.nii.gz`, Hz). Nil: no distortion.
+    public var distortion: DistortionPhantomParameters?
+    /// The DWI grid's in-plane voxel size and field of view (mm); nil: 1 mm over 40 mm.
+    public var dwiInPlane: Double?, dwiFieldOfView: Double?
     public init() {}
 }
 
@@ -88,7 +94,12 @@ public enum PhantomExport {
         try TSVTable(columns: ["participant_id", "species", "description"],
                      rows: [[sub, "digital phantom", "CordQ cervical cord phantom C1-T1"]]).write(to: out.path("participants.tsv"))
         for acq in options.acquisitions {
-            let phantom = try PhantomSubject(options.parameters, on: acq.grid)
+            var grid = acq.grid
+            if acq == .dwi, options.dwiInPlane != nil || options.dwiFieldOfView != nil {
+                grid = PhantomGrid.axial(inPlane: options.dwiInPlane ?? 1, sliceThickness: 5, fieldOfView: options.dwiFieldOfView ?? 40,
+                                         inferior: -50, superior: 30)
+            }
+            let phantom = try PhantomSubject(options.parameters, on: grid)
             if acq == .mt {
                 let w = try writeMT(phantom, sub: sub, snr: options.parameters.snr, seed: options.parameters.seed, into: out)
                 images += w.images; truthFiles += w.truth
@@ -101,11 +112,17 @@ public enum PhantomExport {
                 var p = DiffusionPhantomParameters(); p.snr = options.parameters.snr; p.seed = options.parameters.seed
                 let sim = try DWISimulator.simulate(phantom, table: table, parameters: p)
                 let base = "\(sub)/dwi/\(stem)_dwi"
-                try NIfTIFile.write(sim.image, to: out.path(base + ".nii.gz"), description: "cordq phantom DWI")
-                try GradientFiles.write(table, grid: acq.grid, bval: out.path(base + ".bval"), bvec: out.path(base + ".bvec"))
-                try JSONFile.write(acq.sidecar, to: out.path(base + ".json"))
-                images.append(base + ".nii.gz")
                 let t = "derivatives/truth/\(sub)/dwi/\(stem)"
+                var dwiImage = sim.image, dwiSidecar = acq.sidecar
+                if let dp = options.distortion {
+                    let w = try writeDistortion(phantom, table: table, diffusion: p, parameters: dp, sub: sub, stem: stem, into: out)
+                    dwiImage = w.dwi; images += w.images; truthFiles += w.truth
+                    dwiSidecar["PhaseEncodingDirection"] = .string("j"); dwiSidecar["TotalReadoutTime"] = .number(dp.totalReadoutTime)
+                }
+                try NIfTIFile.write(dwiImage, to: out.path(base + ".nii.gz"), description: "cordq phantom DWI")
+                try GradientFiles.write(table, grid: grid, bval: out.path(base + ".bval"), bvec: out.path(base + ".bvec"))
+                try JSONFile.write(dwiSidecar, to: out.path(base + ".json"))
+                images.append(base + ".nii.gz")
                 for (v, name) in [(sim.truth.fa, "FA"), (sim.truth.md, "MD")] {
                     try NIfTIFile.write(v, to: out.path("\(t)_desc-truth\(name)_dwimap.nii.gz"))
                     truthFiles.append("\(t)_desc-truth\(name)_dwimap.nii.gz")
@@ -180,5 +197,39 @@ extension Optional {
     func orThrow(_ what: String) throws -> Wrapped {
         guard let v = self else { throw CordError.invalidValue(what: what, detail: "is not available") }
         return v
+    }
+}
+
+extension PhantomExport {
+    /// The distorted DWI (read out like the `dir-PA` image, PhaseEncodingDirection `j`), the
+    /// reverse phase-encoding b = 0 pair in `fmap/` with `IntendedFor` the DWI, and the truth:
+    /// field (Hz), undistorted noise-free b = 0, cord mask and the cord + 5 mm region.
+    static func writeDistortion(_ phantom: PhantomSubject, table: GradientTable, diffusion: DiffusionPhantomParameters,
+                                parameters dp: DistortionPhantomParameters, sub: String, stem: String,
+                                into out: OutputFolder) throws -> (dwi: Volume<Float>, images: [String], truth: [String]) {
+        var sp = dp; sp.phaseEncodingAxis = 1
+        let d = try DistortionSimulator.simulate(phantom, table: table, diffusion: diffusion, parameters: sp)
+        var images: [String] = [], truth: [String] = []
+        for (image, dir, pe) in [(d.up, "PA", "j"), (d.down, "AP", "j-")] {
+            let base = "\(sub)/fmap/\(sub)_dir-\(dir)_epi"
+            try NIfTIFile.write(image, to: out.path(base + ".nii.gz"), description: "cordq phantom b=0 EPI \(pe)")
+            let side: [String: JSONValue] = [
+                "Manufacturer": .string("CordQ"), "ManufacturersModelName": .string("digital phantom"), "MagneticFieldStrength": .number(3),
+                "PhaseEncodingDirection": .string(pe), "TotalReadoutTime": .number(sp.totalReadoutTime), "EchoTime": .number(0.08),
+                "RepetitionTime": .number(5.0), "IntendedFor": .array([.string("bids::\(sub)/dwi/\(stem)_dwi.nii.gz")]),
+                "SeriesDescription": .string("b=0 EPI \(dir) (phantom)"),
+            ]
+            try JSONFile.write(side, to: out.path(base + ".json"))
+            images.append(base + ".nii.gz")
+        }
+        let t = "derivatives/truth/\(sub)/fmap/\(sub)"
+        try NIfTIFile.write(d.fieldHz, to: out.path("\(t)_desc-truth_fieldmap.nii.gz"), description: "true field (Hz)")
+        try NIfTIFile.write(d.undistorted, to: out.path("\(t)_desc-undistorted_b0.nii.gz"), description: "undistorted noise-free b=0")
+        try NIfTIFile.write(d.dwiUndistorted, to: out.path("\(t)_desc-undistorted_dwi.nii.gz"), description: "undistorted noise-free DWI")
+        try NIfTIFile.write(d.cordMask, to: out.path("\(t)_label-cord_mask.nii.gz"), datatype: .uint8)
+        try NIfTIFile.write(d.region, to: out.path("\(t)_label-cordplus5mm_mask.nii.gz"), datatype: .uint8)
+        truth += ["_desc-truth_fieldmap.nii.gz", "_desc-undistorted_b0.nii.gz", "_desc-undistorted_dwi.nii.gz",
+                  "_label-cord_mask.nii.gz", "_label-cordplus5mm_mask.nii.gz"].map { t + $0 }
+        return (d.dwi, images, truth)
     }
 }

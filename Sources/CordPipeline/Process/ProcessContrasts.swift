@@ -120,6 +120,11 @@ extension ProcessRun {
         } else {
             skip("unring \(series.stem)", "off (\(plan.unring.source))")
         }
+        // Susceptibility distortion (reverse phase-encoding pair): after MP-PCA and unringing,
+        // which need the noise and the ringing as acquired (unwarping interpolates, correlating
+        // neighbouring voxels' noise), before the slice-group motion correction.
+        try distortionStep(series, &d)
+
         // Slice-group motion, outlier groups and banding (CordMultiband), before the tensor.
         try multibandStep(series, plan: plan, &d)
 

@@ -30,6 +30,9 @@ struct ProcessInventory: Sendable {
     /// The anatomical contrast of `anatomy` (T2w; T1w or T2*w only when there is no T2w).
     var anatomyContrast: (suffix: String, contrast: SegmentationContrastName)
     var dwi: [SubjectImage]
+    /// Reverse phase-encoding pairs (fmap/*_epi with IntendedFor, or dwi dir-AP/dir-PA) by
+    /// DWI image path: the distortion correction runs for these series.
+    var distortionPairs: [String: ReversePhaseEncodingPair] = [:]
     var mt: MTSet?
     /// Label images found under `derivatives/labels/` for an anatomical image: (image, labels, kind).
     var derivativeLabels: [(image: SubjectImage, labels: String, kind: LabelKind)]
@@ -98,7 +101,19 @@ enum ProcessInventoryReader {
         } else if contrast.0 != "T2w" {
             missing.append("anatomy: no T2w image; the \(contrast.0) image is used for the cord and levels")
         }
-        let dwi = try latest(images.filter { $0.datatype == "dwi" && $0.suffix == "dwi" }).map(make)
+        // A dwi series that only serves as the reverse phase-encoding partner of a longer one
+        // (dir-PA b = 0 volumes for a dir-AP series) is not processed on its own.
+        var dwiSeries = latest(images.filter { $0.datatype == "dwi" && $0.suffix == "dwi" })
+        var pairs: [String: ReversePhaseEncodingPair] = [:], partnersOnly = Set<String>()
+        for s in dwiSeries {
+            guard let image = s.imagePath, let pair = subject.reversePhaseEncodingPair(for: s) else { continue }
+            pairs[image] = pair
+            if pair.reverse.datatype == "dwi", let r = pair.reverse.imagePath,
+               (pair.reverse.header?.frames ?? 1) < (s.header?.frames ?? 1) { partnersOnly.insert(r) }
+        }
+        dwiSeries = dwiSeries.filter { !partnersOnly.contains($0.imagePath ?? "") }
+        for p in partnersOnly { pairs[p] = nil }
+        let dwi = try dwiSeries.map(make)
         if dwi.isEmpty { missing.append("diffusion: no dwi/*_dwi image, so no DTI or μFA") }
         let mt = try mtSet(latest(images.filter { $0.datatype == "anat" && $0.suffix == "MTS" }), make, &missing)
 
@@ -116,7 +131,7 @@ enum ProcessInventoryReader {
             throw CordError.invalidValue(what: path, detail: "holds no image CordQ processes (anat/*_T2w, T1w or T2starw; dwi/*_dwi; anat/*_MTS)")
         }
         return ProcessInventory(participant: subject.id, session: session, root: subject.root, anatomy: anatomy,
-                                anatomyContrast: (contrast.0, contrast.1), dwi: dwi, mt: mt,
+                                anatomyContrast: (contrast.0, contrast.1), dwi: dwi, distortionPairs: pairs, mt: mt,
                                 derivativeLabels: labels.map { ($0.0, $0.1, $0.2) }, derivativeSegmentations: segs, missing: missing,
                                 subject: subject)
     }

@@ -63,6 +63,8 @@ final class QCImages {
     var levels: Volume<Int32>?
     /// What each multiband/motion correction estimated, per DWI series (plots, not images).
     var multiband: [QCMultiband] = []
+    /// Distortion correction per DWI series: field (Hz), mean b = 0 as acquired, b = 0 unwarped.
+    var distortion: [(series: String, field: Volume<Float>, before: Volume<Float>, after: Volume<Float>)] = []
 
     /// The metrics drawn as colour maps.
     static let mapMetrics: Set<String> = ["fa", "ufa", "mtr_pu", "mtsat_pu"]

@@ -60,6 +60,7 @@ struct SubjectQCBuilder {
         try segmentationSection()
         try levelsSection()
         try registrationSection()
+        try distortionSection()
         try mapsSection()
         multibandSection()
         metricsSection()
@@ -179,6 +180,30 @@ struct SubjectQCBuilder {
         }
         if !any { h += "<p class=\"warn\">No atlas was registered in a DWI or MT space.</p>" }
         sections.append(("registration", "Atlas registration", h))
+    }
+
+    /// The susceptibility field and the b = 0 image before and after unwarping, per DWI series
+    /// that had a reverse phase-encoding pair.
+    mutating func distortionSection() throws {
+        guard !input.images.distortion.isEmpty else { return }
+        var h = "<p>Susceptibility distortion correction from the reverse phase-encoding pair: the mean b = 0 image as acquired, the pair unwarped and combined (same grey window; the cord and CSF should keep their shape and sit where the anatomy is, without stretching or pile-up along phase encoding), and the field in Hz (viridis, symmetric range; bumps at the discs are expected).</p>"
+        for e in input.images.distortion {
+            let window = Window.percentiles(e.before.data)
+            var peak = 1.0
+            for v in e.field.data where v.isFinite { peak = max(peak, Double(abs(v))) }
+            let map = ColourMap(name: "field", low: -peak, high: peak, unit: "Hz")
+            let step = "distortion correction \(e.series)"
+            h += "<h3>\(HTML.escape(e.series))</h3>"
+            h += try save(QCRenderer.axialMosaic(e.before, focus: nil, overlays: [], shading: .grey(window), maxSlices: 6),
+                          "distortion_\(fileSafe(e.series))_before.png", caption: "mean b = 0 as acquired (\(e.series))", step: step)
+            h += try save(QCRenderer.axialMosaic(e.after, focus: nil, overlays: [], shading: .grey(window), maxSlices: 6),
+                          "distortion_\(fileSafe(e.series))_after.png", caption: "b = 0 pair unwarped and combined (\(e.series))", step: step)
+            h += try save(QCRenderer.axialMosaic(e.field, focus: nil, overlays: [], shading: .colour(map), maxSlices: 6),
+                          "distortion_\(fileSafe(e.series))_field.png", caption: "field (Hz), \(formatFixed(-peak, 0)) to \(formatFixed(peak, 0)) Hz", step: step)
+            h += "<div>" + SVGPlot.colourBar(map) + "</div>"
+            if let d = self.step(step)?.detail { h += "<p>\(HTML.escape(d))</p>" }
+        }
+        sections.append(("distortion", "Distortion", h))
     }
 
     mutating func mapsSection() throws {

@@ -44,6 +44,11 @@ public struct StepMetrics: Sendable, Equatable {
     public var outlierGroups: Int?, outlierFraction: Double?
     public var bandingIndexPercent: Double?
     public var residualBefore: Double?, residualAfter: Double?
+    /// Distortion correction: smallest Jacobian of the pair's unwarps (> 0: invertible), the
+    /// pair's mismatch (RMS difference / RMS mean) before and after, and the largest
+    /// displacement of the series (voxels along phase encoding).
+    public var minimumJacobian: Double?, pairMismatchBefore: Double?, pairMismatchAfter: Double?
+    public var maxDisplacementVoxels: Double?
     /// What the step wants a reader to know (also collected in the run's warnings).
     public var warnings: [String] = []
 
@@ -68,6 +73,8 @@ public struct StepMetrics: Sendable, Equatable {
         put("outlier_groups", outlierGroups); put("outlier_fraction", outlierFraction)
         put("banding_index_percent", bandingIndexPercent)
         put("residual_before", residualBefore); put("residual_after", residualAfter)
+        put("minimum_jacobian", minimumJacobian); put("pair_mismatch_before", pairMismatchBefore)
+        put("pair_mismatch_after", pairMismatchAfter); put("max_displacement_voxels", maxDisplacementVoxels)
         if !warnings.isEmpty { o["warnings"] = .array(warnings.map { .string($0) }) }
         return .object(o)
     }

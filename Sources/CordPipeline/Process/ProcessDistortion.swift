@@ -1,0 +1,79 @@
+// `cordq process`, distortion step: when a DWI series has a reverse phase-encoding pair
+// (fmap/*_epi with IntendedFor, or dwi dir-AP/dir-PA), the susceptibility field is estimated
+// from the b = 0 images and the series is unwarped after denoising and unringing (which need
+// the noise and ringing as acquired) and before the slice-group motion correction.
+import CordCore
+import CordDistortion
+import CordIO
+
+extension ProcessRun {
+    /// Estimates the field from the pair and unwarps `d.image` in place (the series' own
+    /// b = 0 volumes stand for the `same` image when no separate one exists). Writes
+    /// `dwi/<stem>_desc-field_fieldmap.nii.gz` (Hz), `dwi/<stem>_desc-unwarped_dwi.nii.gz`,
+    /// `dwi/<stem>_desc-unwarped_b0.nii.gz` (the pair combined) and `…_fieldmap.json`.
+    func distortionStep(_ series: SubjectImage, _ d: inout LoadedDiffusion) throws {
+        guard let pair = inventory.distortionPairs[series.path] else { return }
+        let loaded = d
+        var corrected: Volume<Float>?
+        for p in [pair.same.imagePath, pair.reverse.imagePath, pair.same.sidecarPath, pair.reverse.sidecarPath].compactMap({ $0 })
+        where p != series.path { inputs[p] = "reverse phase-encoding pair" }
+        try step("distortion correction \(series.stem)") {
+            let target = try EPIReadout.checked(phaseEncoding: pair.target.sidecar?.phaseEncodingDirection,
+                                                totalReadoutTime: pair.target.sidecar?.totalReadoutTime, name: series.path)
+            /// The b = 0 volumes of an image of the pair (the DWI's own from its table).
+            func lowB(_ s: SubjectSeries) throws -> EPIImage {
+                let path = s.imagePath ?? s.folder + "/" + s.stem
+                let readout = try EPIReadout.checked(phaseEncoding: s.sidecar?.phaseEncodingDirection,
+                                                     totalReadoutTime: s.sidecar?.totalReadoutTime, name: path)
+                if path == series.path {
+                    let keep = loaded.table.entries.indices.filter { loaded.table.entries[$0].b <= 50 }
+                    guard !keep.isEmpty else {
+                        throw CordError.invalidValue(what: series.path, detail: "has no b = 0 volume to pair with \(pair.reverse.imagePath ?? "the reverse image")")
+                    }
+                    return EPIImage(image: try Volume.stacking(keep.map { loaded.image.frame($0) }), readout: readout, name: path)
+                }
+                let (image, _) = try data.image(path)
+                defer { data.release(path) }
+                return EPIImage(image: try EPIDistortion.lowB(image, path: path), readout: readout, name: path)
+            }
+            var options = FieldEstimationOptions(); options.progress = false
+            let estimate = try FieldEstimation.estimate(try lowB(pair.same), try lowB(pair.reverse), options: options)
+            let unwarped = try Unwarp.apply(EPIImage(image: loaded.image, readout: target, name: series.path),
+                                            fieldHz: estimate.fieldHz, fieldName: "field from \(pair.source)")
+            let base = "dwi/\(series.stem)"
+            let field = base + "_desc-field_fieldmap.nii.gz", image = base + "_desc-unwarped_dwi.nii.gz"
+            let b0 = base + "_desc-unwarped_b0.nii.gz", record = base + "_desc-field_fieldmap.json"
+            let single = loaded.header.singleVolume
+            try NIfTIFile.write(estimate.fieldHz, to: out.path(field), like: single, description: "cordq field (Hz)")
+            try NIfTIFile.write(unwarped.corrected, to: out.path(image), like: loaded.header, description: "cordq unwarped DWI")
+            try NIfTIFile.write(estimate.combined, to: out.path(b0), like: single, description: "cordq unwarped b=0 (pair)")
+            var rec = EPIDistortion.record(estimate, options: options, inputs: [pair.same.imagePath, pair.reverse.imagePath].compactMap { $0 })
+            rec["PairSource"] = .string(pair.source)
+            rec["UnwarpedSeriesMinimumJacobian"] = .number(unwarped.minimumJacobian)
+            try JSONFile.write(rec, to: out.path(record))
+            if request.qc { qcImages.distortion.append((series: series.stem, field: estimate.fieldHz, before: meanB0(loaded), after: estimate.combined)) }
+            corrected = unwarped.corrected
+            var m = StepMetrics(); m.volumes = loaded.image.frames
+            m.minimumJacobian = estimate.minimumJacobian
+            m.pairMismatchBefore = estimate.mismatchBefore; m.pairMismatchAfter = estimate.mismatchAfter
+            m.maxDisplacementVoxels = unwarped.maximumDisplacement
+            if estimate.mismatchAfter > 0.8 * estimate.mismatchBefore {
+                m.warnings.append("distortion correction \(series.stem): the corrected pair agrees little better than the acquired one (mismatch \(formatFixed(estimate.mismatchBefore, 3)) → \(formatFixed(estimate.mismatchAfter, 3))); check the pair")
+            }
+            return ("\(pair.source): \(EPIDistortion.summary(estimate))", [field, image, b0, record], m)
+        }
+        if let c = corrected { d.image = c }
+    }
+
+    /// The mean of the series' b = 0 volumes (all volumes when it has none), for the QC.
+    func meanB0(_ d: LoadedDiffusion) -> Volume<Float> {
+        let keep = d.table.entries.indices.filter { d.table.entries[$0].b <= 50 }
+        let use = keep.isEmpty ? Array(0..<d.image.frames) : keep
+        let n = d.image.grid.voxelCount
+        var out = [Float](repeating: 0, count: n)
+        for t in use { for i in 0..<n { out[i] += d.image.data[t * n + i] } }
+        let f = 1 / Float(use.count)
+        for i in 0..<n { out[i] *= f }
+        return Volume(grid: d.image.grid, frames: 1, exactly: out)
+    }
+}

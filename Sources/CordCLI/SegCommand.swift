@@ -164,10 +164,16 @@ public struct SegMorphometryCommand: ParsableCommand {
         centerline is a local linear fit (σ 8 mm) of the slices' centres of mass, not a B-spline; \
         (3) solidity uses the convex hull of pixel corners, so an ideal ellipse gives ~0.99, not 1.
         Units: mm, mm², degrees. Slices are numbered in RPI order (inferior to superior).
+
+        --gm FILE (a grey-matter fraction map on the same grid: `cordq seg gm`'s _soft output, or a \
+        registered atlas GM map with --gm-source atlas) adds gm_csa_mm2 = Σ GM fraction × pixel area × \
+        cos(tilt) and wm_csa_mm2 = csa_mm2 − gm_csa_mm2 per slice (per level: means), and gm_source.
         """)
     @Argument(help: "Cord segmentation (binary or soft, NIfTI).") public var segmentation: String
     @Option(help: "Vertebral level image on the same grid (1=C1 … 7=C7, 8=T1), e.g. a labelled segmentation.")
     public var levels: String?
+    @Option(help: "Grey-matter fraction map on the same grid (adds gm_csa_mm2, wm_csa_mm2).") public var gm: String?
+    @Option(help: "Where --gm comes from, written in gm_source: segmentation (default) or atlas.") public var gmSource = "segmentation"
     @Flag(help: "One row per axial slice (default).") public var perSlice = false
     @Flag(help: "One row per vertebral level (needs --levels).") public var perLevel = false
     @Option(name: .shortAndLong, help: "Write the table here (TSV) instead of printing it.") public var output: String?
@@ -175,10 +181,12 @@ public struct SegMorphometryCommand: ParsableCommand {
     public func validate() throws {
         if perSlice && perLevel { throw ValidationError("choose --per-slice or --per-level") }
         if perLevel && levels == nil { throw ValidationError("--per-level needs --levels") }
+        if !["segmentation", "atlas"].contains(gmSource) { throw ValidationError("--gm-source takes segmentation or atlas") }
     }
     public func run() throws {
         do {
-            let t = try MorphometryTables.morphometry(segmentation: segmentation, levels: levels, perLevel: perLevel)
+            let t = try MorphometryTables.morphometry(segmentation: segmentation, levels: levels, perLevel: perLevel,
+                                                      greyMatter: gm, greyMatterSource: gmSource)
             if let o = output { try SegmentationPipeline.writeTable(t, to: o); print("wrote \(o)") } else { print(t.text, terminator: "") }
         } catch {
             writeStandardError("cordq seg morphometry: \(error)\n")

@@ -87,9 +87,9 @@ import CordPhantom
         // (tolerance 0.002).
         let expected: [(String, [TissueClass], Double)] = [
             ("GM", TissueClass.allCases.filter(\.isGreyMatter), 0.2003),
-            ("ventral horns", [.ventralHornLeft, .ventralHornRight], 0.1260),
-            ("intermediate zone", [.intermediateZoneLeft, .intermediateZoneRight], 0.0166),
-            ("dorsal horns", [.dorsalHornLeft, .dorsalHornRight], 0.0577),
+            ("ventral horns", [.ventralHornLeft, .ventralHornRight], 0.0839),
+            ("intermediate zone", [.intermediateZoneLeft, .intermediateZoneRight], 0.0668),
+            ("dorsal horns", [.dorsalHornLeft, .dorsalHornRight], 0.0497),
             ("dorsal columns", [.dorsalColumnLeft, .dorsalColumnRight], 0.2525),
             ("other lateral funiculus", [.lateralFuniculusLeft, .lateralFuniculusRight], 0.2664),
             ("LCST", [.lateralCorticospinalLeft, .lateralCorticospinalRight], 0.1280),

@@ -132,3 +132,37 @@ func shiftedBlurred(_ v: Volume<Float>, by shift: Int, within cord: Volume<Float
     }
     return back.invert(out)
 }
+
+/// Cord on T2*w and T1w (issue #25): polarity found without --contrast, Dice with the truth
+/// mask and mean CSA bias against the rasterised truth (the boundary convention: 40 % of the
+/// cord→CSF step, as on T2w), on clinical-like geometry: T2*w axial 0.5 × 0.5 mm with 5 mm
+/// (spine-generic) and 7.5 mm slices at SNR 15 with the clinical GM/WM contrast; T1w axial
+/// 1 × 1 × 1 mm at SNR 20. Measured: T2*w 5 mm Dice 0.990, CSA −2.9 % (worst 3.1 %); 7.5 mm
+/// 0.987, −3.0 % (3.4 %); T1w 0.981, −6.3 % (7.3 %): the 40 % convention sits further inside a
+/// bright cord at 1 mm pixels. Tolerances: Dice ≥ 0.95; mean CSA bias within 4.5 % (T2*w) and
+/// 8 % (T1w).
+@Suite struct CordOnT1wAndT2starTests {
+    @Test(arguments: [(PhantomContrast.t2starwClinical, 0.5, 5.0, 15.0, CordPolarity.darkCord, 0.045),
+                      (.t2starwClinical, 0.5, 7.5, 15.0, .darkCord, 0.045),
+                      (PhantomContrast.t1w, 1.0, 1.0, 20.0, .brightCord, 0.08)])
+    func cordPolarityDiceAndArea(contrast: PhantomContrast, inPlane: Double, thickness: Double, snr: Double,
+                                 expected: CordPolarity, maximumBias: Double) throws {
+        let grid = PhantomGrid.axial(inPlane: inPlane, sliceThickness: thickness, fieldOfView: 24, inferior: -40, superior: 40, centre: [0, 3])
+        let s = try PhantomSubject(PhantomParameters(), on: grid)
+        let img = s.image(contrast, snr: snr, seed: 31)
+        let start = ContinuousClock.now
+        let seg = try CordSegmenter.segment(img)
+        let time = ContinuousClock.now - start
+        let d = dice(seg.binary, s.cordMask)
+        let ours = Morphometry.perLevel(try Morphometry.perSlice(seg.soft, levels: s.levels.volume))
+        let truth = Morphometry.perLevel(try Morphometry.perSlice(s.cordFraction, levels: s.levels.volume))
+        var errors: [Double] = []
+        for t in truth { if let o = ours.first(where: { $0.level == t.level }) { errors.append(o.csa / t.csa - 1) } }
+        let bias = errors.reduce(0, +) / Double(max(errors.count, 1))
+        print("\(contrast.name) \(formatFixed(inPlane, 1))×\(formatFixed(inPlane, 1))×\(formatFixed(thickness, 1)) mm SNR \(formatFixed(snr, 0)): polarity \(seg.polarity.rawValue), cord Dice \(formatFixed(d, 4)), CSA bias \(formatFixed(bias * 100, 2)) % over \(errors.count) levels (worst \(formatFixed((errors.map { abs($0) }.max() ?? 0) * 100, 2)) %), \(time)")
+        #expect(seg.polarity == expected, "\(contrast.name): polarity \(seg.polarity)")
+        #expect(d >= 0.95, "\(contrast.name) \(thickness) mm: cord Dice \(d) ≥ 0.95")
+        #expect(abs(bias) <= maximumBias, "\(contrast.name) \(thickness) mm: mean CSA bias \(bias) within \(maximumBias)")
+        #expect(errors.count >= 4)
+    }
+}

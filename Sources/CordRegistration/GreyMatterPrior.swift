@@ -20,8 +20,9 @@ public struct GreyMatterPrior: Sendable {
     public var source: GreyMatterPriorSource
 
     /// Level whose middle slice stands in when no level map is given: C4, the middle of the
-    /// cervical cord. On the real `mt1` scan with PAM50 the C3, C4 and C2 slices gave Dice
-    /// 0.81, 0.82 and 0.79 against SCT's GM mask; the CordQ atlas has one shape at every level.
+    /// cervical cord. On the real `mt1` scan, PAM50's GM placed in the reference cord from its C2,
+    /// C3, C4, C5 or C6 middle slice gave Dice 0.79, 0.81, 0.82, 0.77, 0.78 against SCT's GM mask
+    /// (prior alone, measured with a NumPy prototype); the CordQ atlas has one shape at every level.
     public static let defaultLevel = 4
 
     /// Places the atlas GM (`atlas.greyMatter`, on its own grid) into `cord` (soft or binary,

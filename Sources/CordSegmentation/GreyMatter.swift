@@ -97,7 +97,7 @@ public enum GreyMatterSegmenter {
         let o = options
         parallelChunks(img.nz) { ks, _ in
             for k in ks {
-                fits[k] = fitSlice(k, img: img, seg: seg, pri: pri, options: o, out: out.pointer.baseAddress! + per * k)
+                fits[k] = fitSlice(k, img: img, seg: seg, pri: pri, options: o, out: out, offset: per * k)
             }
         }
         let sliceFits = fits.array.compactMap { $0 }
@@ -110,7 +110,7 @@ public enum GreyMatterSegmenter {
 
     /// One slice: EM with the prior, pooled evidence, posterior × cord fraction into `out`.
     static func fitSlice(_ k: Int, img: AxialStack, seg: AxialStack, pri: AxialStack, options: GreyMatterOptions,
-                         out: UnsafeMutablePointer<Float>) -> GreyMatterSliceFit? {
+                         out: SharedBuffer<Float>, offset: Int) -> GreyMatterSliceFit? {
         let nx = img.nx, ny = img.ny, per = nx * ny, base = per * k
         var c = [Double](repeating: 0, count: per), p = [Double](repeating: 0, count: per)
         var inside = 0
@@ -178,7 +178,7 @@ public enum GreyMatterSegmenter {
                 g[n] = 1 / (1 + exp(-logit))
             }
         }
-        for n in 0..<per { out[n] = c[n] > 0 ? Float(g[n] * c[n]) : 0 }
+        for n in 0..<per { out[offset + n] = c[n] > 0 ? Float(g[n] * c[n]) : 0 }
         let sd = v.squareRoot()
         return GreyMatterSliceFit(slice: k, meanGM: mg, meanWM: mw, sd: sd, contrastToNoise: (mg - mw) / sd, usedImage: usedImage, shift: shift)
     }

@@ -120,10 +120,10 @@ public enum Morphometry {
 
     /// Per-level means of `greyWhiteAreas` over the slices carrying each level.
     public static func greyWhiteAreasPerLevel(_ slices: [SliceShape], _ areas: [Int: (gm: Double, wm: Double)]) -> [Int32: (gm: Double, wm: Double)] {
-        let groups = Dictionary(grouping: slices.filter { $0.level != nil && areas[$0.slice] != nil }, by: { $0.level! })
+        let groups = Dictionary(grouping: slices.compactMap { s in s.level.flatMap { l in areas[s.slice] != nil ? (l, s) : nil } }, by: { $0.0 }).mapValues { $0.map(\.1) }
         return groups.mapValues { g in
             let n = Double(g.count)
-            return (g.reduce(0) { $0 + areas[$1.slice]!.gm } / n, g.reduce(0) { $0 + areas[$1.slice]!.wm } / n)
+            return (g.reduce(0) { $0 + (areas[$1.slice]?.gm ?? 0) } / n, g.reduce(0) { $0 + (areas[$1.slice]?.wm ?? 0) } / n)
         }
     }
 

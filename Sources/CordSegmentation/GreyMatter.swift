@@ -97,7 +97,7 @@ public enum GreyMatterSegmenter {
         let o = options
         parallelChunks(img.nz) { ks, _ in
             for k in ks {
-                fits[k] = fitSlice(k, img: img, seg: seg, pri: pri, options: o, out: out, offset: per * k)
+                fits[k] = fitSlice(k, img: img, seg: seg, pri: pri, options: o, out: out)
             }
         }
         let sliceFits = fits.array.compactMap { $0 }
@@ -110,20 +110,35 @@ public enum GreyMatterSegmenter {
 
     /// One slice: EM with the prior, pooled evidence, posterior × cord fraction into `out`.
     static func fitSlice(_ k: Int, img: AxialStack, seg: AxialStack, pri: AxialStack, options: GreyMatterOptions,
-                         out: SharedBuffer<Float>, offset: Int) -> GreyMatterSliceFit? {
-        let nx = img.nx, ny = img.ny, per = nx * ny, base = per * k
+                         out: SharedBuffer<Float>) -> GreyMatterSliceFit? {
+        let fullNX = img.nx, fullPer = img.nx * img.ny, base = fullPer * k
+        // The work happens in the bounding box of the cord plus a margin (the pooling kernel's
+        // radius and the largest shift), so full-size slices cost what the cord costs.
+        var i0 = fullNX, i1 = -1, j0 = img.ny, j1 = -1
+        for j in 0..<img.ny {
+            for i in 0..<fullNX where seg.data[base + j * fullNX + i] > 0 {
+                i0 = min(i0, i); i1 = max(i1, i); j0 = min(j0, j); j1 = max(j1, j)
+            }
+        }
+        guard i1 >= i0, j1 >= j0 else { return nil }
+        let kernel = gaussianKernel(sigma: options.evidenceSmoothing / max(min(img.dx, img.dy), 1e-6))
+        let margin = kernel.count / 2 + 2
+        i0 = max(0, i0 - margin); j0 = max(0, j0 - margin)
+        i1 = min(fullNX - 1, i1 + margin); j1 = min(img.ny - 1, j1 + margin)
+        let nx = i1 - i0 + 1, ny = j1 - j0 + 1, per = nx * ny
+        @inline(__always) func global(_ n: Int) -> Int { base + (j0 + n / nx) * fullNX + i0 + n % nx }
         var c = [Double](repeating: 0, count: per), p = [Double](repeating: 0, count: per)
         var inside = 0
         let floor = min(max(options.priorFloor, 1e-6), 0.49)
         for n in 0..<per {
-            let raw = Double(seg.data[base + n])
+            let raw = Double(seg.data[global(n)])
             let cf = raw > 1 ? 1 : max(raw, 0)
             c[n] = cf
             if cf >= 0.5 { inside += 1 }
-            if cf > 0 { p[n] = min(max(Double(pri.data[base + n]) / cf, floor), 1 - floor) }
+            if cf > 0 { p[n] = min(max(Double(pri.data[global(n)]) / cf, floor), 1 - floor) }
         }
         guard inside >= 8 else { return nil }
-        let intensity = (0..<per).map { Double(img.data[base + $0]) }
+        let intensity = (0..<per).map { Double(img.data[global($0)]) }
         // MARK: Placement: the prior shifted in-plane where the mixture explains the slice best.
         var shift = SIMD2<Double>(0, 0)
         if options.placementRange > 0, options.placementSD > 0 {
@@ -134,7 +149,7 @@ public enum GreyMatterSegmenter {
             for a in -steps...steps {
                 for b in -steps...steps {
                     let t = SIMD2(Double(a) * step, Double(b) * step)
-                    shiftedPrior(pri, base: base, nx: nx, ny: ny, shiftPixels: SIMD2(t.x / img.dx, t.y / img.dy), cord: c, floor: floor, into: &scratch)
+                    shiftedPrior(pri, k: k, origin: (i0, j0), nx: nx, ny: ny, shiftPixels: SIMD2(t.x / img.dx, t.y / img.dy), cord: c, floor: floor, into: &scratch)
                     guard let ll = mixtureLogLikelihood(intensity, prior: scratch, cord: c) else { continue }
                     let score = ll - (t.x * t.x + t.y * t.y) / (2 * options.placementSD * options.placementSD)
                     if score > best { best = score; bestLL = ll; shift = t }
@@ -145,13 +160,12 @@ public enum GreyMatterSegmenter {
             if let z = zeroLL, 2 * (bestLL - z) < 5.99 { shift = .zero }
             if zeroLL == nil { shift = .zero }   // wrong-sign contrast where the atlas puts GM: keep the atlas
             if shift != .zero {
-                shiftedPrior(pri, base: base, nx: nx, ny: ny, shiftPixels: SIMD2(shift.x / img.dx, shift.y / img.dy), cord: c, floor: floor, into: &p)
+                shiftedPrior(pri, k: k, origin: (i0, j0), nx: nx, ny: ny, shiftPixels: SIMD2(shift.x / img.dx, shift.y / img.dy), cord: c, floor: floor, into: &p)
             }
         }
         var g = p
         var llr = [Double](repeating: 0, count: per)
         var mg = 0.0, mw = 0.0, v = 1.0, usedImage = true
-        let kernel = gaussianKernel(sigma: options.evidenceSmoothing / max(min(img.dx, img.dy), 1e-6))
         for _ in 0..<max(options.iterations, 1) {
             var sg = 0.0, sw = 0.0, ig = 0.0, iw = 0.0
             for n in 0..<per where c[n] >= 0.5 {
@@ -178,22 +192,21 @@ public enum GreyMatterSegmenter {
                 g[n] = 1 / (1 + exp(-logit))
             }
         }
-        for n in 0..<per { out[offset + n] = c[n] > 0 ? Float(g[n] * c[n]) : 0 }
+        for n in 0..<per { out[global(n)] = c[n] > 0 ? Float(g[n] * c[n]) : 0 }
         let sd = v.squareRoot()
         return GreyMatterSliceFit(slice: k, meanGM: mg, meanWM: mw, sd: sd, contrastToNoise: (mg - mw) / sd, usedImage: usedImage, shift: shift)
     }
 
     /// The slice's prior GM fraction moved by `shiftPixels` (bilinear), divided by the cord
     /// fraction and kept within [floor, 1 − floor] where the cord is; 0 elsewhere.
-    static func shiftedPrior(_ pri: AxialStack, base: Int, nx: Int, ny: Int, shiftPixels t: SIMD2<Double>, cord c: [Double],
-                             floor: Double, into out: inout [Double]) {
-        let k = base / (nx * ny)
+    static func shiftedPrior(_ pri: AxialStack, k: Int, origin: (Int, Int), nx: Int, ny: Int, shiftPixels t: SIMD2<Double>,
+                             cord c: [Double], floor: Double, into out: inout [Double]) {
         for j in 0..<ny {
             for i in 0..<nx {
                 let n = j * nx + i
                 guard c[n] > 0 else { out[n] = 0; continue }
-                let x = Double(i) - t.x, y = Double(j) - t.y
-                let v = x < -0.5 || y < -0.5 || x > Double(nx) - 0.5 || y > Double(ny) - 0.5 ? 0 : Double(pri.sample(x, y, k))
+                let x = Double(origin.0 + i) - t.x, y = Double(origin.1 + j) - t.y
+                let v = x < -0.5 || y < -0.5 || x > Double(pri.nx) - 0.5 || y > Double(pri.ny) - 0.5 ? 0 : Double(pri.sample(x, y, k))
                 out[n] = min(max(v / c[n], floor), 1 - floor)
             }
         }

@@ -2,7 +2,8 @@
 # Grey-matter segmentation (issue #25): time per image and, where a reference exists, Dice.
 # Images: sct_testing_data/mt/mt1 (40×40×5, 0.84×0.84×17 mm, with SCT's GM mask) and the
 # full-size sct_tutorial_data/mt/mt1 (192×192×22, 0.9×0.9×5 mm, no GM reference).
-# No peer runs offline here: SCT's GM models need downloads and PyTorch (issue #25), so only
+# Caution: on the tutorial scan `seg cord` without a hint outlines tissue beside the cord
+# (viewed on slices 1–18), so only its timing is meaningful. No peer runs offline here: SCT's GM models need downloads and PyTorch (issue #25), so only
 # CordQ's times are printed. Usage: Benchmarks/gmseg/run.sh [path/to/cordq]  (hold the build lock)
 set -euo pipefail
 CORDQ=${1:-.build/debug/cordq}

@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "CordPhantomTests", dependencies: ["CordTestSupport", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordDenoiseTests", dependencies: ["CordTestSupport", "CordDenoise", "CordPhantom", "CordCore"]),
         .testTarget(name: "CordMyelinTests", dependencies: ["CordTestSupport", "CordMyelin", "CordPhantom", "CordCore"]),
-        .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore", "CordAtlas", "CordIO"]),
+        .testTarget(name: "CordRegistrationTests", dependencies: ["CordTestSupport", "CordRegistration", "CordPhantom", "CordCore", "CordAtlas", "CordIO", "CordSegmentation"]),
         .testTarget(name: "CordReportTests", dependencies: ["CordTestSupport", "CordReport", "CordCore", "CordPhantom"]),
         .testTarget(name: "CordProtocolTests", dependencies: ["CordProtocol", "CordCore"]),
         .testTarget(name: "CordPipelineTests", dependencies: ["CordTestSupport", "CordPipeline", "CordIO", "CordCore", "CordMyelin", "CordPhantom",

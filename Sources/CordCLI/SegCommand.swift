@@ -2,6 +2,7 @@
 import ArgumentParser
 import CordCore
 import CordPipeline
+import CordRegistration
 import CordSegmentation
 
 extension SegmentationContrast: ExpressibleByArgument {}
@@ -99,21 +100,47 @@ public struct SegCordCommand: ParsableCommand {
 public struct SegGMCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "gm",
-        abstract: "Segment grey matter inside a cord segmentation on T2*w or MT images.",
+        abstract: "Segment grey matter inside a cord segmentation on T2*w or MT images (atlas prior + EM), offline.",
         discussion: """
-        Per axial slice, Otsu's threshold over the cord's interior separates white from grey matter \
-        (brighter on T2*w and MT gradient echo); each cord voxel gets a grey-matter fraction between the \
-        two class means, so the binary mask sits halfway. The cord segmentation may come from any tool.
+        Method (classical, no training data, no network): per axial slice the atlas's grey-matter \
+        butterfly is placed inside the given cord by matching the cord's centre and second moments \
+        (the in-plane step of PAM50 registration, De Leener et al. 2018, NeuroImage 165:170), with \
+        in-plane partial volume. That prior weights a two-class Gaussian mixture (GM, WM) fitted by \
+        EM inside the cord (spatial atlas priors as in Van Leemput et al. 1999, IEEE TMI 18:897), after \
+        the prior is shifted in-plane by up to 0.5 mm where the mixture explains the slice clearly \
+        better (likelihood-ratio test, χ²₂ 95 %); each voxel's intensity evidence is pooled over a Gaussian of --smoothing mm before it meets \
+        the prior (shape regularisation). Grey matter is brighter than white matter on T2*w and on \
+        MT-on/off gradient echo; a slice whose fitted contrast has the wrong sign keeps the prior. \
+        The classical atlas-based family of the GM segmentation challenge (Prados et al. 2017, \
+        NeuroImage 152:312; Asman et al. 2014, Med Image Anal 18:460; Dupont et al. 2017, \
+        NeuroImage 150:358).
+
+        Output: OUT (binary, GM fraction ≥ ½) and OUT with _soft (GM fraction 0…1 per voxel: \
+        posterior × cord fraction). GM area per slice in mm²: `cordq seg morphometry CORD --gm \
+        OUT_soft`. --levels (vertebral levels on the image grid, 1 = C1 …) picks the atlas slice \
+        per level; without it the middle of C4 is used. --atlas takes a CordQ or PAM50 folder.
         """)
     @Argument(help: "Input image (NIfTI).") public var image: String
     @Argument(help: "Cord segmentation on the same grid (binary or soft).") public var cord: String
     @Argument(help: "Output binary grey-matter mask; the soft one gets _soft.") public var output: String
     @Option(help: "Image contrast: t2s or mt.") public var contrast: SegmentationContrast = .t2s
+    @Option(help: "Atlas folder (CordQ or PAM50 layout); default: the project's atlas/CordQ.") public var atlas: String?
+    @Option(help: "Vertebral level image on the same grid (1=C1 … 7=C7, 8=T1).") public var levels: String?
+    @Option(help: "σ (mm) pooling the intensity evidence (shape regularisation); 0 = voxel by voxel.")
+    public var smoothing: Double = GreyMatterOptions().evidenceSmoothing
     public init() {}
+    public func validate() throws {
+        if !smoothing.isFinite || smoothing < 0 || smoothing > 5 { throw ValidationError("--smoothing takes 0–5 mm") }
+    }
     public func run() throws {
         do {
-            let r = try SegmentationPipeline.segmentGreyMatter(image: image, cord: cord, output: output, contrast: contrast)
-            print("grey matter: \(r.voxels) voxels\n  \(r.binary)\n  \(r.soft)")
+            var o = GreyMatterOptions(); o.evidenceSmoothing = smoothing
+            let r = try SegmentationPipeline.segmentGreyMatter(image: image, cord: cord, output: output, contrast: contrast,
+                                                               atlas: atlas, levels: levels, options: o)
+            let cnr = r.slices.map { formatFixed($0.contrastToNoise, 2) }.joined(separator: " ")
+            print("grey matter: \(r.voxels) voxels, \(formatFixed(r.gmVolume, 1)) mm³ (partial volume), prior from \(r.atlas) (\(r.priorSource.rawValue)), \(formatFixed(r.seconds, 2)) s")
+            print("  GM−WM contrast-to-noise per slice: \(cnr)" + (r.slices.contains { !$0.usedImage } ? " (wrong-sign slices kept the prior)" : ""))
+            print("  \(r.binary)\n  \(r.soft)")
         } catch {
             writeStandardError("cordq seg gm: \(error)\n")
             throw ExitCode(1)
@@ -138,10 +165,16 @@ public struct SegMorphometryCommand: ParsableCommand {
         centerline is a local linear fit (σ 8 mm) of the slices' centres of mass, not a B-spline; \
         (3) solidity uses the convex hull of pixel corners, so an ideal ellipse gives ~0.99, not 1.
         Units: mm, mm², degrees. Slices are numbered in RPI order (inferior to superior).
+
+        --gm FILE (a grey-matter fraction map on the same grid: `cordq seg gm`'s _soft output, or a \
+        registered atlas GM map with --gm-source atlas) adds gm_csa_mm2 = Σ GM fraction × pixel area × \
+        cos(tilt) and wm_csa_mm2 = csa_mm2 − gm_csa_mm2 per slice (per level: means), and gm_source.
         """)
     @Argument(help: "Cord segmentation (binary or soft, NIfTI).") public var segmentation: String
     @Option(help: "Vertebral level image on the same grid (1=C1 … 7=C7, 8=T1), e.g. a labelled segmentation.")
     public var levels: String?
+    @Option(help: "Grey-matter fraction map on the same grid (adds gm_csa_mm2, wm_csa_mm2).") public var gm: String?
+    @Option(help: "Where --gm comes from, written in gm_source: segmentation (default) or atlas.") public var gmSource = "segmentation"
     @Flag(help: "One row per axial slice (default).") public var perSlice = false
     @Flag(help: "One row per vertebral level (needs --levels).") public var perLevel = false
     @Option(name: .shortAndLong, help: "Write the table here (TSV) instead of printing it.") public var output: String?
@@ -151,10 +184,12 @@ public struct SegMorphometryCommand: ParsableCommand {
     public func validate() throws {
         if perSlice && perLevel { throw ValidationError("choose --per-slice or --per-level") }
         if perLevel && levels == nil { throw ValidationError("--per-level needs --levels") }
+        if !["segmentation", "atlas"].contains(gmSource) { throw ValidationError("--gm-source takes segmentation or atlas") }
     }
     public func run() throws {
         do {
-            let t = try MorphometryTables.morphometry(segmentation: segmentation, levels: levels, perLevel: perLevel, sctCSV: sctCsv)
+            let t = try MorphometryTables.morphometry(segmentation: segmentation, levels: levels, perLevel: perLevel,
+                                                      greyMatter: gm, greyMatterSource: gmSource, sctCSV: sctCsv)
             if let c = sctCsv { print("wrote \(c)") }
             if let o = output { try SegmentationPipeline.writeTable(t, to: o); print("wrote \(o)") } else { print(t.text, terminator: "") }
         } catch {

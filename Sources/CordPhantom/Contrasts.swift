@@ -40,6 +40,26 @@ public struct PhantomContrast: Codable, Sendable, Equatable {
                                              background: 0.45, vertebralBody: 0.30, disc: 0.35)
     public static let meanDWI = PhantomContrast(name: "meanDWI", csf: 0.10, whiteMatter: 0.50, greyMatter: 0.50,
                                                 background: 0.05, vertebralBody: 0.05, disc: 0.15)
+    /// MT-on gradient echo with the grey/white contrast measured on the real `mt1` scan
+    /// (issue #25): white matter 280, grey-matter core 314 (GM/WM 1.12), CSF around the cord
+    /// 440–660 (×2.3 of WM at the 90th percentile); noise σ ≈ 30 from neighbour differences, so
+    /// white-matter SNR ≈ 9 (`clinicalSNR`). `mtOn` above has a far stronger contrast (1.38).
+    public static let mtOnClinical = PhantomContrast(name: "MTonClinical", csf: 0.92, whiteMatter: 0.40, greyMatter: 0.448,
+                                                     background: 0.45, vertebralBody: 0.30, disc: 0.35)
+    /// T2*w (MEDIC-like) with a GM/WM ratio of 1.15 and SNR 15: values in the range the
+    /// Spinal Cord Toolbox's GM imaging challenge lists for its T2*w protocols (GM/WM contrast
+    /// 0.12–0.15, single-image SNR 15–18; sct-pipeline/gm-challenge README; no real T2*w scan
+    /// is in the shared data to measure). `t2starw` above has GM/WM 1.71.
+    public static let t2starwClinical = PhantomContrast(name: "T2starwClinical", csf: 1.0, whiteMatter: 0.35, greyMatter: 0.4025,
+                                                        background: 0.15, vertebralBody: 0.10, disc: 0.40)
+    /// White-matter SNR (signal / Rician σ) that goes with the clinical contrasts above.
+    public static func clinicalSNR(_ c: PhantomContrast) -> Double? {
+        switch c.name {
+        case "MTonClinical": 9
+        case "T2starwClinical": 15
+        default: nil
+        }
+    }
     /// Every contrast above, T2w first.
     public static let all: [PhantomContrast] = [t2w, t1w, t2starw, mtOn, meanDWI]
 

@@ -1,7 +1,9 @@
 // `cordq seg …`: cord and grey-matter segmentation, morphometry and compression, with
 // files read and written through CordIO.
+import CordAtlas
 import CordCore
 import CordIO
+import CordRegistration
 import CordSegmentation
 
 /// What `SegmentationPipeline.segmentCord` wrote and how long the segmentation took.
@@ -75,19 +77,52 @@ public enum SegmentationPipeline {
                                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
 
-    /// Segments grey matter inside `cordPath` (any cord segmentation on the image's grid)
-    /// and writes the binary mask to `outputPath` and the soft one beside it.
+    /// What `segmentGreyMatter` wrote and found.
+    public struct GreyMatterSummary: Sendable {
+        public var binary: String, soft: String
+        public var voxels: Int
+        /// GM and WM area summed over slices with cord (mm², partial volume; per-slice values
+        /// are in `seg morphometry --gm`).
+        public var gmVolume: Double
+        public var atlas: String
+        public var priorSource: GreyMatterPriorSource
+        public var slices: [GreyMatterSliceFit]
+        /// Wall time of prior placement and segmentation (s), without file I/O.
+        public var seconds: Double
+    }
+
+    /// Segments grey matter inside `cordPath` (any cord segmentation on the image's grid) with
+    /// the grey-matter prior of `atlasPath` (default: the project's atlas/CordQ) placed in the
+    /// cord (`GreyMatterPrior`, levels from `levelsPath` when given), writes the binary mask to
+    /// `outputPath` and the soft one (GM fraction) beside it.
     public static func segmentGreyMatter(image imagePath: String, cord cordPath: String, output outputPath: String,
-                                         contrast: SegmentationContrast) throws -> (binary: String, soft: String, voxels: Int) {
+                                         contrast: SegmentationContrast, atlas atlasPath: String? = nil,
+                                         levels levelsPath: String? = nil,
+                                         options: GreyMatterOptions = GreyMatterOptions()) throws -> GreyMatterSummary {
         let (image, header) = try NIfTIFile.read(imagePath)
+        try image.requireFinite(imagePath)
         let (cord, _) = try NIfTIFile.read(cordPath)
         try image.grid.requireCompatible(with: cord.grid, imagePath, cordPath)
-        let gm = try GreyMatterSegmenter.segment(image, cord: cord, contrast: contrast)
-        let binary = gm.map { $0 >= 0.5 ? UInt8(1) : 0 }
+        try cord.requireFinite(cordPath)
+        let levels = try levelsPath.map { p -> LabelMap in
+            let (v, _) = try NIfTIFile.readLabels(p)
+            try image.grid.requireCompatible(with: v.grid, imagePath, p)
+            return LabelMap(volume: v)
+        }
+        let dir = atlasPath ?? ProcessPipeline.standardAtlas
+        let (atlas, _, _) = try AtlasPipeline.load(dir, regions: [])
+        let start = ContinuousClock.now
+        let cordFraction = cord.maximum > 1 ? cord.map { $0 != 0 ? Float(1) : 0 } : cord
+        let prior = try GreyMatterPrior.place(atlas: atlas, cord: cordFraction, levels: levels)
+        let gm = try GreyMatterSegmenter.segment(image, cord: cordFraction, prior: prior.fraction, contrast: contrast, options: options)
+        let elapsed = ContinuousClock.now - start
         let soft = defaultSoftPath(outputPath)
-        try NIfTIFile.write(binary, to: outputPath, datatype: .uint8, like: header, description: "cordq seg gm")
-        try NIfTIFile.write(gm, to: soft, datatype: .float32, like: header, description: "cordq seg gm (partial volume)")
-        return (outputPath, soft, binary.count)
+        try NIfTIFile.write(gm.binary, to: outputPath, datatype: .uint8, like: header, description: "cordq seg gm")
+        try NIfTIFile.write(gm.soft, to: soft, datatype: .float32, like: header, description: "cordq seg gm (partial volume)")
+        return GreyMatterSummary(binary: outputPath, soft: soft, voxels: gm.binary.count,
+                                 gmVolume: gm.soft.data.reduce(0) { $0 + Double($1) } * image.grid.voxelVolume,
+                                 atlas: dir, priorSource: prior.source, slices: gm.slices,
+                                 seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
 
     /// Writes a table atomically (TSV).

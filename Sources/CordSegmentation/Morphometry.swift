@@ -96,6 +96,37 @@ public enum Morphometry {
         return shapes.array.compactMap { $0 }
     }
 
+    /// Grey- and white-matter cross-sectional areas (mm²) per slice of `slices` (from
+    /// `perSlice` of the cord segmentation): GM CSA = Σ GM fraction × pixel area × cos θ, with
+    /// the slice's own tilt correction (cos θ = CSA / axial area), and WM CSA = cord CSA − GM
+    /// CSA (not below 0). `greyMatter` holds GM fractions (0…1, a soft segmentation or the
+    /// registered atlas's GM probability) on the segmentation's grid. Keyed by slice.
+    public static func greyWhiteAreas(_ slices: [SliceShape], greyMatter: Volume<Float>) throws -> [Int: (gm: Double, wm: Double)] {
+        var gm = greyMatter.frames > 1 ? greyMatter.frame(0) : greyMatter
+        try gm.requireFinite("grey-matter map")
+        if gm.maximum > 1 { gm = gm.map { $0 != 0 ? 1 : 0 } }
+        let stack = AxialStack(gm)
+        let per = stack.nx * stack.ny
+        var out: [Int: (gm: Double, wm: Double)] = [:]
+        for s in slices where s.slice >= 0 && s.slice < stack.nz {
+            var sum = 0.0
+            for n in (per * s.slice)..<(per * (s.slice + 1)) { sum += Double(min(max(stack.data[n], 0), 1)) }
+            let cosTheta = s.axialArea > 0 ? s.csa / s.axialArea : 1
+            let g = sum * stack.dx * stack.dy * cosTheta
+            out[s.slice] = (g, max(s.csa - g, 0))
+        }
+        return out
+    }
+
+    /// Per-level means of `greyWhiteAreas` over the slices carrying each level.
+    public static func greyWhiteAreasPerLevel(_ slices: [SliceShape], _ areas: [Int: (gm: Double, wm: Double)]) -> [Int32: (gm: Double, wm: Double)] {
+        let groups = Dictionary(grouping: slices.compactMap { s in s.level.flatMap { l in areas[s.slice] != nil ? (l, s) : nil } }, by: { $0.0 }).mapValues { $0.map(\.1) }
+        return groups.mapValues { g in
+            let n = Double(g.count)
+            return (g.reduce(0) { $0 + (areas[$1.slice]?.gm ?? 0) } / n, g.reduce(0) { $0 + (areas[$1.slice]?.wm ?? 0) } / n)
+        }
+    }
+
     /// Means per level over the slices carrying it (slices without a level are skipped).
     public static func perLevel(_ slices: [SliceShape]) -> [LevelShape] {
         let groups = Dictionary(grouping: slices.filter { $0.level != nil }, by: { $0.level! })

@@ -72,6 +72,50 @@ import CordTestSupport
         #expect(row["healthy_csa_mm2"] == "77.350")
     }
 
+    /// `seg gm` on a clinical-contrast T2*w phantom with the committed atlas and the level
+    /// image, then `seg morphometry --gm`: GM Dice with the truth ≥ 0.85 (measured in
+    /// CordRegistrationTests at 0.88–0.96 per level) and gm_csa_mm2 + wm_csa_mm2 = csa_mm2 on every
+    /// row (to the table's 0.001 mm² rounding, tolerance 0.002), GM area 8–20 mm² per slice (truth
+    /// at C3–C5 14.6–15.6 mm²); a contrast without visible GM exits non-zero writing nothing.
+    @Test func greyMatterThenGreyWhiteAreasFromFiles() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let g = PhantomGrid.axial(inPlane: 0.5, sliceThickness: 5, fieldOfView: 22, inferior: -20, superior: 16, centre: [0, 3])
+        let s = try PhantomSubject(PhantomParameters(), on: g)
+        try NIfTIFile.write(s.image(.t2starwClinical, snr: 15, seed: 4), to: dir + "/t2s.nii.gz")
+        try NIfTIFile.write(s.levels.volume, to: dir + "/levels.nii.gz", datatype: .int16)
+        var seg = try CordQCommand.parseAsRoot(["seg", "cord", dir + "/t2s.nii.gz", dir + "/cord.nii.gz", "--contrast", "t2s"])
+        try seg.run()
+        var gm = try CordQCommand.parseAsRoot(["seg", "gm", dir + "/t2s.nii.gz", dir + "/cord_soft.nii.gz", dir + "/gm.nii.gz",
+                                               "--contrast", "t2s", "--atlas", Support.packageRoot + "/atlas/CordQ", "--levels", dir + "/levels.nii.gz"])
+        try gm.run()
+        let (mask, _) = try NIfTIFile.read(dir + "/gm.nii.gz")
+        var both = 0, total = 0
+        for n in 0..<mask.data.count {
+            let a = mask.data[n] > 0, b = s.gmMask.data[n] > 0
+            if a && b { both += 1 }
+            total += (a ? 1 : 0) + (b ? 1 : 0)
+        }
+        let dice = 2 * Double(both) / Double(max(total, 1))
+        #expect(dice >= 0.85, "GM Dice \(dice)")
+        var m = try CordQCommand.parseAsRoot(["seg", "morphometry", dir + "/cord_soft.nii.gz", "--levels", dir + "/levels.nii.gz",
+                                              "--gm", dir + "/gm_soft.nii.gz", "-o", dir + "/slices.tsv"])
+        try m.run()
+        let t = try TSVTable.read(dir + "/slices.tsv")
+        #expect(t.columns.suffix(3) == ["gm_csa_mm2", "wm_csa_mm2", "gm_source"])
+        #expect(!t.records.isEmpty)
+        for r in t.records {
+            let csa = try #require(Double(r["csa_mm2"] ?? "")), gmA = try #require(Double(r["gm_csa_mm2"] ?? ""))
+            let wmA = try #require(Double(r["wm_csa_mm2"] ?? ""))
+            #expect(abs(gmA + wmA - csa) <= 0.002, "slice \(r["slice"] ?? ""): \(gmA) + \(wmA) vs \(csa)")
+            #expect(r["gm_source"] == "segmentation")
+            #expect(gmA > 8 && gmA < 20, "GM area \(gmA) mm² plausible for C3–C5")
+        }
+        var bad = try CordQCommand.parseAsRoot(["seg", "gm", dir + "/t2s.nii.gz", dir + "/cord_soft.nii.gz", dir + "/x.nii.gz", "--contrast", "t2"])
+        #expect(throws: ExitCode.self) { try bad.run() }
+        #expect(!Support.files(in: dir).contains("x.nii.gz"))
+        #expect(throws: (any Error).self) { try CordQCommand.parseAsRoot(["seg", "morphometry", "a.nii.gz", "--gm", "b.nii.gz", "--gm-source", "guess"]) }
+    }
+
     @Test func failingSegmentationExitsNonZeroAndWritesNothing() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let g = Grid(nx: 40, ny: 40, nz: 10, spacing: [0.5, 0.5, 2])

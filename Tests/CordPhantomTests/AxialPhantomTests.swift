@@ -56,9 +56,9 @@ import CordPhantom
         let back = try JSONDecoder().decode(PhantomTruth.self, from: data)
         #expect(back.levels == s.truth.levels && back.parameters == s.parameters)
         #expect(back.regionAreaFractions.count == 14 && back.orientation == "RPI")
-        // GM area = model CSA × GM fraction (0.206 ± 0.002 of the cord).
+        // GM area = model CSA × GM fraction (0.200 ± 0.002 of the cord; 0.206 before issue #25).
         let c4 = s.truth.levels[3]
-        #expect(abs(c4.gmArea / c4.modelCSA - 0.206) < 0.002)
+        #expect(abs(c4.gmArea / c4.modelCSA - 0.2003) < 0.002)
         // Level ranges tile C1–T1 with the PAM50 lengths (1e-9 mm).
         #expect(s.truth.levels.allSatisfy { abs(($0.arcLengthEnd - $0.arcLengthStart) - s.parameters.levels[$0.level.rawValue - 1].length) < 1e-9 })
         #expect(zip(s.truth.levels, s.truth.levels.dropFirst()).allSatisfy { $0.inferiorZ == $1.superiorZ && $0.superiorZ > $0.inferiorZ })

@@ -46,6 +46,23 @@ import CordTestSupport
         }
         #expect(compared >= 5)
 
+        // GM and WM areas per level (issue #25): on a T2w anatomy GM comes from the atlas placed
+        // in the cord (method says so); GM + WM = cord CSA to 0.01 mm² (table rounding), GM within 8 % of the
+        // phantom's 20.0 % of the model CSA (segmentation's −3 % and level edges included).
+        let table = try TSVTable.read(s.tablePath)
+        let gmRows = table.records.filter { $0["metric"] == "gm_csa_mm2" }
+        #expect(gmRows.count >= 5)
+        for r in gmRows {
+            #expect(r["method"] == "morphometry (GM from atlas)")
+            let level = r["level"] ?? ""
+            let gm = try #require(Double(r["value"] ?? "")), csa = try #require(rows.first { $0.level == level && $0.metric == "csa_mm2" })
+            let wm = try #require(rows.first { $0.level == level && $0.metric == "wm_csa_mm2" })
+            #expect(abs(gm + wm.value - csa.value) < 0.01, "\(level): GM \(gm) + WM \(wm.value) vs \(csa.value)")
+            if let l = truth.levels.first(where: { $0.level.name == level && $0.measuredCSA != nil && $0.level != .c1 && $0.level != .t1 }) {
+                #expect(abs(gm / (0.2003 * l.modelCSA) - 1) < 0.08, "\(level): GM \(gm) vs \(0.2003 * l.modelCSA) mm²")
+            }
+        }
+
         // DTI and MT values per level in the white-matter regions, against the truth maps
         // inside the cord (the phantom's WM/GM FA ranges; MTR of the noise-free images).
         let (faTruth, _) = try NIfTIFile.read(root + "/derivatives/truth/sub-phantom01/dwi/sub-phantom01_desc-truthFA_dwimap.nii.gz")

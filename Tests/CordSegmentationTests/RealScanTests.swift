@@ -72,7 +72,7 @@ struct RealScanSegmentationTests {
     }
 
     /// mt1.nii.gz (axial 0.84 × 0.84 × 17 mm, 5 slices) against mt1_seg: Dice ≥ 0.85, with
-    /// and without the point hint shipped with the scan; grey matter against mt1_gmseg.
+    /// and without the point hint shipped with the scan.
     @Test func mtScanAgainstReferenceSegmentation() throws {
         let (img, _) = try NIfTIFile.read(Self.root + "/mt/mt1.nii.gz")
         let (ref, _) = try NIfTIFile.read(Self.root + "/mt/mt1_seg.nii.gz")
@@ -87,12 +87,7 @@ struct RealScanSegmentationTests {
         let hinted = try CordSegmenter.segment(img, options: o)
         let dh = dice(hinted.binary, ref.map { $0 > 0.5 ? 1 : 0 })
         #expect(dh >= 0.85, "Dice with hint \(dh)")
-        let (gmRef, _) = try NIfTIFile.read(Self.root + "/mt/mt1_gmseg.nii.gz")
-        let gm = try GreyMatterSegmenter.segment(img, cord: seg.soft, contrast: .mt)
-        let dg = dice(gm.map { $0 >= 0.5 ? 1 : 0 }, gmRef.map { $0 >= 0.5 ? 1 : 0 })
-        print("mt1: Dice \(formatFixed(d, 4)), with hint \(formatFixed(dh, 4)); grey matter Dice \(formatFixed(dg, 4))")
-        // No target in the issue; 0.41 at the time of writing (thick slices, weak GM/WM contrast).
-        #expect(dg >= 0.35, "grey matter Dice \(dg)")
+        print("mt1: Dice \(formatFixed(d, 4)), with hint \(formatFixed(dh, 4)) (grey matter: CordRegistrationTests, it needs the atlas prior)")
     }
 }
 

@@ -166,11 +166,32 @@ extension ProcessRun {
 
     /// Per-slice table (`anat/<stem>_morphometry.tsv`) and per-level rows (region `cord`,
     /// method `morphometry`): csa_mm2 (mean), csa_min_mm2 (smallest slice), diameters (mean,
-    /// and `_min` at the smallest slice), eccentricity, solidity.
+    /// and `_min` at the smallest slice), eccentricity, solidity; and gm_csa_mm2, wm_csa_mm2
+    /// with method `morphometry (GM from segmentation)` on a T2*w anatomy (`cordq seg gm`'s
+    /// method, written as `anat/<stem>_label-GM_probseg.nii.gz`) or `morphometry (GM from atlas)`
+    /// otherwise (the atlas GM placed in the cord by moments, `GreyMatterPrior`); the per-slice
+    /// table's `gm_source` says which.
     func morphometry(_ anatomy: AnatomyResult) throws -> (detail: String, outputs: [String], metrics: StepMetrics) {
         let slices = try Morphometry.perSlice(anatomy.soft, levels: pendingLevels)
         let name = "anat/\(anatomy.image.stem)_morphometry.tsv"
-        let t = MorphometryTables.perSliceTable(slices)
+        var outputs = [name]
+        var tissue: [Int: (gm: Double, wm: Double)]?, gmSource = "", gmNote = ""
+        do {
+            let prior = try GreyMatterPrior.place(atlas: atlas(), cord: anatomy.soft, levels: pendingLevels.map { LabelMap(volume: $0) })
+            var fraction = prior.fraction
+            gmSource = "atlas"
+            if inventory.anatomyContrast.contrast == SegmentationContrast.t2s.rawValue {
+                let gm = try GreyMatterSegmenter.segment(anatomy.volume, cord: anatomy.soft, prior: prior.fraction, contrast: .t2s)
+                fraction = gm.soft; gmSource = "segmentation"
+                let gmName = "anat/\(anatomy.image.stem)_label-GM_probseg.nii.gz"
+                try NIfTIFile.write(gm.soft, to: out.path(gmName), datatype: .float32, like: anatomy.header, description: "cordq seg gm (partial volume)")
+                outputs.append(gmName)
+            }
+            tissue = try Morphometry.greyWhiteAreas(slices, greyMatter: fraction)
+        } catch {
+            gmNote = "; no GM/WM areas (\(error))"
+        }
+        let t = MorphometryTables.perSliceTable(slices, tissue: tissue, source: gmSource)
         try t.write(to: out.path(name))
         var m = StepMetrics(); m.slices = slices.count
         // Without levels the whole cord is one group, reported as level `all`.
@@ -192,8 +213,20 @@ extension ProcessRun {
                 added += 1
             }
         }
+        if let tissue {
+            let perLevelTissue = Morphometry.greyWhiteAreasPerLevel(grouped, tissue)
+            for l in groups {
+                guard let a = perLevelTissue[l.level] else { continue }
+                let level = pendingLevels == nil ? "all" : VertebralLevelName.name(Int(l.level))
+                for (metric, value) in [("gm_csa_mm2", a.gm), ("wm_csa_mm2", a.wm)] where value.isFinite {
+                    rows.append(MetricRow(subject: participant, session: inventory.session ?? "", level: level, region: "cord",
+                                          metric: metric, value: value, method: "morphometry (GM from \(gmSource))", count: l.sliceCount))
+                    added += 1
+                }
+            }
+        }
         m.rows = added
         let what = pendingLevels == nil ? "whole-cord rows (no levels)" : "per-level rows"
-        return ("\(slices.count) slices, \(added) \(what) from \(anatomy.image.stem)", [name], m)
+        return ("\(slices.count) slices, \(added) \(what) from \(anatomy.image.stem), GM from \(gmSource.isEmpty ? "nowhere" : gmSource)\(gmNote)", outputs, m)
     }
 }

@@ -84,6 +84,15 @@ extension ProcessRun {
     /// contrast of the session.
     func levelsStep(_ anatomy: AnatomyResult) throws {
         try step("levels") {
+            if let given = request.vertebralLabels, !given.points.isEmpty {
+                labels = given
+                labelsRecord["Labels"] = .object([
+                    "origin": .string(request.vertebralLabelsOrigin),
+                    "points": .array(given.points.map { .object(["level": .number(Double($0.level)), "kind": .string($0.kind.rawValue), "z_mm": .number($0.world.z)]) }),
+                ])
+                var m = StepMetrics(); m.labels = given.points.count
+                return ("\(given.points.count) labels (\(given.points.map { "\($0.level)" }.joined(separator: ", "))) \(request.vertebralLabelsOrigin)", [], m)
+            }
             var source: (image: SubjectImage, labels: String, kind: LabelKind, origin: String)?
             if let file = request.labels {
                 let grid = try data.labels(file).grid

@@ -21,6 +21,12 @@ public struct ProcessRequest: Sendable {
     /// nil = labels from `derivatives/labels/`, else the automatic attempt.
     public var labels: String?
     public var labelKind: LabelKind = .disc
+    /// Vertebral labels already placed (world positions), used before `labels` and anything
+    /// under `derivatives/labels/`: `cordq longitudinal` passes the subject's one labelling,
+    /// propagated to this session, so levels cannot drift between visits.
+    public var vertebralLabels: VertebralLabels?
+    /// Where `vertebralLabels` came from, for the log and the provenance.
+    public var vertebralLabelsOrigin = "given by the caller"
     /// A slice of the segmented (first) anatomical image where the cord is visible, as an
     /// index along its voxel axis closest to superior–inferior
     /// (`CordSegmentationOptions.hintSlice`); nil = no hint. Unused with an external segmentation.

@@ -1,0 +1,269 @@
+// `cordq longitudinal SUBJECT_DIR OUT`: every session of one subject processed with one
+// labelling shared through a halfway space, and the change table per level × region ×
+// metric × session with annualised rates and the reliable-change index.
+import CordCore
+import CordIO
+import CordLongitudinal
+import CordMetrics
+import CordRegistration
+import CordSegmentation
+import Foundation
+
+/// What `cordq longitudinal` is asked to do.
+public struct LongitudinalRequest: Sendable {
+    /// The subject folder with two or more `ses-*` folders.
+    public var subject: String
+    /// The output folder (new or empty; all or nothing).
+    public var output: String
+    /// Protocol card for every session (nil: inferred per session, as `process` does).
+    public var protocolName: String?
+    public var atlas: String?
+    /// Within-subject SDs given by the user, before the literature's.
+    public var withinSD = WithinSubjectSDTable()
+    /// Write each session's QC page (off by default: the sessions' tables are what counts here).
+    public var qc = false
+    public var overwrite = false
+    public var alignment = HalfwayOptions()
+    public init(subject: String, output: String) { self.subject = subject; self.output = output }
+}
+
+/// One session as the run saw it.
+public struct LongitudinalSession: Sendable {
+    public var label: String
+    /// Days since 1970-01-01, and where the date came from (`sessions.tsv acq_time`, a sidecar's
+    /// `AcquisitionDateTime`), nil when unknown.
+    public var day: Double?, dateSource: String?
+    /// Contrasts found (`T2w`, `DWI`, `MT`).
+    public var contrasts: [String]
+    /// The session's offset from the halfway space (mm, world).
+    public var offset: SIMD3<Double>
+    /// The session's `process` output folder and its long-form table.
+    public var processOutput: String, table: String
+    public var rows: Int
+}
+
+/// What `LongitudinalPipeline.run` wrote.
+public struct LongitudinalSummary: Sendable {
+    public var participant: String
+    public var output: String
+    /// `<sub>_longitudinal.tsv` (change table) and `<sub>_longitudinal.json` (halfway space, labels, SD sources, warnings).
+    public var tablePath: String, recordPath: String
+    public var sessions: [LongitudinalSession]
+    public var halfway: HalfwaySpace
+    public var rows: [ChangeRow]
+    /// Which session's labels made the subject's labelling (or `automatic`).
+    public var labelSource: String
+    public var warnings: [String]
+    public var seconds: Double
+}
+
+/// The longitudinal pipeline of one subject.
+public enum LongitudinalPipeline {
+    /// Reads the subject, checks its sessions (at least two; dates; protocols), segments each
+    /// session's anatomical image, aligns all sessions pairwise into a halfway space, makes
+    /// one vertebral labelling (the labels found under `derivatives/labels/` in any session,
+    /// else discs found automatically in every session, averaged in the halfway space) and
+    /// propagates it to every session, runs `process` per session with those labels, and
+    /// writes the change table. Nothing is written when a step fails.
+    public static func run(_ r: LongitudinalRequest, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> LongitudinalSummary {
+        NumericLibraries.configure()
+        let started = ContinuousClock.now
+        let inventory = try SubjectInventory.read(r.subject)
+        let participant = inventory.id
+        var warnings: [String] = []
+        func warn(_ w: String) { warnings.append(w); log("warning: " + w) }
+
+        // Sessions.
+        guard inventory.sessions.count >= 2 else {
+            let found = inventory.sessions.isEmpty ? "no ses-* folders" : "one session only (ses-\(inventory.sessions[0]))"
+            throw CordError.invalidValue(what: r.subject, detail: "has \(found); longitudinal analysis needs two or more sessions (sub-XX/ses-YY/anat/…). For one visit use cordq process")
+        }
+        if let problem = inventory.sessionTableProblem {
+            throw CordError.invalidValue(what: inventory.sessionTablePath ?? r.subject, detail: problem)
+        }
+        if let path = inventory.sessionTablePath {
+            let listed = Set(inventory.sessionTable.map(\.session)), folders = Set(inventory.sessions)
+            for s in listed.subtracting(folders).sorted() { warn("\(path) lists ses-\(s), which has no folder; ignored") }
+        }
+        try PipelineInputs.refuseOverwrite(r.output, inputs: [r.subject])
+        let subjectPath = TextFile.canonicalPath(r.subject), outPath = TextFile.canonicalPath(r.output)
+        if outPath.hasPrefix(subjectPath + "/") || outPath == subjectPath || subjectPath.hasPrefix(outPath + "/") {
+            throw CordIOError.writeFailed(path: r.output, reason: "overlaps the subject folder; CordQ never writes into the input data")
+        }
+
+        // Dates: sessions.tsv acq_time, else the earliest AcquisitionDateTime of the session's sidecars.
+        var days: [String: (Double, String)] = [:]
+        for s in inventory.sessions {
+            if let t = inventory.sessionEntry(s)?.acquisitionTime, let d = SessionDate.parse(t) {
+                days[s] = (d, "acq_time in \(URL(fileURLWithPath: inventory.sessionTablePath ?? "sessions.tsv").lastPathComponent)")
+                continue
+            }
+            let stamps = inventory.session(s).series.compactMap { series -> Double? in
+                if case let .string(v)? = series.sidecar?.fields["AcquisitionDateTime"] { return SessionDate.parse(v) }
+                return nil
+            }
+            if let d = stamps.min() { days[s] = (d, "AcquisitionDateTime of the session's sidecars") }
+        }
+        let undated = inventory.sessions.filter { days[$0] == nil }
+        if !undated.isEmpty {
+            warn("no date for \(undated.map { "ses-" + $0 }.joined(separator: ", ")) (no acq_time in \(participant)_sessions.tsv and no AcquisitionDateTime in the sidecars): sessions are ordered by label, baseline = ses-\(inventory.sessions.sorted()[0]), and annualised rates are left empty (n/a)")
+        }
+
+        // Contrasts per session and protocol differences.
+        var perSession: [(label: String, inventory: ProcessInventory)] = []
+        for s in inventory.sessions { perSession.append((s, try ProcessInventoryReader.read(r.subject, session: s))) }
+        func contrasts(_ p: ProcessInventory) -> [String] {
+            (p.anatomy.isEmpty ? [] : [p.anatomyContrast.suffix]) + (p.dwi.isEmpty ? [] : ["DWI"]) + (p.mt == nil ? [] : ["MT"])
+        }
+        let sets = perSession.map { Set(contrasts($0.inventory)) }
+        let common = sets.dropFirst().reduce(sets[0]) { $0.intersection($1) }
+        for (k, s) in perSession.enumerated() where sets[k] != common {
+            let extra = sets[k].subtracting(common).sorted()
+            warn("ses-\(s.label) has \(extra.joined(separator: ", ")), which not every session has: compared only where the baseline has it too (common to all: \(common.sorted().joined(separator: ", ")))")
+        }
+        for (k, s) in perSession.enumerated() where s.inventory.anatomy.isEmpty {
+            _ = k
+            throw CordError.invalidValue(what: r.subject + "/ses-" + s.label, detail: "has no anatomical image (anat/*_T2w, T1w or T2starw); every session needs one to place the sessions in a common space")
+        }
+        let anatomySuffixes = Set(perSession.map { $0.inventory.anatomyContrast.suffix })
+        if anatomySuffixes.count > 1 {
+            warn("the sessions' anatomical contrasts differ (\(perSession.map { "ses-\($0.label): \($0.inventory.anatomyContrast.suffix)" }.joined(separator: ", "))): cord areas from different contrasts are not interchangeable")
+        }
+        let spacings = perSession.map { s in s.inventory.subject.series.first { $0.imagePath == s.inventory.anatomy[0].path }?.header?.grid.spacing }
+        if let first = spacings.first ?? nil {
+            for (k, sp) in spacings.enumerated() {
+                guard let sp else { continue }
+                if abs(sp.x - first.x) > 0.01 || abs(sp.y - first.y) > 0.01 || abs(sp.z - first.z) > 0.05 {
+                    warn("ses-\(perSession[k].label)'s anatomical image has voxels \(formatFixed(sp.x, 2))×\(formatFixed(sp.y, 2))×\(formatFixed(sp.z, 2)) mm, ses-\(perSession[0].label)'s \(formatFixed(first.x, 2))×\(formatFixed(first.y, 2))×\(formatFixed(first.z, 2)) mm: a protocol change, part of any change may be the protocol's")
+                }
+            }
+        }
+
+        // Anatomy: each session's image and cord, and the labels found for it.
+        let progress = ProgressReporter("cordq longitudinal", total: 2 * perSession.count + 1)
+        var anatomies: [SessionAnatomy] = [], given: [VertebralLabels?] = [], hints: [VertebralLabels.Point?] = []
+        for s in perSession {
+            let image = s.inventory.anatomy[0]
+            let (volume, _) = try NIfTIFile.read(image.path)
+            try volume.requireFinite(image.path)
+            let frame = volume.frames == 1 ? volume : volume.frame(0)
+            let cord: Mask
+            if let external = s.inventory.derivativeSegmentations[image.path] {
+                let (seg, _) = try NIfTIFile.read(external)
+                try frame.grid.requireCompatible(with: seg.grid, image.path, external)
+                cord = Mask.threshold(seg.frames == 1 ? seg : seg.frame(0), above: 0.5)
+            } else {
+                var o = CordSegmentationOptions(); o.contrast = SegmentationContrast(rawValue: s.inventory.anatomyContrast.contrast)
+                cord = try CordSegmenter.segment(frame, options: o).binary
+            }
+            var found: VertebralLabels?, hint: VertebralLabels.Point?
+            if let l = s.inventory.derivativeLabels.first(where: { $0.image.path == image.path }) ?? s.inventory.derivativeLabels.first {
+                let (labelImage, _) = try NIfTIFile.readLabels(l.labels)
+                let seg = l.image.path == image.path ? cord : try CordSegmenter.segment(try NIfTIFile.read(l.image.path).0.frame(0)).binary
+                let v = try VertebralLabelling.fromLabels(labelImage, kind: l.kind, segmentation: seg)
+                if v.points.count == 1 { hint = v.points[0] } else { found = v }
+            }
+            anatomies.append(SessionAnatomy(label: s.label, image: frame, cord: cord))
+            given.append(found); hints.append(hint)
+            log("ses-\(s.label): \(image.stem), cord \(cord.count) voxels" + (found.map { ", \($0.points.count) labels" } ?? ""))
+            progress.advance()
+        }
+
+        // Halfway space and the subject's one labelling.
+        let halfway = try HalfwaySpace.estimate(anatomies, options: r.alignment)
+        progress.advance()
+        for (k, o) in halfway.offsets.enumerated() {
+            log("ses-\(halfway.labels[k]): offset from the halfway space \(formatFixed(o.x, 2)), \(formatFixed(o.y, 2)), \(formatFixed(o.z, 2)) mm")
+        }
+        for p in halfway.pairs where p.ncc < 0.5 {
+            warn("ses-\(halfway.labels[p.i]) and ses-\(halfway.labels[p.j]) align poorly (NCC \(formatFixed(p.ncc, 2))): check that both show the same stretch of cord")
+        }
+        var labelSource: String
+        if given.contains(where: { $0 != nil }) {
+            labelSource = "labels under derivatives/labels of " + zip(halfway.labels, given).filter { $0.1 != nil }.map { "ses-" + $0.0 }.joined(separator: ", ")
+        } else {
+            var auto: [VertebralLabels?] = []
+            for (k, a) in anatomies.enumerated() {
+                do { auto.append(try AutomaticLabelling.label(image: a.image, segmentation: a.cord, hint: hints[k]).labels) } catch {
+                    warn("ses-\(a.label): automatic disc labelling failed (\(error))"); auto.append(nil)
+                }
+            }
+            guard auto.contains(where: { $0 != nil }) else {
+                throw CordError.invalidValue(what: r.subject, detail: "no session has vertebral labels (derivatives/labels/\(participant)/ses-*/anat/*_labels-disc.nii.gz) and automatic labelling failed in every session; label one session")
+            }
+            given = auto
+            labelSource = "discs found automatically in " + zip(halfway.labels, auto).filter { $0.1 != nil }.map { "ses-" + $0.0 }.joined(separator: ", ")
+        }
+        let shared = try halfway.sharedLabels(given)
+        log("labels: one labelling for \(participant) from \(labelSource), through the halfway space")
+
+        // Every session processed with the shared labels, into the staging folder.
+        let out = try OutputFolder(r.output, overwrite: r.overwrite)
+        var sessions: [LongitudinalSession] = [], measurements: [SessionMeasurements] = []
+        for (k, s) in perSession.enumerated() {
+            var pr = ProcessRequest(subject: r.subject, output: out.staging + "/ses-" + s.label)
+            pr.session = s.label; pr.protocolName = r.protocolName; pr.atlas = r.atlas; pr.qc = r.qc
+            pr.vertebralLabels = shared.perSession[k]
+            pr.vertebralLabelsOrigin = "shared by cordq longitudinal (\(labelSource), propagated through the halfway space)"
+            let summary = try ProcessPipeline.run(pr) { log("ses-\(s.label): " + $0) }
+            for w in summary.warnings { warn("ses-\(s.label): " + w) }
+            let t = try TSVTable.read(summary.tablePath)
+            let table = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: summary.tablePath)
+            let day = days[s.label]
+            measurements.append(SessionMeasurements(label: s.label, day: day?.0, scores: inventory.sessionEntry(s.label)?.columns ?? [:],
+                                                    rows: table.rows))
+            sessions.append(LongitudinalSession(label: s.label, day: day?.0, dateSource: day?.1, contrasts: contrasts(s.inventory),
+                                                offset: halfway.offsets[k], processOutput: out.destination + "/ses-" + s.label,
+                                                table: out.destination + "/ses-" + s.label + "/" + URL(fileURLWithPath: summary.tablePath).lastPathComponent,
+                                                rows: table.rows.count))
+            progress.advance()
+        }
+
+        // The change table.
+        let rows = ChangeTable.compute(subject: participant, sessions: measurements, withinSD: r.withinSD)
+        let scores = ChangeTable.scoreColumns(rows)
+        let tableName = participant + "_longitudinal.tsv", recordName = participant + "_longitudinal.json"
+        try TSVTable(columns: ChangeTable.baseColumns + scores, rows: ChangeTable.stringRows(rows, scoreColumns: scores)).write(to: out.path(tableName))
+        let noSD = Set(rows.filter { $0.withinSD == nil }.map(\.metric)).sorted()
+        if !noSD.isEmpty {
+            log("no within-subject SD for \(noSD.joined(separator: ", ")): their reliable-change index is n/a (give --within-sd METRIC=VALUE[%])")
+        }
+        try JSONFile.write(record(participant: participant, sessions: sessions, halfway: halfway, shared: shared.halfway,
+                                  labelSource: labelSource, rows: rows, warnings: warnings), to: out.path(recordName))
+        try out.commit()
+        let summary = LongitudinalSummary(participant: participant, output: out.destination, tablePath: out.destination + "/" + tableName,
+                                          recordPath: out.destination + "/" + recordName, sessions: sessions, halfway: halfway, rows: rows,
+                                          labelSource: labelSource, warnings: warnings, seconds: (ContinuousClock.now - started).seconds)
+        log("change table: \(rows.count) rows in \(summary.tablePath) [\(formatFixed(summary.seconds, 1)) s]")
+        return summary
+    }
+
+    /// The run's record: sessions (dates and their source, contrasts, offsets), pairwise
+    /// alignments, the shared labels in the halfway space, within-SD sources, warnings.
+    static func record(participant: String, sessions: [LongitudinalSession], halfway: HalfwaySpace, shared: VertebralLabels,
+                       labelSource: String, rows: [ChangeRow], warnings: [String]) -> [String: JSONValue] {
+        func vec(_ v: SIMD3<Double>) -> JSONValue { .array([.number(v.x), .number(v.y), .number(v.z)]) }
+        var sources: [String: JSONValue] = [:]
+        for r in rows { sources[r.metric + " | " + r.region] = r.withinSDSource.map { .string($0) } ?? .null }
+        return [
+            "Participant": .string(participant),
+            "Version": .string(CordQVersion.string),
+            "Method": .string("Sessions aligned pairwise (cord-masked NCC, 3D translation) and combined into a halfway space (offsets sum to zero); one vertebral labelling averaged there and propagated to every session; change from the earliest session; RCI = change / (√2 · within-subject SD), Jacobson & Truax 1991"),
+            "Sessions": .array(sessions.map { s in
+                .object(["session": .string("ses-" + s.label), "date": s.day.map { .string(SessionDate.format(day: CheckedNumber.clamped($0, .down))) } ?? .null,
+                         "date_source": s.dateSource.map { .string($0) } ?? .null,
+                         "contrasts": .array(s.contrasts.map { .string($0) }), "offset_mm": vec(s.offset),
+                         "table": .string(s.table), "rows": .number(Double(s.rows))])
+            }),
+            "Alignments": .array(halfway.pairs.map { p in
+                .object(["from": .string("ses-" + halfway.labels[p.i]), "to": .string("ses-" + halfway.labels[p.j]),
+                         "translation_mm": vec(p.t), "ncc": .number(p.ncc)])
+            }),
+            "AlignmentInconsistency_mm": .number(halfway.inconsistency),
+            "Labels": .object(["source": .string(labelSource),
+                               "halfway_points": .array(shared.points.map { .object(["level": .number(Double($0.level)), "kind": .string($0.kind.rawValue), "world_mm": vec($0.world)]) })]),
+            "WithinSubjectSD": .object(sources),
+            "Warnings": .array(warnings.map { .string($0) }),
+        ]
+    }
+}

@@ -19,6 +19,8 @@ public struct HalfwayOptions: Sendable {
     /// S–I shifts searched first (± mm, 1 mm steps), then refined in 3D down to `finestStep` mm.
     public var searchRange = 15.0
     public var finestStep = 0.1
+    /// In-plane sampling distance (mm) of the compared voxels (every voxel when finer than the grid).
+    public var sampling = 1.0
     public init() {}
 }
 
@@ -85,14 +87,16 @@ public struct HalfwaySpace: Sendable {
         var points: [SIMD3<Double>] = [], values: [Double] = []
         var centre = SIMD3<Double>.zero, centreCount = 0.0
         let r2 = options.radius * options.radius
+        let stepX = max(1, CheckedNumber.clamped(options.sampling / g.spacing.x, .toNearestOrAwayFromZero))
+        let stepY = max(1, CheckedNumber.clamped(options.sampling / g.spacing.y, .toNearestOrAwayFromZero))
         for k in 0..<g.nz {
             var c = SIMD3<Double>.zero, count = 0.0
             for j in 0..<g.ny { for i in 0..<g.nx where fixed.cord.data[g.index(i, j, k)] != 0 { c += g.world(SIMD3(i, j, k)); count += 1 } }
             guard count > 0 else { continue }
             c /= count
             centre += c; centreCount += 1
-            for j in 0..<g.ny {
-                for i in 0..<g.nx {
+            for j in stride(from: 0, to: g.ny, by: stepY) {
+                for i in stride(from: 0, to: g.nx, by: stepX) {
                     let w = g.world(SIMD3(i, j, k))
                     let d = w - c
                     guard d.x * d.x + d.y * d.y <= r2 else { continue }
@@ -103,23 +107,39 @@ public struct HalfwaySpace: Sendable {
         guard points.count >= 100 else {
             throw CordError.invalidValue(what: "ses-\(fixed.label) cord segmentation", detail: "covers too little of the image to align sessions (\(points.count) voxels)")
         }
-        let mean = values.reduce(0, +) / Double(values.count)
-        var fixedNorm = 0.0
-        for v in values { fixedNorm += (v - mean) * (v - mean) }
+        guard mg.nx >= 2, mg.ny >= 2, mg.nz >= 2 else {
+            throw CordError.invalidValue(what: "ses-\(moving.label) image", detail: "needs at least 2 voxels along every axis to be aligned")
+        }
         let inverse = mg.inverseAffine
-        let image = moving.image
-        /// NCC of fixed samples against moving(p + t); samples leaving the moving grid are dropped.
-        func ncc(_ t: SIMD3<Double>) -> Double {
+        let nx = mg.nx, ny = mg.ny, nz = mg.nz, nxy = nx * ny
+        let px = points.map(\.x), py = points.map(\.y), pz = points.map(\.z)
+        /// NCC of fixed samples (every `stride`-th) against moving(p + t); samples leaving the
+        /// moving grid are dropped. Trilinear interpolation inline on the contiguous buffer.
+        func ncc(_ t: SIMD3<Double>, stride: Int = 1) -> Double {
             let d = inverse.apply(t) - inverse.apply(.zero)
-            var sm = 0.0, smm = 0.0, sfm = 0.0, sf = 0.0, sff = 0.0, n = 0.0
-            for q in points.indices {
-                let p = points[q] + d
-                guard p.x > -0.5, p.y > -0.5, p.z > -0.5, p.x < Double(mg.nx) - 0.5, p.y < Double(mg.ny) - 0.5, p.z < Double(mg.nz) - 0.5 else { continue }
-                let m = Double(image.trilinear(p))
-                let f = values[q]
-                sm += m; smm += m * m; sfm += f * m; sf += f; sff += f * f; n += 1
+            var sm = 0.0, smm = 0.0, sfm = 0.0, sf = 0.0, sff = 0.0, n = 0.0, tried = 0.0
+            moving.image.data.withUnsafeBufferPointer { buf in
+                var q = 0
+                while q < px.count {
+                    defer { q += stride }
+                    tried += 1
+                    let x = px[q] + d.x, y = py[q] + d.y, z = pz[q] + d.z
+                    guard x >= 0, y >= 0, z >= 0, x <= Double(nx - 1), y <= Double(ny - 1), z <= Double(nz - 1) else { continue }
+                    let i0 = min(CheckedNumber.clamped(x), nx - 2 < 0 ? 0 : nx - 2), j0 = min(CheckedNumber.clamped(y), max(ny - 2, 0))
+                    let k0 = min(CheckedNumber.clamped(z), max(nz - 2, 0))
+                    let fx = x - Double(i0), fy = y - Double(j0), fz = z - Double(k0)
+                    let b = i0 + nx * j0 + nxy * k0
+                    let c000 = Double(buf[b]), c100 = Double(buf[b + 1]), c010 = Double(buf[b + nx]), c110 = Double(buf[b + nx + 1])
+                    let c001 = Double(buf[b + nxy]), c101 = Double(buf[b + nxy + 1]), c011 = Double(buf[b + nxy + nx]), c111 = Double(buf[b + nxy + nx + 1])
+                    let c00 = c000 + (c100 - c000) * fx, c10 = c010 + (c110 - c010) * fx
+                    let c01 = c001 + (c101 - c001) * fx, c11 = c011 + (c111 - c011) * fx
+                    let c0 = c00 + (c10 - c00) * fy, c1 = c01 + (c11 - c01) * fy
+                    let m = c0 + (c1 - c0) * fz
+                    let f = values[q]
+                    sm += m; smm += m * m; sfm += f * m; sf += f; sff += f * f; n += 1
+                }
             }
-            guard n > Double(points.count) / 2 else { return -1 }
+            guard n > tried / 2 else { return -1 }
             let cov = sfm - sf * sm / n, vf = sff - sf * sf / n, vm = smm - sm * sm / n
             guard vf > 0, vm > 0 else { return -1 }
             return cov / (vf * vm).squareRoot()
@@ -130,29 +150,33 @@ public struct HalfwaySpace: Sendable {
         var fc = SIMD3<Double>.zero, fcount = 0.0
         for n in 0..<fixed.cord.data.count where fixed.cord.data[n] != 0 { fc += g.world(g.coordinates(of: n)); fcount += 1 }
         let start = SIMD3(mc.x / mcount - fc.x / fcount, mc.y / mcount - fc.y / fcount, 0)
+        // Coarse (every 4th sample) S–I scan and steps ≥ 0.5 mm, then all samples.
         var best = start, bestScore = -2.0
         var z = -options.searchRange
         while z <= options.searchRange + 1e-9 {
-            let t = SIMD3(start.x, start.y, z), s = ncc(t)
+            let t = SIMD3(start.x, start.y, z), s = ncc(t, stride: 4)
             if s > bestScore { bestScore = s; best = t }
             z += 1
         }
         var step = 1.0
+        var coarse = true
         while step >= options.finestStep - 1e-12 {
+            if coarse && step < 0.5 { coarse = false; bestScore = ncc(best) }
+            let stride = coarse ? 4 : 1
             var improved = true
             while improved {
                 improved = false
                 for axis in 0..<3 {
                     for sign in [-1.0, 1.0] {
                         var t = best; t[axis] += sign * step
-                        let s = ncc(t)
+                        let s = ncc(t, stride: stride)
                         if s > bestScore + 1e-9 { bestScore = s; best = t; improved = true }
                     }
                 }
             }
             step /= 2
         }
-        return (best, bestScore)
+        return (best, coarse ? ncc(best) : bestScore)
     }
 
     /// One labelling for the subject: each session's labels taken to the halfway space and

@@ -42,6 +42,22 @@ public struct LongitudinalSession: Sendable {
     public var rows: Int
 }
 
+/// What `LongitudinalPipeline.plan` found before processing.
+public struct LongitudinalPlan: Sendable {
+    public var inventory: SubjectInventory
+    var sessions: [(label: String, inventory: ProcessInventory)]
+    /// Session → (days since 1970-01-01, where the date came from).
+    public var days: [String: (Double, String)]
+    /// Missing dates, sessions.tsv rows without folders, differing contrasts or voxel sizes.
+    public var warnings: [String]
+    /// Session labels in folder order.
+    public var labels: [String] { sessions.map(\.label) }
+
+    static func contrasts(_ p: ProcessInventory) -> [String] {
+        (p.anatomy.isEmpty ? [] : [p.anatomyContrast.suffix]) + (p.dwi.isEmpty ? [] : ["DWI"]) + (p.mt == nil ? [] : ["MT"])
+    }
+}
+
 /// What `LongitudinalPipeline.run` wrote.
 public struct LongitudinalSummary: Sendable {
     public var participant: String
@@ -68,80 +84,17 @@ public enum LongitudinalPipeline {
     public static func run(_ r: LongitudinalRequest, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> LongitudinalSummary {
         NumericLibraries.configure()
         let started = ContinuousClock.now
-        let inventory = try SubjectInventory.read(r.subject)
-        let participant = inventory.id
-        var warnings: [String] = []
+        let plan = try self.plan(r)
+        for w in plan.warnings { log("warning: " + w) }
+        var warnings = plan.warnings
         func warn(_ w: String) { warnings.append(w); log("warning: " + w) }
-
-        // Sessions.
-        guard inventory.sessions.count >= 2 else {
-            let found = inventory.sessions.isEmpty ? "no ses-* folders" : "one session only (ses-\(inventory.sessions[0]))"
-            throw CordError.invalidValue(what: r.subject, detail: "has \(found); longitudinal analysis needs two or more sessions (sub-XX/ses-YY/anat/…). For one visit use cordq process")
-        }
-        if let problem = inventory.sessionTableProblem {
-            throw CordError.invalidValue(what: inventory.sessionTablePath ?? r.subject, detail: problem)
-        }
-        if let path = inventory.sessionTablePath {
-            let listed = Set(inventory.sessionTable.map(\.session)), folders = Set(inventory.sessions)
-            for s in listed.subtracting(folders).sorted() { warn("\(path) lists ses-\(s), which has no folder; ignored") }
-        }
-        try PipelineInputs.refuseOverwrite(r.output, inputs: [r.subject])
-        let subjectPath = TextFile.canonicalPath(r.subject), outPath = TextFile.canonicalPath(r.output)
-        if outPath.hasPrefix(subjectPath + "/") || outPath == subjectPath || subjectPath.hasPrefix(outPath + "/") {
-            throw CordIOError.writeFailed(path: r.output, reason: "overlaps the subject folder; CordQ never writes into the input data")
-        }
-
-        // Dates: sessions.tsv acq_time, else the earliest AcquisitionDateTime of the session's sidecars.
-        var days: [String: (Double, String)] = [:]
-        for s in inventory.sessions {
-            if let t = inventory.sessionEntry(s)?.acquisitionTime, let d = SessionDate.parse(t) {
-                days[s] = (d, "acq_time in \(URL(fileURLWithPath: inventory.sessionTablePath ?? "sessions.tsv").lastPathComponent)")
-                continue
-            }
-            let stamps = inventory.session(s).series.compactMap { series -> Double? in
-                if case let .string(v)? = series.sidecar?.fields["AcquisitionDateTime"] { return SessionDate.parse(v) }
-                return nil
-            }
-            if let d = stamps.min() { days[s] = (d, "AcquisitionDateTime of the session's sidecars") }
-        }
-        let undated = inventory.sessions.filter { days[$0] == nil }
-        if !undated.isEmpty {
-            warn("no date for \(undated.map { "ses-" + $0 }.joined(separator: ", ")) (no acq_time in \(participant)_sessions.tsv and no AcquisitionDateTime in the sidecars): sessions are ordered by label, baseline = ses-\(inventory.sessions.sorted()[0]), and annualised rates are left empty (n/a)")
-        }
-
-        // Contrasts per session and protocol differences.
-        var perSession: [(label: String, inventory: ProcessInventory)] = []
-        for s in inventory.sessions { perSession.append((s, try ProcessInventoryReader.read(r.subject, session: s))) }
-        func contrasts(_ p: ProcessInventory) -> [String] {
-            (p.anatomy.isEmpty ? [] : [p.anatomyContrast.suffix]) + (p.dwi.isEmpty ? [] : ["DWI"]) + (p.mt == nil ? [] : ["MT"])
-        }
-        let sets = perSession.map { Set(contrasts($0.inventory)) }
-        let common = sets.dropFirst().reduce(sets[0]) { $0.intersection($1) }
-        for (k, s) in perSession.enumerated() where sets[k] != common {
-            let extra = sets[k].subtracting(common).sorted()
-            warn("ses-\(s.label) has \(extra.joined(separator: ", ")), which not every session has: compared only where the baseline has it too (common to all: \(common.sorted().joined(separator: ", ")))")
-        }
-        for (k, s) in perSession.enumerated() where s.inventory.anatomy.isEmpty {
-            _ = k
-            throw CordError.invalidValue(what: r.subject + "/ses-" + s.label, detail: "has no anatomical image (anat/*_T2w, T1w or T2starw); every session needs one to place the sessions in a common space")
-        }
-        let anatomySuffixes = Set(perSession.map { $0.inventory.anatomyContrast.suffix })
-        if anatomySuffixes.count > 1 {
-            warn("the sessions' anatomical contrasts differ (\(perSession.map { "ses-\($0.label): \($0.inventory.anatomyContrast.suffix)" }.joined(separator: ", "))): cord areas from different contrasts are not interchangeable")
-        }
-        let spacings = perSession.map { s in s.inventory.subject.series.first { $0.imagePath == s.inventory.anatomy[0].path }?.header?.grid.spacing }
-        if let first = spacings.first ?? nil {
-            for (k, sp) in spacings.enumerated() {
-                guard let sp else { continue }
-                if abs(sp.x - first.x) > 0.01 || abs(sp.y - first.y) > 0.01 || abs(sp.z - first.z) > 0.05 {
-                    warn("ses-\(perSession[k].label)'s anatomical image has voxels \(formatFixed(sp.x, 2))×\(formatFixed(sp.y, 2))×\(formatFixed(sp.z, 2)) mm, ses-\(perSession[0].label)'s \(formatFixed(first.x, 2))×\(formatFixed(first.y, 2))×\(formatFixed(first.z, 2)) mm: a protocol change, part of any change may be the protocol's")
-                }
-            }
-        }
+        let inventory = plan.inventory, participant = inventory.id, perSession = plan.sessions, days = plan.days
+        func contrasts(_ p: ProcessInventory) -> [String] { LongitudinalPlan.contrasts(p) }
 
         // Anatomy: each session's image and cord, and the labels found for it.
         let progress = ProgressReporter("cordq longitudinal", total: 2 * perSession.count + 1)
         var anatomies: [SessionAnatomy] = [], given: [VertebralLabels?] = [], hints: [VertebralLabels.Point?] = []
+        var computed: [String: CordSegmentation] = [:]
         for s in perSession {
             let image = s.inventory.anatomy[0]
             let (volume, _) = try NIfTIFile.read(image.path)
@@ -154,7 +107,9 @@ public enum LongitudinalPipeline {
                 cord = Mask.threshold(seg.frames == 1 ? seg : seg.frame(0), above: 0.5)
             } else {
                 var o = CordSegmentationOptions(); o.contrast = SegmentationContrast(rawValue: s.inventory.anatomyContrast.contrast)
-                cord = try CordSegmenter.segment(frame, options: o).binary
+                let seg = try CordSegmenter.segment(frame, options: o)
+                computed[image.path] = seg
+                cord = seg.binary
             }
             var found: VertebralLabels?, hint: VertebralLabels.Point?
             if let l = s.inventory.derivativeLabels.first(where: { $0.image.path == image.path }) ?? s.inventory.derivativeLabels.first {
@@ -165,13 +120,15 @@ public enum LongitudinalPipeline {
             }
             anatomies.append(SessionAnatomy(label: s.label, image: frame, cord: cord))
             given.append(found); hints.append(hint)
-            log("ses-\(s.label): \(image.stem), cord \(cord.count) voxels" + (found.map { ", \($0.points.count) labels" } ?? ""))
+            log("ses-\(s.label): \(image.stem), cord \(cord.count) voxels" + (found.map { ", \($0.points.count) labels" } ?? "") + " [\(formatFixed((ContinuousClock.now - started).seconds, 1)) s since start]")
             progress.advance()
         }
 
         // Halfway space and the subject's one labelling.
+        let t0 = ContinuousClock.now
         let halfway = try HalfwaySpace.estimate(anatomies, options: r.alignment)
         progress.advance()
+        log("halfway space: \(halfway.pairs.count) pairwise alignments, inconsistency \(formatFixed(halfway.inconsistency, 2)) mm [\(formatFixed((ContinuousClock.now - t0).seconds, 1)) s]")
         for (k, o) in halfway.offsets.enumerated() {
             log("ses-\(halfway.labels[k]): offset from the halfway space \(formatFixed(o.x, 2)), \(formatFixed(o.y, 2)), \(formatFixed(o.z, 2)) mm")
         }
@@ -204,6 +161,7 @@ public enum LongitudinalPipeline {
             var pr = ProcessRequest(subject: r.subject, output: out.staging + "/ses-" + s.label)
             pr.session = s.label; pr.protocolName = r.protocolName; pr.atlas = r.atlas; pr.qc = r.qc
             pr.vertebralLabels = shared.perSession[k]
+            pr.segmentations = computed.filter { $0.key == s.inventory.anatomy[0].path }
             pr.vertebralLabelsOrigin = "shared by cordq longitudinal (\(labelSource), propagated through the halfway space)"
             let summary = try ProcessPipeline.run(pr) { log("ses-\(s.label): " + $0) }
             for w in summary.warnings { warn("ses-\(s.label): " + w) }
@@ -236,6 +194,81 @@ public enum LongitudinalPipeline {
                                           labelSource: labelSource, warnings: warnings, seconds: (ContinuousClock.now - started).seconds)
         log("change table: \(rows.count) rows in \(summary.tablePath) [\(formatFixed(summary.seconds, 1)) s]")
         return summary
+    }
+
+    /// Checks the subject before any processing: two or more sessions, a usable
+    /// `sessions.tsv`, an anatomical image in every session, the output not overlapping the
+    /// input; dates (from `acq_time`, else `AcquisitionDateTime`) and warnings for missing
+    /// dates and for sessions whose contrasts, anatomical contrast or voxel sizes differ.
+    public static func plan(_ r: LongitudinalRequest) throws -> LongitudinalPlan {
+        let inventory = try SubjectInventory.read(r.subject)
+        let participant = inventory.id
+        var warnings: [String] = []
+        guard inventory.sessions.count >= 2 else {
+            let found = inventory.sessions.isEmpty ? "no ses-* folders" : "one session only (ses-\(inventory.sessions[0]))"
+            throw CordError.invalidValue(what: r.subject, detail: "has \(found); longitudinal analysis needs two or more sessions (sub-XX/ses-YY/anat/…). For one visit use cordq process")
+        }
+        if let problem = inventory.sessionTableProblem {
+            throw CordError.invalidValue(what: inventory.sessionTablePath ?? r.subject, detail: problem)
+        }
+        if let path = inventory.sessionTablePath {
+            let listed = Set(inventory.sessionTable.map(\.session)), folders = Set(inventory.sessions)
+            for s in listed.subtracting(folders).sorted() { warnings.append("\(path) lists ses-\(s), which has no folder; ignored") }
+        }
+        try PipelineInputs.refuseOverwrite(r.output, inputs: [r.subject])
+        let subjectPath = TextFile.canonicalPath(r.subject), outPath = TextFile.canonicalPath(r.output)
+        if outPath.hasPrefix(subjectPath + "/") || outPath == subjectPath || subjectPath.hasPrefix(outPath + "/") {
+            throw CordIOError.writeFailed(path: r.output, reason: "overlaps the subject folder; CordQ never writes into the input data")
+        }
+
+        // Dates: sessions.tsv acq_time, else the earliest AcquisitionDateTime of the session's sidecars.
+        var days: [String: (Double, String)] = [:]
+        for s in inventory.sessions {
+            if let t = inventory.sessionEntry(s)?.acquisitionTime, let d = SessionDate.parse(t) {
+                days[s] = (d, "acq_time in \(URL(fileURLWithPath: inventory.sessionTablePath ?? "sessions.tsv").lastPathComponent)")
+                continue
+            }
+            let stamps = inventory.session(s).series.compactMap { series -> Double? in
+                if case let .string(v)? = series.sidecar?.fields["AcquisitionDateTime"] { return SessionDate.parse(v) }
+                return nil
+            }
+            if let d = stamps.min() { days[s] = (d, "AcquisitionDateTime of the session's sidecars") }
+        }
+        let undated = inventory.sessions.filter { days[$0] == nil }
+        if !undated.isEmpty {
+            warnings.append("no date for \(undated.map { "ses-" + $0 }.joined(separator: ", ")) (no acq_time in \(participant)_sessions.tsv and no AcquisitionDateTime in the sidecars): sessions are ordered by label, baseline = ses-\(inventory.sessions.sorted()[0]), and annualised rates are left empty (n/a)")
+        }
+        let dated = inventory.sessions.compactMap { s in days[s].map { (s, $0.0) } }
+        for (a, b) in zip(dated, dated.dropFirst()) where abs(a.1 - b.1) < 1e-9 {
+            warnings.append("ses-\(a.0) and ses-\(b.0) have the same date: their annualised rate is undefined (n/a)")
+        }
+
+        // Contrasts per session and protocol differences.
+        var perSession: [(label: String, inventory: ProcessInventory)] = []
+        for s in inventory.sessions { perSession.append((s, try ProcessInventoryReader.read(r.subject, session: s))) }
+        for s in perSession where s.inventory.anatomy.isEmpty {
+            throw CordError.invalidValue(what: r.subject + "/ses-" + s.label, detail: "has no anatomical image (anat/*_T2w, T1w or T2starw); every session needs one to place the sessions in a common space")
+        }
+        let sets = perSession.map { Set(LongitudinalPlan.contrasts($0.inventory)) }
+        let common = sets.dropFirst().reduce(sets[0]) { $0.intersection($1) }
+        for (k, s) in perSession.enumerated() where sets[k] != common {
+            let extra = sets[k].subtracting(common).sorted()
+            warnings.append("ses-\(s.label) has \(extra.joined(separator: ", ")), which not every session has: such metrics are compared only in the sessions that have them and the baseline (common to all: \(common.sorted().joined(separator: ", ")))")
+        }
+        let anatomySuffixes = Set(perSession.map { $0.inventory.anatomyContrast.suffix })
+        if anatomySuffixes.count > 1 {
+            warnings.append("the sessions' anatomical contrasts differ (\(perSession.map { "ses-\($0.label): \($0.inventory.anatomyContrast.suffix)" }.joined(separator: ", "))): cord areas from different contrasts are not interchangeable")
+        }
+        let spacings = perSession.map { s in s.inventory.subject.series.first { $0.imagePath == s.inventory.anatomy[0].path }?.header?.grid.spacing }
+        if let first = spacings.first ?? nil {
+            for (k, sp) in spacings.enumerated() {
+                guard let sp else { continue }
+                if abs(sp.x - first.x) > 0.01 || abs(sp.y - first.y) > 0.01 || abs(sp.z - first.z) > 0.05 {
+                    warnings.append("ses-\(perSession[k].label)'s anatomical image has voxels \(formatFixed(sp.x, 2))×\(formatFixed(sp.y, 2))×\(formatFixed(sp.z, 2)) mm, ses-\(perSession[0].label)'s \(formatFixed(first.x, 2))×\(formatFixed(first.y, 2))×\(formatFixed(first.z, 2)) mm: a protocol change; part of any change may be the protocol's")
+                }
+            }
+        }
+        return LongitudinalPlan(inventory: inventory, sessions: perSession, days: days, warnings: warnings)
     }
 
     /// The run's record: sessions (dates and their source, contrasts, offsets), pairwise

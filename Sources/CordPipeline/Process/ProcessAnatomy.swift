@@ -64,7 +64,12 @@ extension ProcessRun {
         if image.path == inventory.anatomy.first?.path { options.hintSlice = request.hintSlice }
         let seg: CordSegmentation
         do {
-            seg = try CordSegmenter.segment(volume.frame(0), options: options)
+            if let done = request.segmentations[image.path] {
+                try volume.grid.requireCompatible(with: done.binary.grid, image.path, "its given cord segmentation")
+                seg = done
+            } else {
+                seg = try CordSegmenter.segment(volume.frame(0), options: options)
+            }
         } catch let e as SegmentationError where options.hintSlice != nil {
             throw CordError.invalidValue(what: "\(image.path) with --hint-slice \(options.hintSlice ?? 0)", detail: e.description)
         }

@@ -3,6 +3,7 @@ import CordDenoise
 import CordDiffusion
 import CordMetrics
 import CordRegistration
+import CordSegmentation
 
 /// Inputs and options of processing one BIDS subject.
 public struct ProcessRequest: Sendable {
@@ -27,6 +28,10 @@ public struct ProcessRequest: Sendable {
     public var vertebralLabels: VertebralLabels?
     /// Where `vertebralLabels` came from, for the log and the provenance.
     public var vertebralLabelsOrigin = "given by the caller"
+    /// Cord segmentations CordQ already computed (same options as `process`), by image path:
+    /// used instead of segmenting that image again (`cordq longitudinal` segments every
+    /// session once to align them).
+    public var segmentations: [String: CordSegmentation] = [:]
     /// A slice of the segmented (first) anatomical image where the cord is visible, as an
     /// index along its voxel axis closest to superior–inferior
     /// (`CordSegmentationOptions.hintSlice`); nil = no hint. Unused with an external segmentation.

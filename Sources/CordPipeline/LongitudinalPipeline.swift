@@ -177,6 +177,33 @@ public enum LongitudinalPipeline {
             progress.advance()
         }
 
+        // Change maps in the halfway space, baseline against each later session.
+        let order = ChangeTable.ordered(measurements).map(\.label)
+        let index = Dictionary(uniqueKeysWithValues: perSession.enumerated().map { ($1.label, $0) })
+        var mapTable = TSVTable(columns: ["participant_id", "session", "map", "unit", "noise_floor", "voxels", "percent_above_floor", "file"])
+        if let b = order.first.flatMap({ index[$0] }) {
+            for label in order.dropFirst() {
+                guard let k = index[label] else { continue }
+                for (name, unit, mapPath, maskPath) in changeMapInputs(perSession[b], perSession[k], participant: participant, staging: out.staging) {
+                    guard TextFile.exists(mapPath.0), TextFile.exists(mapPath.1), TextFile.exists(maskPath.0), TextFile.exists(maskPath.1) else { continue }
+                    let (mb, hb) = try NIfTIFile.read(mapPath.0), (mf, _) = try NIfTIFile.read(mapPath.1)
+                    let (cb, _) = try NIfTIFile.read(maskPath.0), (cf, _) = try NIfTIFile.read(maskPath.1)
+                    let change = try ChangeMap.compute(grid: mb.grid, baseline: mb, baselineOffset: halfway.offsets[b],
+                                                       baselineCord: Mask.threshold(cb, above: 0.5), follow: mf, followOffset: halfway.offsets[k],
+                                                       followCord: Mask.threshold(cf, above: 0.5))
+                    let file = "changemaps/\(participant)_ses-\(label)_desc-\(name)change_map.nii.gz"
+                    try NIfTIFile.write(change.difference, to: out.path(file), like: hb.singleVolume,
+                                        description: "cordq \(name) ses-\(label) - ses-\(perSession[b].label) (halfway space)")
+                    try NIfTIFile.write(change.aboveFloor, to: out.path("changemaps/\(participant)_ses-\(label)_desc-\(name)abovefloor_mask.nii.gz"),
+                                        datatype: .uint8, like: hb.singleVolume, description: "|change| > 1.96 x noise floor")
+                    mapTable.append([participant, "ses-" + label, name, unit, LongFormTable.format(change.noiseFloor), String(change.voxels),
+                                     formatFixed(100 * change.fractionAbove, 1), file])
+                    log("change map \(name) ses-\(label): noise floor \(LongFormTable.format(change.noiseFloor)) \(unit), \(formatFixed(100 * change.fractionAbove, 1)) % of \(change.voxels) cord voxels above 1.96 × floor")
+                }
+            }
+        }
+        if !mapTable.rows.isEmpty { try mapTable.write(to: out.path(participant + "_changemaps.tsv")) }
+
         // The change table.
         let rows = ChangeTable.compute(subject: participant, sessions: measurements, withinSD: r.withinSD)
         let scores = ChangeTable.scoreColumns(rows)
@@ -194,6 +221,26 @@ public enum LongitudinalPipeline {
                                           labelSource: labelSource, warnings: warnings, seconds: (ContinuousClock.now - started).seconds)
         log("change table: \(rows.count) rows in \(summary.tablePath) [\(formatFixed(summary.seconds, 1)) s]")
         return summary
+    }
+
+    /// The maps `process` wrote in both sessions that get a change map: (name, unit,
+    /// (baseline map, follow-up map), (baseline cord mask, follow-up cord mask)) — FA and MD of
+    /// the first DWI series, MTR.
+    static func changeMapInputs(_ a: (label: String, inventory: ProcessInventory), _ b: (label: String, inventory: ProcessInventory),
+                                participant: String, staging: String) -> [(String, String, (String, String), (String, String))] {
+        func dir(_ s: (label: String, inventory: ProcessInventory)) -> String { staging + "/ses-" + s.label + "/" }
+        var out: [(String, String, (String, String), (String, String))] = []
+        if let da = a.inventory.dwi.first?.stem, let db = b.inventory.dwi.first?.stem {
+            for (name, unit) in [("FA", "1"), ("MD", "um2/ms")] {
+                out.append((name, unit, (dir(a) + "dwi/\(da)_dti/\(name).nii.gz", dir(b) + "dwi/\(db)_dti/\(name).nii.gz"),
+                            (dir(a) + "dwi/\(da)_label-SC_mask.nii.gz", dir(b) + "dwi/\(db)_label-SC_mask.nii.gz")))
+            }
+        }
+        if let ma = a.inventory.mt?.on.stem, let mb = b.inventory.mt?.on.stem {
+            out.append(("MTR", "p.u.", (dir(a) + "anat/\(participant)_ses-\(a.label)_MTRmap.nii.gz", dir(b) + "anat/\(participant)_ses-\(b.label)_MTRmap.nii.gz"),
+                        (dir(a) + "anat/\(ma)_label-SC_mask.nii.gz", dir(b) + "anat/\(mb)_label-SC_mask.nii.gz")))
+        }
+        return out
     }
 
     /// Checks the subject before any processing: two or more sessions, a usable

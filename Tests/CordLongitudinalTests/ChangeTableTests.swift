@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import CordCore
 @testable import CordLongitudinal
@@ -56,5 +57,54 @@ import Testing
         #expect(SessionDate.parse("2024-02-30") == nil)
         #expect(SessionDate.parse("05/01/2026") == nil)
         #expect(abs((SessionDate.parse("2026-01-05T12:00:00") ?? 0) - 20458.5) < 1e-9)
+    }
+}
+
+/// Change maps in the halfway space on synthetic volumes with known noise and a planted change.
+@Suite struct ChangeMapTests {
+    @Test func noiseFloorAndPlantedChangeAreRecovered() throws {
+        let g = Grid(nx: 32, ny: 32, nz: 12, spacing: [1, 1, 2])
+        let sigma = 0.02
+        // A smooth "FA" pattern in world coordinates; session B is the subject moved by d and
+        // a 4×4×2-voxel block whose value fell by 0.15 (≈ 7 σ√2).
+        let d = SIMD3<Double>(1.5, -0.5, 2.0)
+        func pattern(_ w: SIMD3<Double>) -> Double { 0.6 + 0.1 * sin(w.x / 5) * cos(w.y / 7) + 0.05 * sin(w.z / 6) }
+        var rngA = SeededRNG(seed: 4, stream: 1), rngB = SeededRNG(seed: 4, stream: 2)
+        var a = Volume<Float>(grid: g, repeating: 0), b = Volume<Float>(grid: g, repeating: 0)
+        let block = (12..<16, 12..<16, 5..<7)
+        for k in 0..<g.nz { for j in 0..<g.ny { for i in 0..<g.nx {
+            let w = g.world(SIMD3(i, j, k))
+            a.data[g.index(i, j, k)] = Float(pattern(w) + sigma * rngA.normal())
+            let subjectPoint = w - d   // where this voxel of session B sits on the subject
+            var v = pattern(subjectPoint)
+            let hv = g.voxel(ofWorld: subjectPoint)
+            if block.0.contains(Int(hv.x.rounded())) && block.1.contains(Int(hv.y.rounded())) && block.2.contains(Int(hv.z.rounded())) { v -= 0.15 }
+            b.data[g.index(i, j, k)] = Float(v + sigma * rngB.normal())
+        }}}
+        let mask = Mask(grid: g, repeating: 1)
+        // Halfway: offsets ±d/2 (sum zero).
+        let m = try ChangeMap.compute(grid: g, baseline: a, baselineOffset: -d / 2, baselineCord: mask, follow: b, followOffset: d / 2, followCord: mask)
+        // Trilinear interpolation at sub-voxel fraction f per axis scales white noise's variance by
+        // Π((1−f)² + f²): here f = 0.75, 0.25 (x, y: 0.75 and 0.25 mm of 1 mm) and 0.5 (z: 1 mm of
+        // 2 mm) for both sessions, so the difference's SD is √2 σ · √(0.625 · 0.625 · 0.5).
+        let expected = 2.0.squareRoot() * sigma * (0.625 * 0.625 * 0.5).squareRoot()
+        print("noise floor \(m.noiseFloor) (expected after interpolation \(expected), √2σ = \(2.0.squareRoot() * sigma)); above floor \(m.fractionAbove) of \(m.voxels)")
+        // Tolerance: 10 % (9600 voxels give the MAD-based SD to ≈ 1.2 %; the pattern's curvature adds a little).
+        #expect(abs(m.noiseFloor / expected - 1) < 0.1)
+        // The planted block (in halfway coordinates: subject point s ↔ h = s + d/2 − … ) is found.
+        var inBlock = 0, flagged = 0
+        for k in 0..<g.nz { for j in 0..<g.ny { for i in 0..<g.nx {
+            let s = g.world(SIMD3(i, j, k)) + (-d / 2)   // the baseline's (subject's) position of this halfway voxel
+            let hv = g.voxel(ofWorld: s)
+            guard block.0.contains(Int(hv.x.rounded())), block.1.contains(Int(hv.y.rounded())), block.2.contains(Int(hv.z.rounded())),
+                  m.cord.data[g.index(i, j, k)] != 0 else { continue }
+            inBlock += 1
+            if m.aboveFloor.data[g.index(i, j, k)] != 0 { flagged += 1 }
+        }}}
+        #expect(inBlock >= 16)
+        // Tolerance: ≥ 75 % of the planted voxels above 1.96 × floor (edges are partial-volumed),
+        // and at most 8 % of all cord voxels (nominal 5 % + the block's ~1 %).
+        #expect(Double(flagged) >= 0.75 * Double(inBlock), "\(flagged) of \(inBlock)")
+        #expect(m.fractionAbove < 0.08)
     }
 }

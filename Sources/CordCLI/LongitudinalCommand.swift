@@ -27,13 +27,15 @@ public struct LongitudinalOptions: ParsableArguments {
     @Option(parsing: .singleValue,
             help: "Within-subject SD for the reliable-change index, METRIC=VALUE (metric's unit) or METRIC=VALUE% (coefficient of variation), optionally METRIC@REGION=…; repeatable. Overrides the literature value.")
     public var withinSd: [String] = []
+    @Option(help: "Normative database (cordq db build): its subjects with repeat sessions give the within-subject SDs (≥ 5 subject×level groups per metric and region), before the literature values.")
+    public var db: String?
     @Flag(help: "Write each session's QC page (off by default).") public var qc = false
     @Flag(help: "Replace an existing OUT (the old folder stays until the new one is complete).") public var overwrite = false
     public init() {}
 
     func request(subject: String, output: String) throws -> LongitudinalRequest {
         var r = LongitudinalRequest(subject: subject, output: output)
-        r.protocolName = `protocol`; r.atlas = atlas; r.qc = qc; r.overwrite = overwrite
+        r.protocolName = `protocol`; r.atlas = atlas; r.qc = qc; r.overwrite = overwrite; r.normativeDatabase = db
         for item in withinSd {
             if let bad = r.withinSD.addUser(item) {
                 throw ValidationError("--within-sd \"\(bad)\": use METRIC=VALUE or METRIC=VALUE% with a positive value (e.g. csa_mm2=2.5% or fa@white matter=0.02)")
@@ -60,7 +62,8 @@ public struct LongitudinalOptions: ParsableArguments {
     days_from_baseline, within_sd (metric's unit), rci = change / (√2 · within_sd) \
     (Jacobson & Truax 1991, J Consult Clin Psychol 59:12), reliable_change (|rci| > 1.96), \
     within_sd_source, then every other sessions.tsv column (ASIA motor, SCIM-III, mJOA, …). \
-    Within-subject SDs: --within-sd, else literature: csa_mm2 2.5 % (Papinutto et al. 2019, J Magn \
+    Within-subject SDs: --within-sd, else the --db database's repeat sessions (pooled \
+    within-subject COV, Bland & Altman 1996 BMJ 313:744), else literature: csa_mm2 2.5 % (Papinutto et al. 2019, J Magn \
     Reson Imaging 49:1078), fa 3.6 % white matter / 2.8 % cord / 6.6 % grey matter and \
     md 5.9 / 6.8 / 7.5 % (Xu et al. 2013, NeuroImage 67:64); other metrics: rci n/a.
     """

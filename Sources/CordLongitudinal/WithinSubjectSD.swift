@@ -1,3 +1,4 @@
+import CordNormative
 // Within-subject (test–retest) SDs for the reliable-change index: the normative database's
 // repeat scans when it has them, else documented literature values.
 
@@ -13,7 +14,7 @@ public enum WithinSubjectSDSource: Sendable, Equatable {
     public var label: String {
         switch self {
         case let .literature(c): return "literature: " + c
-        case let .database(n): return "normative database repeat scans (\(n) pairs)"
+        case let .database(n): return "normative database repeat scans (\(n) degrees of freedom; Bland & Altman 1996)"
         case .user: return "given with --within-sd"
         }
     }
@@ -75,6 +76,13 @@ public struct WithinSubjectSDTable: Sendable {
             return WithinSubjectSD(cov: cov, source: .literature(citation: xu + ", \(metric) \(which) \(formatPercent(cov))"))
         default:
             return nil
+        }
+    }
+
+    /// Uses a normative database's test–retest estimates (`TestRetest.estimate`) before the literature's.
+    public mutating func addDatabase(_ estimates: [TestRetestEstimate]) {
+        for e in estimates {
+            database[e.metric + "|" + e.region] = WithinSubjectSD(cov: e.cov, source: .database(pairs: e.degreesOfFreedom))
         }
     }
 

@@ -5,6 +5,7 @@ import CordCore
 import CordIO
 import CordLongitudinal
 import CordMetrics
+import CordNormative
 import CordRegistration
 import CordSegmentation
 import Foundation
@@ -24,6 +25,9 @@ public struct LongitudinalRequest: Sendable {
     public var qc = false
     public var overwrite = false
     public var alignment = HalfwayOptions()
+    /// A normative database (`cordq db build`) whose subjects with repeat sessions give the
+    /// within-subject SDs (per metric and region, ≥ 5 subject×level groups), before the literature.
+    public var normativeDatabase: String?
     public init(subject: String, output: String) { self.subject = subject; self.output = output }
 }
 
@@ -89,6 +93,14 @@ public enum LongitudinalPipeline {
         var warnings = plan.warnings
         func warn(_ w: String) { warnings.append(w); log("warning: " + w) }
         let inventory = plan.inventory, participant = inventory.id, perSession = plan.sessions, days = plan.days
+        var withinSD = r.withinSD
+        if let dbPath = r.normativeDatabase {
+            guard TextFile.exists(dbPath) else { throw CordIOError.notFound(path: dbPath + " (--db, the normative database)") }
+            let estimates = TestRetest.estimate(try NormativeDatabase(path: dbPath, readOnly: true).rows())
+            withinSD.addDatabase(estimates)
+            log(estimates.isEmpty ? "the normative database has no subjects with repeat sessions (≥ 5 per metric and region): literature within-subject SDs used"
+                : "within-subject SDs from the database's repeat sessions: " + estimates.map { "\($0.metric) \($0.region) \(formatFixed($0.cov * 100, 2)) %" }.joined(separator: ", "))
+        }
         func contrasts(_ p: ProcessInventory) -> [String] { LongitudinalPlan.contrasts(p) }
 
         // Anatomy: each session's image and cord, and the labels found for it.
@@ -205,7 +217,7 @@ public enum LongitudinalPipeline {
         if !mapTable.rows.isEmpty { try mapTable.write(to: out.path(participant + "_changemaps.tsv")) }
 
         // The change table.
-        let rows = ChangeTable.compute(subject: participant, sessions: measurements, withinSD: r.withinSD)
+        let rows = ChangeTable.compute(subject: participant, sessions: measurements, withinSD: withinSD)
         let scores = ChangeTable.scoreColumns(rows)
         let tableName = participant + "_longitudinal.tsv", recordName = participant + "_longitudinal.json"
         try TSVTable(columns: ChangeTable.baseColumns + scores, rows: ChangeTable.stringRows(rows, scoreColumns: scores)).write(to: out.path(tableName))

@@ -3,6 +3,7 @@ import Testing
 @testable import CordCore
 @testable import CordLongitudinal
 @testable import CordMetrics
+@testable import CordNormative
 
 /// Change tables and the reliable-change index on hand-made numbers (exact answers).
 @Suite struct ChangeTableTests {
@@ -106,5 +107,33 @@ import Testing
         // and at most 8 % of all cord voxels (nominal 5 % + the block's ~1 %).
         #expect(Double(flagged) >= 0.75 * Double(inBlock), "\(flagged) of \(inBlock)")
         #expect(m.fractionAbove < 0.08)
+    }
+}
+
+/// Test–retest SD from a table with repeat sessions (known within-subject COV).
+@Suite struct TestRetestTests {
+    @Test func pooledWithinSubjectCOVIsRecovered() {
+        var rng = SeededRNG(seed: 9)
+        var rows: [MetricRow] = []
+        // 40 subjects × 3 levels, 2 sessions each, true within-subject COV 2 %.
+        for s in 0..<40 {
+            let subjectMean = 70 + 8 * rng.normal()
+            for level in ["C2", "C3", "C4"] {
+                for ses in ["1", "2"] {
+                    rows.append(MetricRow(subject: "sub-\(s)", session: ses, level: level, region: "cord", metric: "csa_mm2",
+                                          value: subjectMean * (1 + 0.02 * rng.normal()), method: "morphometry"))
+                }
+            }
+        }
+        // One subject without repeats and rows without sessions are ignored.
+        rows.append(MetricRow(subject: "sub-x", session: "", level: "C2", region: "cord", metric: "csa_mm2", value: 90, method: "morphometry"))
+        let e = TestRetest.estimate(LongFormTable(rows))
+        #expect(e.count == 1)
+        // 120 groups × 1 df: the SD estimate's relative SE ≈ 1/√(2·120) ≈ 6.5 %; tolerance 20 %.
+        #expect(abs((e.first?.cov ?? 0) / 0.02 - 1) < 0.2, "\(e)")
+        #expect(e.first?.degreesOfFreedom == 120)
+        var table = WithinSubjectSDTable()
+        table.addDatabase(e)
+        if case .database(120)? = table.sd(metric: "csa_mm2", region: "cord")?.source {} else { Issue.record("database SD not preferred over the literature") }
     }
 }

@@ -88,6 +88,8 @@ public struct LongitudinalSubjectCommand: ParsableCommand {
     @OptionGroup public var options: LongitudinalOptions
     public init() {}
 
+    public func validate() throws { _ = try options.request(subject: subject, output: output) }
+
     public func run() throws {
         try runReporting("longitudinal") {
             let s = try LongitudinalPipeline.run(try options.request(subject: subject, output: output)) {
@@ -124,6 +126,8 @@ public struct LongitudinalCohortCommand: ParsableCommand {
     @Argument(help: "Output folder (new or empty); default BIDS_ROOT/derivatives/cordq-longitudinal.") public var output: String?
     @OptionGroup public var options: LongitudinalOptions
     public init() {}
+
+    public func validate() throws { _ = try options.request(subject: root, output: output ?? "") }
 
     public func run() throws {
         try runReporting("longitudinal cohort") {

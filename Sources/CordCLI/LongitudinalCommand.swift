@@ -29,13 +29,15 @@ public struct LongitudinalOptions: ParsableArguments {
     public var withinSd: [String] = []
     @Option(help: "Normative database (cordq db build): its subjects with repeat sessions give the within-subject SDs (≥ 5 subject×level groups per metric and region), before the literature values.")
     public var db: String?
+    @Option(help: "A previous cordq longitudinal output of the same subject: sessions whose inputs (SHA-256), options and shared labels are unchanged are copied from it instead of processed again (e.g. after adding a visit).")
+    public var reuse: String?
     @Flag(help: "Write each session's QC page (off by default).") public var qc = false
     @Flag(help: "Replace an existing OUT (the old folder stays until the new one is complete).") public var overwrite = false
     public init() {}
 
     func request(subject: String, output: String) throws -> LongitudinalRequest {
         var r = LongitudinalRequest(subject: subject, output: output)
-        r.protocolName = `protocol`; r.atlas = atlas; r.qc = qc; r.overwrite = overwrite; r.normativeDatabase = db
+        r.protocolName = `protocol`; r.atlas = atlas; r.qc = qc; r.overwrite = overwrite; r.normativeDatabase = db; r.reuse = reuse
         for item in withinSd {
             if let bad = r.withinSD.addUser(item) {
                 throw ValidationError("--within-sd \"\(bad)\": use METRIC=VALUE or METRIC=VALUE% with a positive value (e.g. csa_mm2=2.5% or fa@white matter=0.02)")

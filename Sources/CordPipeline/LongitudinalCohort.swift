@@ -43,6 +43,7 @@ public enum LongitudinalCohort {
             }
             var r = template
             r.subject = s.path; r.output = out.staging + "/" + s.id; r.overwrite = false
+            r.reuse = template.reuse.map { $0 + "/" + s.id }
             do {
                 var summary = try LongitudinalPipeline.run(r) { log("\(s.id): " + $0) }
                 summary.output = out.destination + "/" + s.id

@@ -25,6 +25,10 @@ public struct LongitudinalRequest: Sendable {
     public var qc = false
     public var overwrite = false
     public var alignment = HalfwayOptions()
+    /// A previous `cordq longitudinal` output of this subject: a session's process folder in it
+    /// is reused (copied, not recomputed) when its inputs' SHA-256, its atlas and protocol
+    /// options and its vertebral labels (within 0.05 mm) are what this run would use.
+    public var reuse: String?
     /// A normative database (`cordq db build`) whose subjects with repeat sessions give the
     /// within-subject SDs (per metric and region, ≥ 5 subject×level groups), before the literature.
     public var normativeDatabase: String?
@@ -175,16 +179,26 @@ public enum LongitudinalPipeline {
             pr.vertebralLabels = shared.perSession[k]
             pr.segmentations = computed.filter { $0.key == s.inventory.anatomy[0].path }
             pr.vertebralLabelsOrigin = "shared by cordq longitudinal (\(labelSource), propagated through the halfway space)"
-            let summary = try ProcessPipeline.run(pr) { log("ses-\(s.label): " + $0) }
-            for w in summary.warnings { warn("ses-\(s.label): " + w) }
-            let t = try TSVTable.read(summary.tablePath)
-            let table = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: summary.tablePath)
+            let tablePath: String
+            if let previous = r.reuse, let why = try reusable(previous + "/ses-" + s.label, prefix: participant + "_ses-" + s.label,
+                                                                request: pr, labels: shared.perSession[k]) {
+                try TextFile.copyFolder(previous + "/ses-" + s.label, to: pr.output)
+                tablePath = pr.output + "/" + participant + "_ses-" + s.label + "_metrics.tsv"
+                log("ses-\(s.label): reused from \(previous) (\(why))")
+            } else {
+                if let previous = r.reuse { log("ses-\(s.label): not reused from \(previous): processed again") }
+                let summary = try ProcessPipeline.run(pr) { log("ses-\(s.label): " + $0) }
+                for w in summary.warnings { warn("ses-\(s.label): " + w) }
+                tablePath = summary.tablePath
+            }
+            let t = try TSVTable.read(tablePath)
+            let table = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: tablePath)
             let day = days[s.label]
             measurements.append(SessionMeasurements(label: s.label, day: day?.0, scores: inventory.sessionEntry(s.label)?.columns ?? [:],
                                                     rows: table.rows))
             sessions.append(LongitudinalSession(label: s.label, day: day?.0, dateSource: day?.1, contrasts: contrasts(s.inventory),
                                                 offset: halfway.offsets[k], processOutput: out.destination + "/ses-" + s.label,
-                                                table: out.destination + "/ses-" + s.label + "/" + URL(fileURLWithPath: summary.tablePath).lastPathComponent,
+                                                table: out.destination + "/ses-" + s.label + "/" + URL(fileURLWithPath: tablePath).lastPathComponent,
                                                 rows: table.rows.count))
             progress.advance()
         }
@@ -233,6 +247,36 @@ public enum LongitudinalPipeline {
                                           labelSource: labelSource, warnings: warnings, seconds: (ContinuousClock.now - started).seconds)
         log("change table: \(rows.count) rows in \(summary.tablePath) [\(formatFixed(summary.seconds, 1)) s]")
         return summary
+    }
+
+    /// Why the process output in `folder` can stand for this run's (nil when it cannot): its
+    /// provenance lists inputs whose SHA-256 is unchanged, the same atlas and protocol options,
+    /// and the same vertebral labels (level, kind, z within 0.05 mm).
+    static func reusable(_ folder: String, prefix: String, request: ProcessRequest, labels: VertebralLabels) throws -> String? {
+        let provenancePath = folder + "/" + prefix + "_provenance.json"
+        guard TextFile.exists(provenancePath), TextFile.exists(folder + "/" + prefix + "_metrics.tsv") else { return nil }
+        guard let p = try? JSONFile.read([String: JSONValue].self, from: provenancePath) else { return nil }
+        guard case let .array(inputs)? = p["Inputs"], !inputs.isEmpty else { return nil }
+        for case let .object(f) in inputs {
+            guard case let .string(path)? = f["path"], case let .string(sha)? = f["sha256"], TextFile.exists(path),
+                  (try? FileChecksum.sha256(path)) == sha else { return nil }
+        }
+        guard case let .object(options)? = p["Options"],
+              options["atlas"] == .string(request.atlas ?? ProcessPipeline.standardAtlas),
+              options["protocol"] == (request.protocolName.map { JSONValue.string($0) } ?? .null) else { return nil }
+        guard case let .object(levels)? = p["Levels"], case let .object(record)? = levels["Labels"],
+              case let .array(points)? = record["points"], points.count == labels.points.count else { return nil }
+        var stored: [(Int, String, Double)] = []
+        for case let .object(q) in points {
+            guard case let .number(l)? = q["level"], case let .string(kind)? = q["kind"], case let .number(z)? = q["z_mm"],
+                  let level = CheckedNumber.intOrNil(l, rounding: .toNearestOrAwayFromZero) else { return nil }
+            stored.append((level, kind, z))
+        }
+        let wanted = labels.points.map { ($0.level, $0.kind.rawValue, $0.world.z) }
+        for (a, b) in zip(stored.sorted { $0.2 < $1.2 }, wanted.sorted { $0.2 < $1.2 }) where a.0 != b.0 || a.1 != b.1 || abs(a.2 - b.2) > 0.05 {
+            return nil
+        }
+        return "inputs, options and labels unchanged"
     }
 
     /// The maps `process` wrote in both sessions that get a change map: (name, unit,

@@ -29,6 +29,16 @@ import CordTestSupport
         var root: String
         var summary: LongitudinalSummary
         var scores: [String: [String: String]]
+        /// A second run with `reuse` = the first output, and its log.
+        var again: LongitudinalSummary
+        var againLog: [String]
+    }
+
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
+        var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
     }
 
     static let threeVisits: Result<ThreeVisits, Error> = Result {
@@ -47,7 +57,11 @@ import CordTestSupport
                                             scores[String(row[0].dropFirst(4)), default: [:]]["scim_iii"] ?? "n/a"] }
         try t.write(to: tsvPath)
         let summary = try LongitudinalPipeline.run(LongitudinalRequest(subject: root + "/sub-hc01", output: dir + "/out"))
-        return ThreeVisits(root: root, summary: summary, scores: scores)
+        var again = LongitudinalRequest(subject: root + "/sub-hc01", output: dir + "/again")
+        again.reuse = dir + "/out"
+        let lines = Lines()
+        let second = try LongitudinalPipeline.run(again) { lines.add($0) }
+        return ThreeVisits(root: root, summary: summary, scores: scores, again: second, againLog: lines.all)
     }
 
     @Test func threeSessionsGiveOneRowPerLevelRegionMetricSessionWithScores() throws {
@@ -70,6 +84,21 @@ import CordTestSupport
         #expect(run.summary.sessions.compactMap(\.day).count == 3)
         let days = Set(rows.compactMap(\.days))
         #expect(days == [0, 91, 182])
+    }
+
+    /// A re-run with `reuse` copies every session whose inputs, options and labels are unchanged
+    /// and gives the same table.
+    @Test func unchangedSessionsAreReusedAndGiveTheSameTable() throws {
+        let run = try Self.threeVisits.get()
+        let reused = run.againLog.filter { $0.contains("reused from") }
+        #expect(reused.count == 3, "\(run.againLog.filter { $0.contains("reuse") })")
+        #expect(run.again.rows.count == run.summary.rows.count)
+        var worst = 0.0
+        for (a, b) in zip(run.summary.rows, run.again.rows) {
+            #expect(a.level == b.level && a.metric == b.metric && a.session == b.session)
+            worst = max(worst, abs(a.value - b.value))
+        }
+        #expect(worst == 0)   // the same table, copied
     }
 
     @Test func plantedAtrophyIsRecoveredPerLevelAndFlaggedReliable() throws {

@@ -18,8 +18,9 @@ public struct LongitudinalCohortSummary: Sendable {
     public var seconds: Double
 }
 
-/// The cohort table: every subject's change rows, the `participants.tsv` columns, and
-/// `change_baseline_adjusted`.
+/// The cohort table: every subject's change rows, the `participants.tsv` columns,
+/// `change_baseline_adjusted`, and `age_at_scan` (participants.tsv `age`, read as the age at
+/// the baseline visit, plus the years since it; n/a without an age or dates).
 ///
 /// Baseline adjustment (ANCOVA-style; Vickers & Altman 2001, BMJ 323:1123): within each
 /// level × region × metric × method × session, the change is regressed on the baseline
@@ -60,11 +61,13 @@ public enum LongitudinalCohort {
         let adjusted = baselineAdjusted(rows)
         let participantColumns = Array(Set(dataset.participants.values.flatMap { $0.keys })).filter { $0 != "participant_id" }.sorted()
         let scores = ChangeTable.scoreColumns(rows)
-        var table = TSVTable(columns: ChangeTable.baseColumns + ["change_baseline_adjusted"] + participantColumns + scores)
+        // Age at each scan: participants.tsv `age` (taken as the age at baseline) + years since baseline.
+        var table = TSVTable(columns: ChangeTable.baseColumns + ["change_baseline_adjusted", "age_at_scan"] + participantColumns + scores)
         let base = ChangeTable.stringRows(rows, scoreColumns: [])
         for (n, r) in rows.enumerated() {
             let p = dataset.participants[r.subject] ?? [:]
-            table.append(base[n] + [adjusted[n].map { LongFormTable.format($0) } ?? "n/a"]
+            let ageAtScan = p["age"].flatMap(Double.init).flatMap { age in r.days.map { age + $0 / 365.25 } }
+            table.append(base[n] + [adjusted[n].map { LongFormTable.format($0) } ?? "n/a", ageAtScan.map { formatFixed($0, 2) } ?? "n/a"]
                          + participantColumns.map { p[$0].flatMap { $0.isEmpty ? nil : $0 } ?? "n/a" }
                          + scores.map { r.scores[$0] ?? "n/a" })
         }

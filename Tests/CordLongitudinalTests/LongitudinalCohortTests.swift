@@ -71,5 +71,10 @@ import CordTestSupport
         let change = rec.compactMap { Double($0["change"] ?? "") }, adjusted = rec.compactMap { Double($0["change_baseline_adjusted"] ?? "") }
         #expect(change.count == 3 && adjusted.count == 3)
         #expect(abs(change.reduce(0, +) - adjusted.reduce(0, +)) < 1e-5)   // 6-decimal TSV rounding
+        // Age at scan = baseline age + 182 days.
+        for r in rec {
+            let age = Double(r["age"] ?? ""), atScan = Double(r["age_at_scan"] ?? "")
+            #expect(age != nil && atScan != nil && abs((atScan ?? 0) - (age ?? 0) - 182 / 365.25) < 0.006)   // 2 decimals written
+        }
     }
 }

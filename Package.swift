@@ -66,6 +66,12 @@ let package = Package(
         .target(name: "CordNormative", dependencies: ["CordCore", "CordMetrics", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CordBiomarkers",
                 dependencies: ["CordCore", "CordMetrics", "CordNormative", "CordSegmentation"]),
+        // Sessions of one subject: halfway space, shared labels, change tables, reliable change (#21).
+        .target(name: "CordLongitudinal",
+                dependencies: ["CordCore", "CordAlign", "CordRegistration", "CordMetrics", "CordNormative"]),
+        .testTarget(name: "CordLongitudinalTests",
+                    dependencies: ["CordTestSupport", "CordLongitudinal", "CordPipeline", "CordPhantom", "CordIO", "CordCore",
+                                   "CordMetrics", "CordRegistration", "CordNormative"]),
         // Protocol cards: decoding (the only Yams user) and checking an in-memory subject inventory.
         // QC rendering (mosaics, overlays, colour maps, SVG plots, HTML) as bytes; CordIO writes them.
         .target(name: "CordReport", dependencies: ["CordCore", "CPNG"]),
@@ -75,7 +81,7 @@ let package = Package(
                 dependencies: ["CordCore", "CordIO", "CordProtocol", "CordAtlas", "CordPhantom", "CordRecon",
                                "CordDenoise", "CordMultiband", "CordDistortion", "CordDiffusion", "CordMyelin",
                                "CordSegmentation", "CordRegistration", "CordMetrics",
-                               "CordNormative", "CordBiomarkers", "CordReport"]),
+                               "CordNormative", "CordBiomarkers", "CordReport", "CordLongitudinal"]),
 
         // MARK: - Command line
         .target(name: "CordCLI",

@@ -20,6 +20,7 @@ public struct CordQCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self,
             PhantomGroupCommand.self,
+            LongitudinalGroupCommand.self,
             ProtocolCommand.self,
             MTCommand.self,
             DenoiseCommand.self,

@@ -40,6 +40,13 @@ public struct PhantomCohortCommand: ParsableCommand {
         (1 = C1 … 8 = T1), cord mask and parameters, compressions.tsv (participant_id, \
         compressed_level, severity, length_mm, healthy and compressed CSA in mm², MSCC in %) and \
         levels.tsv (each subject's requested CSA, diameters and level lengths).
+
+        Sessions (--sessions N, --interval-days, --atrophy C5:0.08/y, --reposition-mm): each \
+        subject is scanned N times; at day t the planted level's CSA is baseline × (1 − rate × t/365.25) \
+        (diameters × √factor); between visits the subject moves (S–I uniform in ±--reposition-mm, \
+        in-plane SD 1 mm) while the scanner grid stays; every visit has fresh noise. Truth: \
+        derivatives/truth/sessions.tsv (days, shift in mm) and session_levels.tsv (planted factor, \
+        requested and rasterised CSA in mm² per level and session).
         """)
 
     @Argument(help: "Output folder (created; must not exist or be empty).")
@@ -60,6 +67,14 @@ public struct PhantomCohortCommand: ParsableCommand {
     public var idPrefix = ""
     @Option(help: "In-plane field of view of the axial images (mm).")
     public var fieldOfView: Double = 32
+    @Option(help: "Visits per subject (1 = no session folders). With 2 or more: sub-*/ses-NN/, sub-*_sessions.tsv with acq_time, disc labels for ses-01 only, the subject repositioned between visits.")
+    public var sessions = 1
+    @Option(help: "Days between visits (with --sessions).")
+    public var intervalDays: Double = 91
+    @Option(help: "Planted atrophy, LEVEL:FRACTION/y comma-separated, e.g. C5:0.08/y = C5 loses 8 % of its CSA per year (linear; diameters × √factor).")
+    public var atrophy = ""
+    @Option(help: "Repositioning between visits: the cord moves up to ± this many mm along S–I (uniform) and by a normal in-plane shift of SD 1 mm.")
+    public var repositionMm: Double = 6
 
     public init() {}
 
@@ -82,16 +97,39 @@ public struct PhantomCohortCommand: ParsableCommand {
         return c
     }
 
+    func sessionPlan() throws -> PhantomSessions? {
+        guard sessions > 1 || !atrophy.isEmpty else { return nil }
+        var plan = PhantomSessions(count: sessions, intervalDays: intervalDays)
+        plan.longitudinalShift = repositionMm
+        plan.atrophy = try atrophy.split(separator: ",").map { item in
+            guard let a = PlantedAtrophy(text: String(item)) else {
+                throw ValidationError("--atrophy: \"\(item)\" is not LEVEL:FRACTION/y (e.g. C5:0.08/y)")
+            }
+            return a
+        }
+        do { try plan.validate() } catch { throw ValidationError("\(error)") }
+        return plan
+    }
+
     public func validate() throws {
         guard snr > 0 else { throw ValidationError("--snr must be positive") }
+        guard intervalDays > 0, intervalDays <= 3650 else { throw ValidationError("--interval-days must lie within (0, 3650]") }
+        if !atrophy.isEmpty && sessions < 2 { throw ValidationError("--atrophy needs --sessions 2 or more (change is seen between visits)") }
         _ = try cohort()
+        _ = try sessionPlan()
     }
 
     public func run() throws {
         try runReporting("phantom cohort") {
-            let s = try PhantomCohortExport.write(try cohort(), to: outdir, fieldOfView: fieldOfView)
+            let plan = try sessionPlan()
+            let s = try PhantomCohortExport.write(try cohort(), to: outdir, fieldOfView: fieldOfView, sessions: plan)
             let patients = s.subjects.filter { $0.group == .patient }.count
             print("wrote \(s.root): \(s.subjects.count - patients) healthy, \(patients) patients in \(formatFixed(s.seconds, 1)) s")
+            if let plan {
+                print("  \(plan.count) sessions at days \(plan.days.map { formatFixed($0, 0) }.joined(separator: ", ")); planted: "
+                      + (plan.atrophy.isEmpty ? "none" : plan.atrophy.map { "\($0.level.name) \(formatFixed($0.fractionPerYear * 100, 1)) %/y" }.joined(separator: ", "))
+                      + "; truth in derivatives/truth/sessions.tsv and session_levels.tsv")
+            }
             for (sub, t) in zip(s.subjects, s.truth) {
                 var line = "  \(sub.id) \(sub.sex) \(formatFixed(sub.age, 0)) y \(formatFixed(sub.height, 0)) cm"
                 line += "  C3 \(formatFixed(sub.parameters.levels[2].csa, 1)) mm²"

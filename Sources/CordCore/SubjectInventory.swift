@@ -109,6 +109,22 @@ public struct DerivativeLabel: Sendable, Equatable {
     }
 }
 
+// MARK: - Sessions
+
+/// One row of a subject's `sub-<label>_sessions.tsv`: the session, its acquisition time and
+/// every other column as written (clinical scores such as ASIA motor, SCIM-III, mJOA).
+public struct SessionEntry: Sendable, Equatable {
+    /// The session label without `ses-`.
+    public var session: String
+    /// `acq_time` as written (ISO 8601 date or date-time); nil when the column is absent or `n/a`.
+    public var acquisitionTime: String?
+    /// The other columns (name → text), `n/a` cells left out.
+    public var columns: [String: String]
+    public init(session: String, acquisitionTime: String?, columns: [String: String]) {
+        self.session = session; self.acquisitionTime = acquisitionTime; self.columns = columns
+    }
+}
+
 // MARK: - Inventory
 
 /// Everything one subject folder holds, read once.
@@ -129,13 +145,26 @@ public struct SubjectInventory: Sendable {
     public var series: [SubjectSeries]
     /// Labels and cord segmentations under `derivatives/labels/`, by image, then by file name.
     public var derivativeLabels: [DerivativeLabel]
+    /// The rows of the subject's `sub-<label>_sessions.tsv` (BIDS), in file order; empty
+    /// when the file is absent.
+    public var sessionTable: [SessionEntry]
+    /// `sub-<label>_sessions.tsv` when it exists.
+    public var sessionTablePath: String?
+    /// Why `sessions.tsv` exists but could not be used (file and problem); nil otherwise.
+    /// Reading the subject does not fail for it: `cordq longitudinal`, which needs the
+    /// table, refuses with this message.
+    public var sessionTableProblem: String?
 
     /// An inventory of files already read.
     public init(label: String, path: String, root: String, sessions: [String], series: [SubjectSeries],
-                derivativeLabels: [DerivativeLabel] = []) {
+                derivativeLabels: [DerivativeLabel] = [], sessionTable: [SessionEntry] = [], sessionTablePath: String? = nil) {
         self.label = label; self.path = path; self.root = root; self.sessions = sessions
         self.series = series; self.derivativeLabels = derivativeLabels
+        self.sessionTable = sessionTable; self.sessionTablePath = sessionTablePath
     }
+
+    /// The `sessions.tsv` row of a session (label without `ses-`).
+    public func sessionEntry(_ label: String) -> SessionEntry? { sessionTable.first { $0.session == label } }
 
     /// The participant id, `sub-<label>`.
     public var id: String { "sub-" + label }
@@ -155,7 +184,8 @@ public struct SubjectInventory: Sendable {
         let kept = series.filter { $0.session == label }
         let images = Set(kept.compactMap(\.imagePath))
         return SubjectInventory(label: self.label, path: path, root: root, sessions: sessions.filter { $0 == label },
-                                series: kept, derivativeLabels: derivativeLabels.filter { images.contains($0.imagePath) })
+                                series: kept, derivativeLabels: derivativeLabels.filter { images.contains($0.imagePath) },
+                                sessionTable: sessionTable.filter { $0.session == label }, sessionTablePath: sessionTablePath)
     }
 
     /// The labels found for the image at `imagePath`, in file-name order.
@@ -229,5 +259,69 @@ extension SubjectSeries {
         case let .array(a)?: return a.compactMap { if case let .string(s) = $0 { return s } else { return nil } }
         default: return []
         }
+    }
+
+// MARK: - Session dates
+
+/// Dates of BIDS `acq_time` and `AcquisitionDateTime` values, in days since 1970-01-01 (UTC,
+/// the time zone written in the value ignored: days between visits are what counts).
+public enum SessionDate {
+    /// `YYYY-MM-DD`, optionally followed by `Thh:mm[:ss[.fff]]` (and anything after, such as
+    /// a zone, ignored); nil for anything else or an impossible date.
+    public static func parse(_ text: String) -> Double? {
+        let s = Array(text.utf8)
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= s.count else { return nil }
+            var v = 0
+            for i in from..<(from + count) {
+                guard s[i] >= 48, s[i] <= 57 else { return nil }
+                v = v * 10 + Int(s[i] - 48)
+            }
+            return v
+        }
+        guard s.count >= 10, s[4] == 45, s[7] == 45, let y = number(0, 4), let m = number(5, 2), let d = number(8, 2),
+              (1...12).contains(m), d >= 1, d <= daysInMonth(y, m) else { return nil }
+        var day = Double(daysFromCivil(y, m, d))
+        if s.count > 10 {
+            guard s[10] == 84 || s[10] == 32, let hh = number(11, 2), let mm = number(14, 2), s.count >= 16, s[13] == 58,
+                  hh < 24, mm < 60 else { return nil }
+            var seconds = 0.0
+            if s.count >= 19, s[16] == 58, let ss = number(17, 2), ss < 61 { seconds = Double(ss) }
+            day += (Double(hh) * 3600 + Double(mm) * 60 + seconds) / 86400
+        }
+        return day
+    }
+
+    static func daysInMonth(_ y: Int, _ m: Int) -> Int {
+        switch m {
+        case 2: return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146097 + doe - 719468
+    }
+
+    /// `YYYY-MM-DD` of a day number (the inverse of `parse` for whole days).
+    public static func format(day: Int) -> String {
+        let z = day + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func pad(_ v: Int, _ n: Int) -> String { let t = String(v); return String(repeating: "0", count: max(0, n - t.count)) + t }
+        return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2)
     }
 }

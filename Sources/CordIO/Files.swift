@@ -188,6 +188,14 @@ public enum TextFile {
     public static var executablePath: String? {
         Bundle.main.executableURL?.resolvingSymlinksInPath().path
     }
+    /// Copies a folder (and everything in it) to `destination`, which must not exist; an error
+    /// naming both when it cannot (a reused `cordq process` output copied into a new run).
+    public static func copyFolder(_ source: String, to destination: String) throws {
+        guard isDirectory(source) else { throw CordIOError.notFound(path: source) }
+        do { try FileManager.default.copyItem(atPath: source, toPath: destination) } catch {
+            throw CordIOError.writeFailed(path: destination, reason: "cannot copy \(source): \(error.localizedDescription)")
+        }
+    }
     /// Creates a folder and its parents.
     public static func makeDirectory(_ path: String) throws {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {

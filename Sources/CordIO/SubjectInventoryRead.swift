@@ -34,7 +34,55 @@ extension SubjectInventory {
             }
         }
         let labels = derivativeLabels(root: root, subject: "sub-" + label, series: series)
-        return SubjectInventory(label: label, path: subject, root: root, sessions: sessions, series: series, derivativeLabels: labels)
+        var inventory = SubjectInventory(label: label, path: subject, root: root, sessions: sessions, series: series, derivativeLabels: labels)
+        let table = subject + "/sub-" + label + "_sessions.tsv"
+        if TextFile.exists(table) {
+            inventory.sessionTablePath = table
+            do { inventory.sessionTable = try sessionTable(table, known: sessions) } catch {
+                inventory.sessionTableProblem = "\(error)"
+            }
+        }
+        return inventory
+    }
+
+    /// The rows of a BIDS `sub-<label>_sessions.tsv`: `session_id` (`ses-<label>`) is
+    /// required, `acq_time` optional, every other column kept as text (`n/a` left out).
+    /// Throws naming the file and line for a missing `session_id` column, a row without a
+    /// `ses-` id, a session listed twice, or an `acq_time` that is not an ISO 8601 date.
+    static func sessionTable(_ path: String, known: [String]) throws -> [SessionEntry] {
+        let t = try TSVTable.read(path)
+        guard let id = t.columnIndex("session_id") else {
+            throw CordIOError.invalidContent(path: path, reason: "has no session_id column (BIDS sessions.tsv: session_id, acq_time, …)")
+        }
+        let time = t.columnIndex("acq_time")
+        var seen = Set<String>(), out: [SessionEntry] = []
+        for (n, row) in t.rows.enumerated() {
+            let raw = row[id].trimmingCharacters(in: .whitespaces)
+            guard raw.hasPrefix("ses-"), raw.count > 4 else {
+                throw CordIOError.invalidContent(path: path, reason: "line \(n + 2): session_id \"\(raw)\" should be ses-<label>")
+            }
+            let label = String(raw.dropFirst(4))
+            guard seen.insert(label).inserted else {
+                throw CordIOError.invalidContent(path: path, reason: "line \(n + 2): \(raw) is listed twice")
+            }
+            var when: String?
+            if let time {
+                let v = row[time].trimmingCharacters(in: .whitespaces)
+                if !v.isEmpty && v != "n/a" {
+                    guard SessionDate.parse(v) != nil else {
+                        throw CordIOError.invalidContent(path: path, reason: "line \(n + 2): acq_time \"\(v)\" is not an ISO 8601 date (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss)")
+                    }
+                    when = v
+                }
+            }
+            var columns: [String: String] = [:]
+            for (c, name) in t.columns.enumerated() where c != id && c != time {
+                let v = row[c].trimmingCharacters(in: .whitespaces)
+                if !v.isEmpty && v != "n/a" { columns[name] = v }
+            }
+            out.append(SessionEntry(session: label, acquisitionTime: when, columns: columns))
+        }
+        return out
     }
 
     /// The series of one datatype folder, each read: images, and sidecars without an image.

@@ -99,7 +99,7 @@ public struct LongFormTable: Sendable, Equatable {
     }
 
     /// Up to 6 decimals; `n/a` for a missing (NaN) value, an exponent beyond ±1e15.
-    static func format(_ x: Double) -> String {
+    public static func format(_ x: Double) -> String {
         guard x.isFinite else { return "n/a" }
         var s = formatFixed(x, 6)
         if s.contains(".") && !s.contains("e") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }

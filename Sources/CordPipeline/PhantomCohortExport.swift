@@ -12,6 +12,9 @@ public struct PhantomCohortSummary: Sendable {
     public var truth: [PhantomTruth]
     /// Wall time (s) of the whole write.
     public var seconds: Double
+    /// With sessions: each subject's truth per session (same order as `subjects`), and the sessions.
+    public var sessionTruth: [[PhantomTruth]] = []
+    public var sessions: PhantomSessions?
 }
 
 /// Writes a `PhantomCohort` as one BIDS dataset, each subject with what `cordq process` needs
@@ -41,18 +44,23 @@ public enum PhantomCohortExport {
 
     /// The axial T2w grid of one subject: the demo's axial spacing over the subject's C1–T1
     /// (centred on z = 0 by `PhantomCohort`) with 6 mm above and below.
-    public static func grid(for p: PhantomParameters, fieldOfView: Double) -> Grid {
+    public static func grid(for p: PhantomParameters, fieldOfView: Double, margin: Double = 0) -> Grid {
         let spacing = PhantomAcquisition.axialT2w.grid.spacing
-        let half = p.levels.reduce(0) { $0 + $1.length } / 2 + 6
+        let half = p.levels.reduce(0) { $0 + $1.length } / 2 + 6 + margin
         return PhantomGrid.axial(inPlane: spacing.x, sliceThickness: spacing.z, fieldOfView: fieldOfView,
                                  inferior: -half, superior: half, centre: [p.centerlineX, p.centerlineY + 4])
     }
 
     public static func write(_ cohort: PhantomCohort, to outDir: String, fieldOfView: Double = 32,
+                             sessions: PhantomSessions? = nil,
                              progress: (@Sendable (String) -> Void)? = nil) throws -> PhantomCohortSummary {
         let start = ContinuousClock.now
         guard fieldOfView >= 24, fieldOfView <= 96 else {
             throw CordError.invalidValue(what: "field of view \(fieldOfView) mm", detail: "use 24…96 mm (the dural sac is about 19 mm wide)")
+        }
+        if let sessions {
+            try sessions.validate()
+            return try writeSessions(cohort, sessions: sessions, to: outDir, fieldOfView: fieldOfView, start: start, progress: progress)
         }
         let subjects = try cohort.subjects()
         let out = try OutputFolder(outDir)
@@ -95,6 +103,100 @@ public enum PhantomCohortExport {
         let elapsed = ContinuousClock.now - start
         return PhantomCohortSummary(root: out.destination, subjects: subjects, truth: truth,
                                     seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+
+    // MARK: - Sessions
+
+    public static let sessionTruthColumns = ["participant_id", "session_id", "days", "shift_x_mm", "shift_y_mm", "shift_z_mm"]
+    public static let sessionLevelColumns = ["participant_id", "session_id", "level", "planted_factor", "requested_csa_mm2",
+                                             "measured_csa_mm2"]
+
+    /// The cohort with repeat visits (`PhantomSessions`): `sub-*/ses-NN/anat/…_ses-NN_acq-ax_T2w`,
+    /// `sub-*/sub-*_sessions.tsv` (session_id, acq_time), disc labels for the first session
+    /// only (one labelling per subject, as a reader would leave it), and under
+    /// `derivatives/truth/` each session's level map, cord mask and parameters, `sessions.tsv`
+    /// (days and the repositioning shift) and `session_levels.tsv` (planted CSA factor,
+    /// requested and rasterised CSA per level).
+    static func writeSessions(_ cohort: PhantomCohort, sessions: PhantomSessions, to outDir: String, fieldOfView: Double,
+                              start: ContinuousClock.Instant, progress: (@Sendable (String) -> Void)?) throws -> PhantomCohortSummary {
+        let subjects = try cohort.subjects()
+        for s in subjects { for n in 0..<sessions.count { _ = try sessions.parameters(s.parameters, session: n) } }
+        let out = try OutputFolder(outDir)
+        try JSONFile.write(PhantomExport.datasetDescription(derivative: false), to: out.path("dataset_description.json"))
+        for d in ["truth", "labels"] {
+            try JSONFile.write(PhantomExport.datasetDescription(derivative: true), to: out.path("derivatives/\(d)/dataset_description.json"))
+        }
+        for s in subjects {
+            for n in 0..<sessions.count {
+                let ses = "ses-" + sessions.label(n)
+                for d in ["\(s.id)/\(ses)/anat", "derivatives/truth/\(s.id)/\(ses)/anat"] { _ = try out.path(d, isFolder: true) }
+            }
+            _ = try out.path("derivatives/labels/\(s.id)/ses-\(sessions.label(0))/anat", isFolder: true)
+        }
+        let jobs = subjects.indices.flatMap { i in (0..<sessions.count).map { (i, $0) } }
+        let truths = ResultSlots<PhantomTruth>(jobs.count), staging = out.staging
+        parallelChunks(jobs.count) { range, _ in
+            for j in range {
+                let (i, n) = jobs[j]
+                truths.set(j, Result { try writeSession(subjects[i], sessions: sessions, session: n, root: staging, fieldOfView: fieldOfView) })
+                progress?(subjects[i].id + " ses-" + sessions.label(n))
+            }
+        }
+        let flat = try truths.results("phantom cohort session").map { try $0.get() }
+        let perSubject = subjects.indices.map { i in Array(flat[(i * sessions.count)..<((i + 1) * sessions.count)]) }
+
+        var participants = TSVTable(columns: participantColumns)
+        var sessionTable = TSVTable(columns: sessionTruthColumns), levelTable = TSVTable(columns: sessionLevelColumns)
+        for (s, truth) in zip(subjects, perSubject) {
+            participants.append([s.id, s.sex, formatFixed(s.age, 0), formatFixed(s.height, 1), s.group.rawValue])
+            var own = TSVTable(columns: ["session_id", "acq_time"])
+            for n in 0..<sessions.count {
+                let ses = "ses-" + sessions.label(n)
+                let day = sessions.firstDay + CheckedNumber.clamped(sessions.days[n], .toNearestOrAwayFromZero)
+                own.append([ses, SessionDate.format(day: day) + "T10:00:00"])
+                let shift = sessions.shift(session: n, seed: s.parameters.seed)
+                sessionTable.append([s.id, ses, formatFixed(sessions.days[n], 0), formatFixed(shift.x, 2), formatFixed(shift.y, 2), formatFixed(shift.z, 2)])
+                for l in truth[n].levels {
+                    levelTable.append([s.id, ses, l.level.name, formatFixed(sessions.factor(l.level, session: n), 4),
+                                       formatFixed(l.requestedCSA, 3), l.measuredCSA.map { formatFixed($0, 3) } ?? "n/a"])
+                }
+            }
+            try own.write(to: out.path("\(s.id)/\(s.id)_sessions.tsv"))
+        }
+        try participants.write(to: out.path("participants.tsv"))
+        try sessionTable.write(to: out.path("derivatives/truth/sessions.tsv"))
+        try levelTable.write(to: out.path("derivatives/truth/session_levels.tsv"))
+        try out.commit()
+        let elapsed = ContinuousClock.now - start
+        return PhantomCohortSummary(root: out.destination, subjects: subjects, truth: perSubject.map { $0[0] },
+                                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
+                                    sessionTruth: perSubject, sessions: sessions)
+    }
+
+    /// Simulates one session of one subject (anatomy with the planted change, repositioned,
+    /// its own noise) on the subject's fixed grid and writes it with its truth.
+    static func writeSession(_ s: CohortSubject, sessions: PhantomSessions, session n: Int, root: String,
+                             fieldOfView: Double) throws -> PhantomTruth {
+        func path(_ relative: String) -> String { root + "/" + relative }
+        let p = try sessions.parameters(s.parameters, session: n)
+        let grid = grid(for: s.parameters, fieldOfView: fieldOfView, margin: sessions.longitudinalShift)
+        let phantom = try PhantomSubject(p, on: grid)
+        let ses = "ses-" + sessions.label(n)
+        let anat = "\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax_T2w"
+        try NIfTIFile.write(phantom.t2w, to: path(anat + ".nii.gz"), description: "cordq phantom cohort T2w")
+        var sidecar = PhantomAcquisition.axialT2w.sidecar
+        sidecar["ConversionSoftware"] = .string("cordq phantom cohort")
+        try JSONFile.write(sidecar, to: path(anat + ".json"))
+        if n == 0 {
+            try NIfTIFile.write(PhantomExport.discLabels(phantom),
+                                to: path("derivatives/labels/\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax_T2w_labels-disc.nii.gz"),
+                                datatype: .uint8, description: "disc labels (phantom truth)")
+        }
+        let t = "derivatives/truth/\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax"
+        try NIfTIFile.write(phantom.levels.volume, to: path(t + "_desc-levels_dseg.nii.gz"), datatype: .int16)
+        try NIfTIFile.write(phantom.cordMask, to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)
+        try JSONFile.write(phantom.truth, to: path(t + "_desc-truth_parameters.json"))
+        return phantom.truth
     }
 
     /// Simulates one subject's axial T2w and writes it with its labels and truth.

@@ -64,7 +64,12 @@ extension ProcessRun {
         if image.path == inventory.anatomy.first?.path { options.hintSlice = request.hintSlice }
         let seg: CordSegmentation
         do {
-            seg = try CordSegmenter.segment(volume.frame(0), options: options)
+            if let done = request.segmentations[image.path] {
+                try volume.grid.requireCompatible(with: done.binary.grid, image.path, "its given cord segmentation")
+                seg = done
+            } else {
+                seg = try CordSegmenter.segment(volume.frame(0), options: options)
+            }
         } catch let e as SegmentationError where options.hintSlice != nil {
             throw CordError.invalidValue(what: "\(image.path) with --hint-slice \(options.hintSlice ?? 0)", detail: e.description)
         }
@@ -84,6 +89,15 @@ extension ProcessRun {
     /// contrast of the session.
     func levelsStep(_ anatomy: AnatomyResult) throws {
         try step("levels") {
+            if let given = request.vertebralLabels, !given.points.isEmpty {
+                labels = given
+                labelsRecord["Labels"] = .object([
+                    "origin": .string(request.vertebralLabelsOrigin),
+                    "points": .array(given.points.map { .object(["level": .number(Double($0.level)), "kind": .string($0.kind.rawValue), "z_mm": .number($0.world.z)]) }),
+                ])
+                var m = StepMetrics(); m.labels = given.points.count
+                return ("\(given.points.count) labels (\(given.points.map { "\($0.level)" }.joined(separator: ", "))) \(request.vertebralLabelsOrigin)", [], m)
+            }
             var source: (image: SubjectImage, labels: String, kind: LabelKind, origin: String)?
             if let file = request.labels {
                 let grid = try data.labels(file).grid

@@ -3,6 +3,7 @@ import CordDenoise
 import CordDiffusion
 import CordMetrics
 import CordRegistration
+import CordSegmentation
 
 /// Inputs and options of processing one BIDS subject.
 public struct ProcessRequest: Sendable {
@@ -21,6 +22,16 @@ public struct ProcessRequest: Sendable {
     /// nil = labels from `derivatives/labels/`, else the automatic attempt.
     public var labels: String?
     public var labelKind: LabelKind = .disc
+    /// Vertebral labels already placed (world positions), used before `labels` and anything
+    /// under `derivatives/labels/`: `cordq longitudinal` passes the subject's one labelling,
+    /// propagated to this session, so levels cannot drift between visits.
+    public var vertebralLabels: VertebralLabels?
+    /// Where `vertebralLabels` came from, for the log and the provenance.
+    public var vertebralLabelsOrigin = "given by the caller"
+    /// Cord segmentations CordQ already computed (same options as `process`), by image path:
+    /// used instead of segmenting that image again (`cordq longitudinal` segments every
+    /// session once to align them).
+    public var segmentations: [String: CordSegmentation] = [:]
     /// A slice of the segmented (first) anatomical image where the cord is visible, as an
     /// index along its voxel axis closest to superior–inferior
     /// (`CordSegmentationOptions.hintSlice`); nil = no hint. Unused with an external segmentation.

@@ -260,6 +260,7 @@ extension SubjectSeries {
         default: return []
         }
     }
+}
 
 // MARK: - Session dates
 

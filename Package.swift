@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "CordAlign", dependencies: ["CordCore"]),
 
         // MARK: - Processing steps
-        step("CordRecon", ["CFFTW"]),
+        step("CordRecon", ["CFFTW", "CLAPACK"]),
         step("CordDenoise", ["CLAPACK", "CFFTW"]),
         step("CordMultiband", ["CordAlign"]),
         step("CordDiffusion", ["CLAPACK"]),

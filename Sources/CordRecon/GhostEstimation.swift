@@ -93,8 +93,10 @@ enum GhostEstimation {
         func f(_ a: Double, _ b: Double) -> Double { entropy(k, nx: nx, ny: ny, channels: nc, reverseRows: reverseRows, a: a, b: b) }
         let bMax = 4 * Double.pi / Double(nx)   // up to ±2 samples of echo shift
         var best = (a: 0.0, b: 0.0, e: f(0, 0))
-        for ia in 0..<16 {
-            let a = -Double.pi + Double(ia) * Double.pi / 8
+        // The constant term is searched in (−π/2, π/2]: a and a + π give the same image shifted
+        // by FOV/2 (equal entropy), so the search keeps the object where the data put it.
+        for ia in 0..<9 {
+            let a = -Double.pi / 2 + Double(ia) * Double.pi / 8
             for ib in 0...12 {
                 let b = -bMax + Double(ib) * 2 * bMax / 12
                 let e = f(a, b)

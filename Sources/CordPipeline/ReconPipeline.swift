@@ -30,7 +30,7 @@ public enum RawInput {
         guard TextFile.exists(path) else { throw CordIOError.notFound(path: path) }
         let head = try BinaryFile.readPrefix(path, count: 8)
         if head.count >= 8, head[0] == 0x89, head[1] == 0x48, head[2] == 0x44, head[3] == 0x46 {
-            throw CordIOError.unsupported(path: path, reason: "ISMRMRD HDF5 input is not supported by this build yet (Siemens twix .dat is)")
+            return try ISMRMRDFile.read(path)
         }
         guard TwixFile.looksLikeTwix(head + [UInt8](repeating: 0, count: max(0, 8 - head.count))) || path.lowercased().hasSuffix(".dat") else {
             throw CordIOError.unsupported(path: path, reason: "not a raw file CordQ reads (Siemens twix .dat or ISMRMRD HDF5)")
@@ -102,6 +102,8 @@ public enum RawInfo {
         let reflected = ds.acquisitions.contains { $0.flags.contains(.isReverse) }
         if name.contains("zoom") || ds.header.phaseOversampling > 1.001 && reflected { return "zoomit (reduced-FOV EPI)" }
         if ds.header.trajectory == .epi || reflected { return "epi (single-shot EPI)" }
+        if ds.header.trajectory != .cartesian { return "unknown (trajectory \(ds.header.trajectory.rawValue))" }
+        if ds.header.encodedSpace.matrix.z > 1 { return "unknown (3D encoding, \(ds.header.encodedSpace.matrix.z) partitions)" }
         return "cartesian (one line per readout)"
     }
 
@@ -143,8 +145,8 @@ public enum ReconPipeline {
             if kind.hasPrefix("resolve") {
                 throw CordError.invalidValue(what: r.input, detail: "the data look readout-segmented (RESOLVE: segment counters > 0); that reconstruction is not implemented yet (issue 17)")
             }
-            if kind.hasPrefix("cartesian") {
-                throw CordError.invalidValue(what: r.input, detail: "unknown sequence: no reflected readouts and no EPI trajectory; `cordq recon` reconstructs EPI (give --sequence epi to force it)")
+            if kind.hasPrefix("unknown") {
+                throw CordError.invalidValue(what: r.input, detail: "unknown sequence: \(kind); `cordq recon` reconstructs 2D Cartesian single-shot or reduced-FOV EPI (and one-line-per-readout Cartesian data)")
             }
         case .epi, .zoomit: break
         }

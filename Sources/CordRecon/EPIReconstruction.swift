@@ -65,6 +65,7 @@ public enum EPIReconstruction {
             }
         }
         report.matrix = [outX, outY, nz]
+        if !plan.hasGeometry { report.warnings.append("the raw data carry no usable read/phase/slice directions: the image affine is the identity orientation (LPS) at the slice position") }
         let grid = plan.outputGrid()
         let image = Volume<ComplexF>(grid: grid, frames: plan.volumes.count, exactly: out.array)
         return EPIReconResult(image: image, report: report, sliceTiming: plan.sliceTiming(),

@@ -165,7 +165,11 @@ struct Plan: @unchecked Sendable {
                 if s == slices[0] { first = raw.acquisitions[i] }
             }
         }
-        let read = normalized(first.readDirection), phase = normalized(first.phaseDirection), sliceDir = normalized(first.sliceDirection)
+        var read = normalized(first.readDirection), phase = normalized(first.phaseDirection), sliceDir = normalized(first.sliceDirection)
+        if !Plan.isRotation(read, phase, sliceDir) {
+            // No usable directions (e.g. a synthetic file with zero vectors): identity, LPS.
+            read = SIMD3(1, 0, 0); phase = SIMD3(0, 1, 0); sliceDir = SIMD3(0, 0, 1)
+        }
         var zStep = sliceDir * max(h.reconSpace.fieldOfView.z, 1e-3)
         if positions.count > 1 {
             // Slices in counter order; the step between neighbours along the normal.
@@ -178,6 +182,17 @@ struct Plan: @unchecked Sendable {
         let flip = SIMD3<Double>(-1, -1, 1)
         let m = Mat3(columns: flip * read * dx, flip * phase * pixelY, flip * zStep)
         return Grid(nx: outNx, ny: outNy, nz: slices.count, affine: Mat4(linear: m, translation: flip * origin))
+    }
+
+    /// Whether three vectors are an orthonormal frame (within 1e-3).
+    static func isRotation(_ a: SIMD3<Double>, _ b: SIMD3<Double>, _ c: SIMD3<Double>) -> Bool {
+        let ok = [a, b, c].allSatisfy { $0.x.isFinite && $0.y.isFinite && $0.z.isFinite && abs(length($0) - 1) < 1e-3 }
+        return ok && abs(dot(a, b)) < 1e-3 && abs(dot(a, c)) < 1e-3 && abs(dot(b, c)) < 1e-3
+    }
+    /// Whether the acquisitions carry usable read/phase/slice directions.
+    var hasGeometry: Bool {
+        guard let a = raw.acquisitions.first(where: { !$0.flags.contains(.isNoiseMeasurement) }) else { return false }
+        return Plan.isRotation(a.readDirection, a.phaseDirection, a.sliceDirection)
     }
 
     /// Acquisition time of each slice's first imaging readout (first volume) relative to the

@@ -6,10 +6,15 @@ import CordCore
 import Foundation
 
 public enum ISMRMRDFile {
+    /// Debian's HDF5 is the serial build, which is not thread-safe: every libismrmrd call of the
+    /// process goes through this lock (two tests reading at once corrupted memory without it).
+    private static let hdf5Lock = NSLock()
+
     // MARK: - Reading
 
     /// Reads every acquisition and the header of `path` (group `dataset`).
     public static func read(_ path: String, group: String = "dataset") throws -> RawDataset {
+        hdf5Lock.lock(); defer { hdf5Lock.unlock() }
         InputGuard.recordRead(path)
         guard TextFile.exists(path) else { throw CordIOError.notFound(path: path) }
         cordq_ismrmrd_silence()
@@ -74,6 +79,7 @@ public enum ISMRMRDFile {
     /// Image `index` of the image group `variable` (e.g. `cpp`, written by
     /// `ismrmrd_recon_cartesian_2d`) as magnitudes, x fastest, with its matrix size.
     public static func readImage(_ path: String, variable: String, index: Int = 0, group: String = "dataset") throws -> (values: [Float], matrix: [Int]) {
+        hdf5Lock.lock(); defer { hdf5Lock.unlock() }
         InputGuard.recordRead(path)
         guard TextFile.exists(path) else { throw CordIOError.notFound(path: path) }
         cordq_ismrmrd_silence()
@@ -117,6 +123,7 @@ public enum ISMRMRDFile {
     }
 
     static func writeDirect(_ raw: RawDataset, to temp: String, reportAs path: String) throws {
+        hdf5Lock.lock(); defer { hdf5Lock.unlock() }
         cordq_ismrmrd_silence()
         var dset = ISMRMRD_Dataset()
         guard ismrmrd_init_dataset(&dset, temp, "dataset") == 0, ismrmrd_open_dataset(&dset, true) == 0 else {

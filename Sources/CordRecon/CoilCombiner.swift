@@ -6,11 +6,28 @@ import CordCore
 import Foundation
 
 enum CoilCombiner {
+    /// Combined image Σ_c conj(w_c)·I_c with the weights of `weights`.
     static func combine(_ coils: [ComplexD], nx: Int, ny: Int, channels nc: Int, method: CoilCombination, kernel: Int) -> [ComplexD] {
+        let w = weights(coils, nx: nx, ny: ny, channels: nc, method: method, kernel: kernel)
+        return apply(w, to: coils, n: nx * ny, channels: nc)
+    }
+
+    static func apply(_ w: [ComplexD], to coils: [ComplexD], n: Int, channels nc: Int) -> [ComplexD] {
+        (0..<n).map { i in (0..<nc).reduce(ComplexD.zero) { $0 + w[i * nc + $1].conjugate * coils[$1 * n + i] } }
+    }
+
+    /// Unit-norm combination weights per pixel (n × channels): adaptive eigenvectors, or
+    /// I_c/‖I‖ for the sum of squares (Σ conj(w)·I = ‖I‖).
+    static func weights(_ coils: [ComplexD], nx: Int, ny: Int, channels nc: Int, method: CoilCombination, kernel: Int) -> [ComplexD] {
         let n = nx * ny
-        if nc == 1 { return Array(coils[0..<n]) }
+        if nc == 1 { return [ComplexD](repeating: ComplexD(1, 0), count: n) }
         if method == .sos {
-            return (0..<n).map { i in ComplexD((0..<nc).reduce(0.0) { $0 + coils[$1 * n + i].lengthSquared }.squareRoot(), 0) }
+            var w = [ComplexD](repeating: .zero, count: n * nc)
+            for i in 0..<n {
+                let norm = (0..<nc).reduce(0.0) { $0 + coils[$1 * n + i].lengthSquared }.squareRoot()
+                for c in 0..<nc { w[i * nc + c] = norm > 0 ? ComplexD(coils[c * n + i].real / norm, coils[c * n + i].imaginary / norm) : ComplexD(c == 0 ? 1 : 0, 0) }
+            }
+            return w
         }
         // Correlation matrices, box-filtered separably.
         let m = nc * nc
@@ -43,7 +60,7 @@ enum CoilCombiner {
         // Reference coil: the strongest.
         let energy = (0..<nc).map { c in (0..<n).reduce(0.0) { $0 + coils[c * n + $1].lengthSquared } }
         let ref = energy.indices.max { energy[$0] < energy[$1] } ?? 0
-        var out = [ComplexD](repeating: .zero, count: n)
+        var out = [ComplexD](repeating: .zero, count: n * nc)
         var start = [ComplexD](repeating: ComplexD(1 / Double(nc).squareRoot(), 0), count: nc)
         for i in 0..<n {
             let local = Array(r[(i * m)..<((i + 1) * m)])
@@ -52,9 +69,7 @@ enum CoilCombiner {
             let p = v[ref]
             let pl = p.length
             if pl > 0 { let rot = ComplexD(p.real / pl, -p.imaginary / pl); v = v.map { $0 * rot } }
-            var s = ComplexD.zero
-            for c in 0..<nc { s = s + v[c].conjugate * coils[c * n + i] }
-            out[i] = s
+            for c in 0..<nc { out[i * nc + c] = v[c] }
         }
         return out
     }

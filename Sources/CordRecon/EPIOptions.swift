@@ -56,6 +56,11 @@ public struct EPIReconOptions: Sendable {
     /// Adaptive combination kernel width (pixels).
     public var adaptiveKernel = 7
     public var sequence: RawSequenceKind = .auto
+    /// GRAPPA for accelerated data (off: missing lines stay zero, the aliased "naive" image).
+    public var parallelImaging = true
+    /// Compute the g-factor map (pseudo-replicas; ones without acceleration).
+    public var gFactor = false
+    public var gFactorReplicas = 40
     public var quiet = false
     public init() {}
 }
@@ -95,6 +100,9 @@ public struct EPIReconReport: Sendable, Codable {
     /// maximum, of the first slice (measured, not corrected).
     public var phaseProfile: [Double] = []
     public var warnings: [String] = []
+    /// GRAPPA: acceleration, calibration lines, mean g-factor in the object (first slice).
+    public var grappa = ""
+    public var meanGFactor: Double?
 }
 
 /// A reconstructed series: image (x along read, y along phase, z slices, frames = volumes),
@@ -109,4 +117,6 @@ public struct EPIReconResult: Sendable {
     public var phaseEncodingSign: Int
     public var echoSpacingSeconds: Double?
     public var reconPhaseLines: Int
+    /// g-factor map (same grid, one frame) when requested.
+    public var gFactor: Volume<Float>?
 }

@@ -42,12 +42,16 @@ enum GhostEstimation {
             var ata = [Double](repeating: 0, count: 16), atb = [Double](repeating: 0, count: 4)
             for x in 0..<nx {
                 let w = z[x].length
-                guard w > 0.1 * wmax else { continue }
+                guard w > 0.25 * wmax else { continue }
                 let u = Double(x - nx / 2) / Double(nx / 2)
                 let rot = z[x] * ComplexD(cos(-(a + b * Double(x - nx / 2))), sin(-(a + b * Double(x - nx / 2))))
                 let res = atan2(rot.imaginary, rot.real)
+                // Samples outside the object (ripple, noise) carry arbitrary phase: keep the
+                // residual only where it is a correction to the linear model (|res| < π/4).
+                guard abs(res) < Double.pi / 4 else { continue }
                 let basis = [1, u, u * u, u * u * u]
-                for i in 0..<4 { atb[i] += w * basis[i] * res; for j in 0..<4 { ata[i * 4 + j] += w * basis[i] * basis[j] } }
+                let w2 = w * w
+                for i in 0..<4 { atb[i] += w2 * basis[i] * res; for j in 0..<4 { ata[i * 4 + j] += w2 * basis[i] * basis[j] } }
             }
             for i in 0..<4 { ata[i * 4 + i] += 1e-9 * (ata[0] + 1) }
             if let c = SmallLinearAlgebra.solveSPD(ata, n: 4, atb, m: 1) {

@@ -21,6 +21,9 @@ struct Plan: @unchecked Sendable {
     private let imageIndex: [[Int]: [Int]]
     private let referenceIndex: [[Int]: [Int]]
     let noiseIndices: [Int]
+    /// In-plane acceleration along ky (GRAPPA R) and the calibration (ACS) lines per slice.
+    let acceleration: Int
+    private let calibrationIndex: [Int: [Int]]
 
     init(_ raw: RawDataset, options: EPIReconOptions) throws {
         self.raw = raw
@@ -95,6 +98,14 @@ struct Plan: @unchecked Sendable {
             ref[[a.index.slice] + volumeKey(a), default: []].append(i)
         }
         imageIndex = img; referenceIndex = ref
+        var cal: [Int: [Int]] = [:]
+        for i in acqs.indices where acqs[i].flags.contains(.isParallelCalibration) || acqs[i].flags.contains(.isParallelCalibrationAndImaging) {
+            guard !acqs[i].flags.contains(.isPhaseCorrectionData) else { continue }
+            cal[acqs[i].index.slice, default: []].append(i)
+        }
+        calibrationIndex = cal
+        acceleration = max(1, h.accelerationFactorPE)
+        guard acceleration <= 8 else { throw CordError.invalidValue(what: "raw header", detail: "in-plane acceleration R = \(acceleration) is implausible (GRAPPA here handles R ≤ 8)") }
         noiseIndices = acqs.indices.filter { acqs[$0].flags.contains(.isNoiseMeasurement) }
         slices = sliceSet.sorted()
         volumes = volumeSet.sorted { $0.lexicographicallyPrecedes($1) }
@@ -105,6 +116,7 @@ struct Plan: @unchecked Sendable {
         acquiredFraction = min(1, Double(hi - lo + 1) / Double(ny))
     }
 
+    func calibrationLines(slice s: Int) -> [Int] { calibrationIndex[slices[s]] ?? [] }
     func imageLines(slice s: Int, volume v: Int) -> [Int] { imageIndex[[slices[s]] + volumes[v]] ?? [] }
     func referenceLines(slice s: Int, volume v: Int) -> [Int] { referenceIndex[[slices[s]] + volumes[v]] ?? [] }
 

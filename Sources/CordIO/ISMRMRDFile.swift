@@ -116,6 +116,10 @@ public enum ISMRMRDFile {
     /// Writes `raw` to `path` atomically (a temporary file in the same folder, then renamed).
     public static func write(_ raw: RawDataset, to path: String) throws {
         try InputGuard.check(path)
+        if StagingNames.isStaging(path) {   // already a staged name of an OutputFiles group
+            try writeDirect(raw, to: path, reportAs: StagingNames.display(path))
+            return
+        }
         let files = OutputFiles()
         let temp = try files.stage(path)
         try writeDirect(raw, to: temp, reportAs: path)
@@ -185,7 +189,8 @@ public enum ISMRMRDHeaderXML {
     static func xmlLimitName(_ n: String) -> String { n.replacingOccurrences(of: "kspace_encode_step", with: "kspace_encoding_step") }
 
     public static func serialise(_ h: RawHeader) -> String {
-        func num(_ x: Double) -> String { formatSignificantCore(x) }
+        // Shortest representation that reads back to the same Double (dwell 2.8125 µs stays exact).
+        func num(_ x: Double) -> String { x.isFinite ? "\(x)" : "0" }
         func esc(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         }

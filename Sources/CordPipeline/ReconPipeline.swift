@@ -2,6 +2,7 @@
 // once, reconstructed by CordRecon, written as NIfTI + BIDS sidecar (docs/raw-data.md).
 import CordCore
 import CordIO
+import CordPhantom
 import CordProtocol
 import CordRecon
 import CordReport
@@ -150,7 +151,9 @@ public enum ReconPipeline {
             }
         case .epi, .zoomit: break
         }
-        var result = try EPIReconstruction.reconstruct(ds, options: r.options)
+        var options = r.options
+        options.gFactor = r.gfactorOutput != nil
+        var result = try EPIReconstruction.reconstruct(ds, options: options)
         result.report.sequence = kind
         let mag = result.image.map { ($0.real * $0.real + $0.imaginary * $0.imaginary).squareRoot() }
         let g = result.image.grid
@@ -171,13 +174,9 @@ public enum ReconPipeline {
         let sidecar = sidecarJSON(ds, result)
         try TextFile.write(sidecar, to: try files.stage(base + ".json"))
         outputs.append(base + ".json")
-        if let gp = r.gfactorOutput {
-            guard ds.header.accelerationFactorPE <= 1 else {
-                throw CordError.invalidValue(what: r.input, detail: "in-plane acceleration R = \(ds.header.accelerationFactorPE): GRAPPA and its g-factor map are not implemented yet; nothing was written")
-            }
-            // Without acceleration every pixel's g-factor is exactly 1.
-            let ones = Volume<Float>(grid: g, frames: 1, repeating: 1)
-            try NIfTIFile.write(ones, to: try files.stage(gp), datatype: .float32, description: "g-factor (R = 1)")
+        if let gp = r.gfactorOutput, let gmap = result.gFactor {
+            try NIfTIFile.write(gmap, to: try files.stage(gp), datatype: .float32,
+                                description: ds.header.accelerationFactorPE > 1 ? "GRAPPA g-factor (pseudo-replica)" : "g-factor (R = 1)")
             outputs.append(gp)
         }
         if let png = r.pngOutput {
@@ -231,5 +230,30 @@ public enum ReconPipeline {
         o.append(("ReconstructionMethod", str("CordQ \(CordQVersion.string): \(res.report.sequence); ghost \(res.report.ghostPhases.first?.source ?? "none"); partial Fourier \(res.report.partialFourierMethod); coils \(res.report.coilCombination); pre-whitening \(res.report.noiseSource)")))
         o.append(("RawDataFormat", str(ds.source.rawValue)))
         return "{\n" + o.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
+    }
+}
+
+/// `cordq phantom kspace OUTDIR`: a simulated EPI acquisition written as ISMRMRD with its truth.
+public enum KSpacePhantomExport {
+    /// Writes OUTDIR/epi.h5 (ISMRMRD), OUTDIR/truth_combined.nii.gz (|ρ|·√(SᴴΨ⁻¹S), the
+    /// SNR-optimal combined magnitude in whitened units), OUTDIR/truth_object.nii.gz (|ρ|) and,
+    /// when accelerated, OUTDIR/truth_sense_gfactor.nii.gz; all at once or not at all.
+    public static func write(_ s: EPISimulationSettings, to dir: String) throws -> [String] {
+        let sim = try EPIKSpaceSimulator.simulate(s)
+        let files = OutputFiles()
+        var out: [String] = []
+        let grid = Grid(nx: s.nx, ny: s.ny, nz: 1, spacing: SIMD3(s.fieldOfView / Double(s.nx), s.fieldOfView / Double(s.ny), 5))
+        let h5 = dir + "/epi.h5"
+        try ISMRMRDFile.write(sim.raw, to: try files.stage(h5))
+        out.append(h5)
+        for (name, values) in [("truth_combined", sim.combinedTruth), ("truth_object", sim.objectMagnitude)]
+            + (s.acceleration > 1 ? [("truth_sense_gfactor", sim.senseGFactor)] : []) {
+            let v = Volume<Float>(grid: grid, frames: 1, exactly: values.map(Float.init))
+            let p = dir + "/" + name + ".nii.gz"
+            try NIfTIFile.write(v, to: try files.stage(p), datatype: .float32, description: "cordq phantom kspace truth")
+            out.append(p)
+        }
+        try files.commit()
+        return out
     }
 }

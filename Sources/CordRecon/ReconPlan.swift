@@ -113,7 +113,7 @@ struct Plan: @unchecked Sendable {
             throw CordError.invalidValue(what: "raw data", detail: "slice counter reaches \(mx) but the header's encodingLimits.slice maximum is \(sl.maximum): inconsistent counters")
         }
         let lo = rows.min() ?? 0, hi = rows.max() ?? 0
-        acquiredFraction = min(1, Double(hi - lo + 1) / Double(ny))
+        acquiredFraction = min(1, Double(hi - lo + max(1, h.accelerationFactorPE)) / Double(ny))
     }
 
     func calibrationLines(slice s: Int) -> [Int] { calibrationIndex[slices[s]] ?? [] }

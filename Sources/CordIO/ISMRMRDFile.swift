@@ -339,11 +339,11 @@ public enum ISMRMRDHeaderXML {
         }
         if let up = root.child("userParameters") {
             for p in up.children {
-                guard let n = p.child("name")?.text, let v = p.child("value")?.text else { continue }
+                guard let n = p.child("name")?.text, let valueText = p.child("value")?.text else { continue }
                 switch p.name {
-                case "userParameterLong": if let i = Int(v) { h.userParameterLong[n] = i }
-                case "userParameterDouble": if let d = Double(v) { h.userParameterDouble[n] = d }
-                case "userParameterString": h.userParameterString[n] = v
+                case "userParameterLong": if let i = Int(valueText) { h.userParameterLong[n] = i }
+                case "userParameterDouble": if let d = Double(valueText) { h.userParameterDouble[n] = d }
+                case "userParameterString": h.userParameterString[n] = valueText
                 default: break
                 }
             }

@@ -95,7 +95,7 @@ public enum EPIReconstruction {
                                  whitening: [ComplexD]?, options: EPIReconOptions) throws -> ([ComplexF], GhostPhase, [Double], [Float]?, String) {
         let nc = plan.channels, nx = plan.nx, ny = plan.ny
         // Hybrid-space lines (x after the readout FFT), per coil.
-        func hybrid(_ a: RawAcquisition) -> [ComplexD] {
+        @Sendable func hybrid(_ a: RawAcquisition) -> [ComplexD] {
             var line = plan.uniformLine(a, whitening: whitening)  // nx × nc (coil-major)
             CentredFFT.transform(&line, n: nx, count: nc, stride: 1, distance: nx, inverse: true)
             return line
@@ -125,7 +125,17 @@ public enum EPIReconstruction {
             guard row >= 0 && row < ny else {
                 throw CordError.invalidValue(what: "raw data", detail: "acquisition \(i + 1): line \(a.index.kspaceEncodeStep1) lies outside the encoded matrix (\(ny) lines, centre \(plan.centreLine)): the counters are inconsistent with the header")
             }
-            let line = hybrid(a)
+        }
+        // The readouts of the slice on the uniform grid, in parallel (each line independent).
+        let prepared = ResultSlots<[ComplexD]>(imaging.count)
+        parallelChunks(imaging.count) { range, _ in
+            for t in range { prepared.set(t, .success(hybrid(plan.raw.acquisitions[imaging[t]]))) }
+        }
+        let lines = try prepared.results("EPI readout").map { try $0.get() }
+        for (t, i) in imaging.enumerated() {
+            let a = plan.raw.acquisitions[i]
+            let row = a.index.kspaceEncodeStep1 - plan.centreLine + ny / 2
+            let line = lines[t]
             counts[row] += 1
             reverseRows[row] = a.flags.contains(.isReverse)
             for c in 0..<nc { for x in 0..<nx { k[(c * ny + row) * nx + x] += line[c * nx + x] } }

@@ -139,13 +139,22 @@ struct Plan: @unchecked Sendable {
         let reverse = a.flags.contains(.isReverse)
         var out = [ComplexD](repeating: .zero, count: nc * nx)
         if let r = regrid {
+            // out[c][q] = Σ_n M[q][n]·src[c][n], on split real/imaginary rows (vectorises).
             let m = reverse ? r.negative : r.positive
-            for c in 0..<nc {
-                for q in 0..<nx {
-                    var s = ComplexD.zero
-                    let row = q * ns
-                    for n in 0..<ns { let f = m[row + n]; let v = src[c * ns + n]; s = ComplexD(s.real + f * v.real, s.imaginary + f * v.imaginary) }
-                    out[c * nx + q] = s
+            var re = [Double](repeating: 0, count: ns), im = [Double](repeating: 0, count: ns)
+            m.withUnsafeBufferPointer { mp in
+                for c in 0..<nc {
+                    for n in 0..<ns { re[n] = src[c * ns + n].real; im[n] = src[c * ns + n].imaginary }
+                    re.withUnsafeBufferPointer { rp in
+                        im.withUnsafeBufferPointer { ip in
+                            for q in 0..<nx {
+                                let row = q * ns
+                                var sr = 0.0, si = 0.0
+                                for n in 0..<ns { let f = mp[row + n]; sr += f * rp[n]; si += f * ip[n] }
+                                out[c * nx + q] = ComplexD(sr, si)
+                            }
+                        }
+                    }
                 }
             }
         } else {

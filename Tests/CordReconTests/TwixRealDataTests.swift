@@ -81,3 +81,48 @@ struct TwixRealDataTests {
         #expect(sidecar.contains("\"TotalReadoutTime\": 0.0442"))   // 0.56 ms × 79
     }
 }
+
+/// The VB layout (one 128-byte MDH per channel, no raid header) rebuilt from epi.dat's VD scans:
+/// CordIO must read the same acquisitions from both layouts. (No real VB file is available.)
+@Suite(.enabled(if: Support.hasSharedData, "../shared/data is absent: VB layout check skipped"))
+struct TwixVBLayoutTests {
+    @Test func vbLayoutRebuiltFromRealVDScansReadsTheSame() throws {
+        let path = Support.sharedData + "/raw/epi.dat"
+        let vd = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        func u16(_ o: Int) -> Int { Int(vd[o]) | Int(vd[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        let measStart = u32(8 + 8) | u32(8 + 12) << 32
+        let hdrLen = u32(measStart)
+        var vb = Array(vd[measStart..<(measStart + hdrLen)])     // u32 header length + text buffers
+        var pos = measStart + hdrLen
+        var scans = 0
+        while pos + 192 <= vd.count {
+            let samples = u16(pos + 48), channels = u16(pos + 50)
+            let block = 192 + channels * (32 + 8 * samples)
+            guard samples > 0, pos + block <= vd.count else { break }
+            for c in 0..<channels {
+                var mdh = [UInt8](repeating: 0, count: 128)
+                mdh.replaceSubrange(0..<20, with: vd[pos..<(pos + 20)])          // DMA length … PMU time stamp
+                mdh.replaceSubrange(20..<28, with: vd[(pos + 40)..<(pos + 48)])  // EvalInfoMask
+                mdh.replaceSubrange(28..<80, with: vd[(pos + 48)..<(pos + 100)]) // samples … CenterPar
+                mdh.replaceSubrange(96..<124, with: vd[(pos + 100)..<(pos + 128)]) // SliceData
+                mdh[124] = UInt8(c)
+                vb += mdh
+                let d = pos + 192 + c * (32 + 8 * samples) + 32
+                vb += vd[d..<(d + 8 * samples)]
+            }
+            scans += 1
+            pos += block
+        }
+        #expect(scans == 83)
+        let mapping = try RawInput.siemensMapping()
+        let a = try TwixFile.parse(vd, path: path, mapping: mapping)
+        let b = try TwixFile.parse(vb, path: "rebuilt-vb.dat", mapping: mapping)
+        #expect(b.source == .siemensTwixVB)
+        #expect(a.acquisitions.count == b.acquisitions.count)
+        for (x, y) in zip(a.acquisitions, b.acquisitions) {
+            #expect(x.flags == y.flags && x.index == y.index && x.data == y.data && x.position == y.position && x.centerSample == y.centerSample)
+        }
+        #expect(a.header.epiTiming == b.header.epiTiming && a.header.encodedSpace == b.header.encodedSpace)
+    }
+}

@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "CordAlign", dependencies: ["CordCore"]),
 
         // MARK: - Processing steps
-        step("CordRecon", ["CFFTW", "CLAPACK"]),
+        step("CordRecon", ["CFFTW"]),
         step("CordDenoise", ["CLAPACK", "CFFTW"]),
         step("CordMultiband", ["CordAlign"]),
         step("CordDiffusion", ["CLAPACK"]),

@@ -39,6 +39,9 @@ let package = Package(
                        providers: [.apt(["libgsl-dev"])]),
         .systemLibrary(name: "CLAPACK", pkgConfig: "lapacke",
                        providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
+        // Raw k-space in ISMRMRD HDF5 through libismrmrd 1.8's C API (its dataset.h needs hdf5.h).
+        .systemLibrary(name: "CISMRMRD", pkgConfig: "hdf5",
+                       providers: [.apt(["libismrmrd-dev", "libhdf5-dev"])]),
         // QC pictures are PNG; libpng's simplified API writes a whole RGB buffer to memory.
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
@@ -46,7 +49,7 @@ let package = Package(
         // MARK: - Foundation
         .target(name: "CordCore",
                 dependencies: ["CLAPACK", "CFFTW", "CGSL", .product(name: "Numerics", package: "swift-numerics")]),
-        .target(name: "CordIO", dependencies: ["CordCore", "CNIfTI"]),
+        .target(name: "CordIO", dependencies: ["CordCore", "CNIfTI", "CISMRMRD"]),
         .target(name: "CordAtlas", dependencies: ["CordCore"]),
         .target(name: "CordPhantom", dependencies: ["CordCore", "CordAtlas"]),
         // Image similarity, slice-wise and rigid alignment, resampling: the engine shared by
@@ -111,6 +114,7 @@ let package = Package(
         .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore",
                                                                .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
+        .testTarget(name: "CordReconTests", dependencies: ["CordTestSupport", "CordRecon", "CordIO", "CordCore", "CordPhantom", "CordProtocol", "CordPipeline"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics", "CordMultiband", "CordReport",
                                                          "CordNormative"]),
     ]

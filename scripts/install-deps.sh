@@ -3,7 +3,7 @@
 # Swift 6 toolchain is on PATH. Safe to run repeatedly: it does nothing when all is present.
 set -euo pipefail
 
-packages=(libfftw3-dev libnifti-dev libgsl-dev zlib1g-dev libdeflate-dev liblapacke-dev libopenblas-dev libsqlite3-dev libpng-dev pkg-config chromium)
+packages=(libfftw3-dev libnifti-dev libgsl-dev zlib1g-dev libdeflate-dev liblapacke-dev libopenblas-dev libsqlite3-dev libpng-dev libismrmrd-dev ismrmrd-tools libxml2-utils pkg-config chromium)
 # `cordq batch --slurm` is tested against a real single-node Slurm that the test starts
 # and stops itself (scripts/slurm-single-node.sh): munged, slurmctld and slurmd.
 packages+=(slurm-wlm munge)

@@ -35,6 +35,7 @@ public struct CordQCommand: ParsableCommand {
             ProcessCommand.self,
             BatchCommand.self,
             QCGroupCommand.self,
+            ReconCommand.self,
         ]
     )
     public init() {}
@@ -57,7 +58,7 @@ public struct InfoCommand: ParsableCommand {
         bvals.txt in SCT folders) are read in either layout (3×N or N×3) and summarised per shell; \
         a BIDS JSON sidecar beside the image is summarised in ms and degrees.
         """)
-    @Argument(help: "NIfTI files (.nii or .nii.gz).")
+    @Argument(help: "NIfTI files (.nii or .nii.gz), or raw k-space files (Siemens twix .dat: sequence, matrix, coils, counters, flags seen).")
     public var files: [String]
 
     public init() {}
@@ -65,7 +66,7 @@ public struct InfoCommand: ParsableCommand {
         var failed = 0
         for (n, f) in files.enumerated() {
             do {
-                print((n > 0 ? "\n" : "") + (try ImageInfo.describe(f)))
+                print((n > 0 ? "\n" : "") + (try RawInput.isRaw(f) ? RawInfo.describe(f) : ImageInfo.describe(f)))
             } catch {
                 writeStandardError("cordq info: \(error)\n")
                 failed += 1

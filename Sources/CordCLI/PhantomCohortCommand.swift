@@ -13,7 +13,7 @@ public struct PhantomGroupCommand: ParsableCommand {
         cordq phantom OUTDIR […] writes one subject (see cordq phantom subject --help); \
         cordq phantom cohort OUTDIR […] writes healthy volunteers and compressed patients.
         """,
-        subcommands: [PhantomCommand.self, PhantomCohortCommand.self],
+        subcommands: [PhantomCommand.self, PhantomCohortCommand.self, PhantomKSpaceCommand.self],
         defaultSubcommand: PhantomCommand.self)
     public init() {}
 }

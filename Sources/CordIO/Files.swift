@@ -210,4 +210,11 @@ public enum BinaryFile {
     public static func write(_ bytes: [UInt8], to path: String) throws { try FileAccess.writeAtomically(bytes, to: path) }
     /// Reads a whole file (gzip is inflated, like every CordIO read).
     public static func read(_ path: String) throws -> [UInt8] { try FileAccess.readAll(path) }
+    /// The first `count` bytes of a file as stored (fewer when it is shorter).
+    public static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {
+        InputGuard.recordRead(path)
+        guard let h = FileHandle(forReadingAtPath: path) else { throw CordIOError.unreadable(path: path, reason: "cannot open") }
+        defer { try? h.close() }
+        return [UInt8](h.readData(ofLength: count))
+    }
 }

@@ -143,6 +143,11 @@ enum StagingNames {
     static func unregister(_ staging: String) {
         lock.lock(); names[staging] = nil; lock.unlock()
     }
+    /// Whether `path` is a registered staging name.
+    static func isStaging(_ path: String) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return names[path] != nil
+    }
     /// The user's path for `path` (a staged file, or a file inside a staging folder).
     static func display(_ path: String) -> String {
         lock.lock(); defer { lock.unlock() }

@@ -105,7 +105,7 @@ import CordTestSupport
     @Test func maxBRestrictsTheFitToTheLowShells() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         let sim = dir + "/het"
-        try Self.run(["dwi", "simulate", sim, "--scheme", "lte-ste", "--snr", "0", "--in-plane", "1", "--slice-thickness", "4",
+        try Self.run(["dwi", "simulate", sim, "--scheme", "lte-ste", "--snr", "0", "--in-plane", "0.5", "--slice-thickness", "4",
                       "--field-of-view", "16", "--z-range=-16,-8", "--tissue", "heterogeneous"])
         let bvals = try TextFile.read(sim + "/dwi.bval").split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
         let (truth, _) = try NIfTIFile.read(sim + "/truth_microFA.nii.gz"), (gm, _) = try NIfTIFile.read(sim + "/mask_gm.nii.gz")

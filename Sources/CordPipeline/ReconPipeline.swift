@@ -174,6 +174,13 @@ public enum ReconPipeline {
         let sidecar = sidecarJSON(ds, result)
         try TextFile.write(sidecar, to: try files.stage(base + ".json"))
         outputs.append(base + ".json")
+        // Diffusion: FSL bval/bvec beside the image (directions from the patient frame, LPS,
+        // to RAS world, then to the image frame as FSL defines it).
+        if let enc = result.diffusion {
+            let table = GradientTable(enc.map { GradientEntry(b: $0.b, direction: SIMD3(-$0.directionLPS.x, -$0.directionLPS.y, $0.directionLPS.z)) })
+            try GradientFiles.write(table, grid: g, bval: try files.stage(base + ".bval"), bvec: try files.stage(base + ".bvec"))
+            outputs += [base + ".bval", base + ".bvec"]
+        }
         if let gp = r.gfactorOutput, let gmap = result.gFactor {
             try NIfTIFile.write(gmap, to: try files.stage(gp), datatype: .float32,
                                 description: ds.header.accelerationFactorPE > 1 ? "GRAPPA g-factor (pseudo-replica)" : "g-factor (R = 1)")

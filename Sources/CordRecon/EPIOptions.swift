@@ -119,4 +119,8 @@ public struct EPIReconResult: Sendable {
     public var reconPhaseLines: Int
     /// g-factor map (same grid, one frame) when requested.
     public var gFactor: Volume<Float>?
+    /// Diffusion encoding per output volume, from the acquisitions' user fields as the raw-data
+    /// convention stores it (`user_float[0]` = b in s/mm², `user_float[1…3]` = unit gradient
+    /// direction in the ISMRMRD patient frame, LPS); nil when no volume has b > 0.
+    public var diffusion: [(b: Double, directionLPS: SIMD3<Double>)]? = nil
 }

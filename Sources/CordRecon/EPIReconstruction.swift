@@ -84,9 +84,41 @@ public enum EPIReconstruction {
             if !inObj.isEmpty { report.meanGFactor = inObj.reduce(0.0) { $0 + Double(g.data[$1]) } / Double(inObj.count) }
             gVolume = g
         }
-        return EPIReconResult(image: image, report: report, sliceTiming: plan.sliceTiming(),
-                              phaseEncodingSign: plan.phaseEncodingSign(),
-                              echoSpacingSeconds: h.echoSpacingMs.map { $0 / 1000 }, reconPhaseLines: outY, gFactor: gVolume)
+        var result = EPIReconResult(image: image, report: report, sliceTiming: plan.sliceTiming(),
+                                    phaseEncodingSign: plan.phaseEncodingSign(),
+                                    echoSpacingSeconds: h.echoSpacingMs.map { $0 / 1000 }, reconPhaseLines: outY, gFactor: gVolume)
+        result.diffusion = try diffusionEncoding(raw, plan: plan)
+        return result
+    }
+
+    /// b and direction of each volume from its first imaging readout's user fields; every
+    /// readout of a volume must agree (a volume whose readouts disagree is refused, naming it).
+    static func diffusionEncoding(_ raw: RawDataset, plan: Plan) throws -> [(b: Double, directionLPS: SIMD3<Double>)]? {
+        var out: [(b: Double, directionLPS: SIMD3<Double>)] = []
+        for v in plan.volumes.indices {
+            let lines = plan.slices.indices.flatMap { plan.imageLines(slice: $0, volume: v) }
+            guard let first = lines.first else { out.append((0, .zero)); continue }
+            let u = raw.acquisitions[first].userFloats
+            let b = u.count > 0 ? u[0] : 0
+            let d = u.count > 3 ? SIMD3(u[1], u[2], u[3]) : .zero
+            for i in lines {
+                let w = raw.acquisitions[i].userFloats
+                let bi = w.count > 0 ? w[0] : 0
+                guard abs(bi - b) <= 1e-3 * max(1, abs(b)) else {
+                    throw CordError.invalidValue(what: "diffusion encoding of volume \(v)",
+                                                 detail: "its readouts carry different b-values in user_float[0] (\(formatSignificantCore(b)) and \(formatSignificantCore(bi)) s/mm²)")
+                }
+            }
+            guard b.isFinite, b >= 0, b <= 50_000 else {
+                throw CordError.invalidValue(what: "diffusion encoding of volume \(v)", detail: "b = \(b) s/mm² in user_float[0] is not a b-value (0–50 000 s/mm²)")
+            }
+            let n = (d * d).sum().squareRoot()
+            if b > 0, n > 0, abs(n - 1) > 0.05 {
+                throw CordError.invalidValue(what: "diffusion encoding of volume \(v)", detail: "the direction in user_float[1…3] has length \(formatSignificantCore(n)), not 1")
+            }
+            out.append((b, n > 0 ? d / n : .zero))
+        }
+        return out.contains { $0.b > 0 } ? out : nil
     }
 
     // MARK: - One slice

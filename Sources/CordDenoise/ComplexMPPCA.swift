@@ -59,17 +59,9 @@ extension MPPCA {
 
     static func denoiseBySliceGroup(complex dwi: Volume<ComplexF>, mask: Mask?, options: MPPCAOptions, groups: [Int]) throws -> ComplexMPPCAResult {
         let g = dwi.grid, nz = g.nz, m = dwi.frames, nvox = g.voxelCount, plane = g.nx * g.ny
-        guard groups.count == nz, groups.allSatisfy({ $0 >= 0 }) else {
-            throw CordError.invalidValue(what: "slice groups", detail: "\(groups.count) given for \(nz) slices; one non-negative group index per slice is needed")
-        }
-        // 1. σ per group: in-plane windows (the smallest odd square with ≥ M voxels), median over the group's voxels.
-        var e = 3
-        while e * e < m && e < max(g.nx, g.ny) { e += 2 }
-        var first = options
-        first.sliceGroups = nil
-        first.extent = SIMD3(min(e, 2 * g.nx - 1), min(e, 2 * g.ny - 1), 1)
-        first.reconstruction = .overcomplete(stride: max(1, e - 1))
-        let local = try denoise(complex: dwi, mask: mask, options: first).sigma
+        try requireGroups(groups, slices: nz)
+        // 1. σ per group: in-plane windows, median over the group's voxels.
+        let local = try denoise(complex: dwi, mask: mask, options: inPlaneSigmaPass(options, grid: g, frames: m)).sigma
         let ngroups = (groups.max() ?? 0) + 1
         var values = [[Float]](repeating: [], count: ngroups)
         for k in 0..<nz { for p in 0..<plane {

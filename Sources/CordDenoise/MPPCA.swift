@@ -127,26 +127,36 @@ public enum MPPCA {
         return result
     }
 
+    /// One non-negative group index per slice, or an error saying so.
+    static func requireGroups(_ groups: [Int], slices nz: Int) throws {
+        guard groups.count == nz, groups.allSatisfy({ $0 >= 0 }) else {
+            throw CordError.invalidValue(what: "slice groups", detail: "\(groups.count) given for \(nz) slices; one non-negative group index per slice is needed")
+        }
+    }
+
+    /// Options of the first, σ-only pass of slice-group MP-PCA: in-plane windows (the smallest
+    /// odd square with ≥ M voxels, so no window mixes slices) barely overlapping (every voxel
+    /// still in one), which keeps the pass to a fraction of the 3D pass's time.
+    static func inPlaneSigmaPass(_ options: MPPCAOptions, grid g: Grid, frames m: Int) -> MPPCAOptions {
+        var e = 3
+        while e * e < m && e < max(g.nx, g.ny) { e += 2 }
+        var first = options
+        first.sliceGroups = nil
+        first.extent = SIMD3(min(e, 2 * g.nx - 1), min(e, 2 * g.ny - 1), 1)
+        first.reconstruction = .overcomplete(stride: max(1, e - 1))
+        return first
+    }
+
     /// Slice-group-aware MP-PCA (see `MPPCAOptions.sliceGroups`): σ per group from in-plane
     /// windows (median over signal-bearing voxels: temporal mean ≥ 5σ, since in signal-free
     /// background the magnitude noise is Rayleigh and MP-PCA reports about 0.66σ there), the
     /// series whitened slice by slice, denoised with the 3D windows, and scaled back.
     static func denoiseBySliceGroup(_ dwi: Volume<Float>, mask: Mask?, options: MPPCAOptions, groups: [Int]) throws -> MPPCAResult {
         let g = dwi.grid, nz = g.nz, m = dwi.frames, nvox = g.voxelCount, plane = g.nx * g.ny
-        guard groups.count == nz, groups.allSatisfy({ $0 >= 0 }) else {
-            throw CordError.invalidValue(what: "slice groups", detail: "\(groups.count) given for \(nz) slices; one non-negative group index per slice is needed")
-        }
+        try requireGroups(groups, slices: nz)
         try dwi.requireFinite("input series")
-        // 1. σ per group from in-plane windows (the smallest odd square with ≥ M voxels).
-        var e = 3
-        while e * e < m && e < max(g.nx, g.ny) { e += 2 }
-        var first = options
-        first.sliceGroups = nil
-        first.extent = SIMD3(min(e, 2 * g.nx - 1), min(e, 2 * g.ny - 1), 1)
-        // Only σ is needed here: windows barely overlapping (every voxel still in one) keep this
-        // pass to a fraction of the 3D pass's time.
-        first.reconstruction = .overcomplete(stride: max(1, e - 1))
-        let local = try denoise(dwi, mask: mask, options: first).sigma
+        // 1. σ per group from in-plane windows.
+        let local = try denoise(dwi, mask: mask, options: inPlaneSigmaPass(options, grid: g, frames: m)).sigma
         let ngroups = (groups.max() ?? 0) + 1
         var signalBearing = [[Float]](repeating: [], count: ngroups), all = [[Float]](repeating: [], count: ngroups)
         for k in 0..<nz {

@@ -24,17 +24,16 @@ struct QCMultiband {
         return (v, m)
     }
 
-    /// Per volume: the mean over slice groups and the largest in-plane displacement
-    /// sqrt(tx² + ty²) (mm), and the largest |rotation| (degrees).
+    /// Per volume: the mean in-plane displacement (the correction's own, over slices as
+    /// `sct_dmri_moco` reports it), the largest group's √(tx² + ty²) (mm), and the largest
+    /// |rotation| (degrees).
     var motionPerVolume: (mean: [Double], max: [Double], rotation: [Double]) {
-        var sum = [Double](repeating: 0, count: volumes), count = [Double](repeating: 0, count: volumes)
         var mx = [Double](repeating: 0, count: volumes), rot = [Double](repeating: 0, count: volumes)
         for row in result.motion where row.volume >= 0 && row.volume < volumes {
-            let d = (row.tx * row.tx + row.ty * row.ty).squareRoot()
-            sum[row.volume] += d; count[row.volume] += 1
-            mx[row.volume] = max(mx[row.volume], d); rot[row.volume] = max(rot[row.volume], abs(row.rz))
+            mx[row.volume] = max(mx[row.volume], (row.tx * row.tx + row.ty * row.ty).squareRoot())
+            rot[row.volume] = max(rot[row.volume], abs(row.rz))
         }
-        return (zip(sum, count).map { $1 > 0 ? $0 / $1 : .nan }, mx, rot)
+        return (result.quality.meanDisplacementPerVolume, mx, rot)
     }
 }
 

@@ -5,9 +5,10 @@ what it means to CordQ.
 Writes the demo phantom (`cordq phantom`), runs `cordq process` on it, then for each contrast
 space with maps in template space (DWI: FA; MT: MTR):
   - ITK (SimpleITK's DisplacementFieldTransform + Resample, the machinery of ANTs'
-    antsApplyTransforms) reads `warp_<space>2template.nii.gz` and resamples the subject-space
-    map onto the template grid: compared with CordQ's own `<stem>_space-template_<metric>`;
-  - ITK reads `warp_template2<space>.nii.gz` and brings that template-space map back onto the
+    antsApplyTransforms) reads `<base>_from-<space>_to-CordQ_mode-image_xfm.nii.gz` (SCT's
+    warp_<space>2template) and resamples the subject-space map onto the template grid:
+    compared with CordQ's own `<base>_space-CordQ_…` map;
+  - ITK reads `<base>_from-CordQ_to-<space>_mode-image_xfm.nii.gz` and brings that template-space map back onto the
     space's grid: compared with `cordq reg apply` through the same warp.
 Prints the largest differences (a sign or axis mistake gives differences of the map's size).
 
@@ -27,23 +28,26 @@ def main():
     cordq = os.path.abspath(a.cordq)
     work = tempfile.mkdtemp(prefix="cordq-itk-process-")
     subprocess.run([cordq, "phantom", work + "/bids"], check=True, stdout=subprocess.DEVNULL)
-    out = work + "/out"
+    out = work + "/bids/derivatives/cordq/sub-phantom01"
     subprocess.run([cordq, "process", work + "/bids/sub-phantom01", out, "--no-qc"], check=True, stdout=subprocess.DEVNULL)
-    cases = [("dwi", "dwi", "sub-phantom01_dwi", "dwi/sub-phantom01_dwi_dti/FA.nii.gz", "fa"),
-             ("mt", "anat", "sub-phantom01_flip-1_mt-on_MTS", "anat/sub-phantom01_MTRmap.nii.gz", "mtr-pu")]
+    # (space, folder, subject-space map, the same map in template space)
+    cases = [("dwi", "dwi", "dwi/sub-phantom01_space-dwi_model-DTI_param-FA_dwimap.nii.gz", "dwi/sub-phantom01_space-CordQ_model-DTI_param-FA_dwimap.nii.gz"),
+             ("MTS", "anat", "anat/sub-phantom01_space-MTS_MTRmap.nii.gz", "anat/sub-phantom01_space-CordQ_MTRmap.nii.gz")]
     worst = 0.0
-    for space, folder, stem, subject_map, metric in cases:
-        to_template = sitk.ReadImage(f"{out}/{folder}/warp_{space}2template.nii.gz", sitk.sitkVectorFloat64)
-        to_space = sitk.ReadImage(f"{out}/{folder}/warp_template2{space}.nii.gz", sitk.sitkVectorFloat64)
+    for space, folder, subject_map, template_map in cases:
+        to_template_file = f"{out}/{folder}/sub-phantom01_from-{space}_to-CordQ_mode-image_xfm.nii.gz"
+        to_space_file = f"{out}/{folder}/sub-phantom01_from-CordQ_to-{space}_mode-image_xfm.nii.gz"
+        to_template = sitk.ReadImage(to_template_file, sitk.sitkVectorFloat64)
+        to_space = sitk.ReadImage(to_space_file, sitk.sitkVectorFloat64)
         moving = sitk.ReadImage(f"{out}/{subject_map}", sitk.sitkFloat32)
-        cordq_template = sitk.ReadImage(f"{out}/{folder}/{stem}_space-template_{metric}.nii.gz", sitk.sitkFloat32)
+        cordq_template = sitk.ReadImage(f"{out}/{template_map}", sitk.sitkFloat32)
         by_itk = sitk.Resample(moving, cordq_template, sitk.DisplacementFieldTransform(sitk.Image(to_template)), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         a1, b1 = sitk.GetArrayFromImage(by_itk), sitk.GetArrayFromImage(cordq_template)
         scale = max(1e-6, float(np.abs(b1).max()))
         d1 = float(np.abs(a1 - b1).max())
         back_cordq = f"{work}/{space}_back_cordq.nii.gz"
-        subprocess.run([cordq, "reg", "apply", f"{out}/{folder}/{stem}_space-template_{metric}.nii.gz",
-                        f"{out}/{folder}/warp_template2{space}.nii.gz", f"{out}/{subject_map}", back_cordq], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([cordq, "reg", "apply", f"{out}/{template_map}",
+                        to_space_file, f"{out}/{subject_map}", back_cordq], check=True, stdout=subprocess.DEVNULL)
         back_itk = sitk.Resample(cordq_template, moving, sitk.DisplacementFieldTransform(sitk.Image(to_space)), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         d2 = float(np.abs(sitk.GetArrayFromImage(back_itk) - sitk.GetArrayFromImage(sitk.ReadImage(back_cordq, sitk.sitkFloat32))).max())
         print(f"{space}: ITK reads both warps ({to_template.GetNumberOfComponentsPerPixel()} components); "

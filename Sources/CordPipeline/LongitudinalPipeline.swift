@@ -286,15 +286,16 @@ public enum LongitudinalPipeline {
                                 participant: String, staging: String) -> [(String, String, (String, String), (String, String))] {
         func dir(_ s: (label: String, inventory: ProcessInventory)) -> String { staging + "/ses-" + s.label + "/" }
         var out: [(String, String, (String, String), (String, String))] = []
+        let names = DerivativeNames(prefix: participant, template: "")   // the names `process` writes
         if let da = a.inventory.dwi.first?.stem, let db = b.inventory.dwi.first?.stem {
             for (name, unit) in [("FA", "1"), ("MD", "um2/ms")] {
-                out.append((name, unit, (dir(a) + "dwi/\(da)_dti/\(name).nii.gz", dir(b) + "dwi/\(db)_dti/\(name).nii.gz"),
-                            (dir(a) + "dwi/\(da)_label-SC_mask.nii.gz", dir(b) + "dwi/\(db)_label-SC_mask.nii.gz")))
+                out.append((name, unit, (dir(a) + names.dwiModelFile(da, model: "DTI", file: name + ".nii.gz"), dir(b) + names.dwiModelFile(db, model: "DTI", file: name + ".nii.gz")),
+                            (dir(a) + names.contrastMask(stem: da, folder: "dwi"), dir(b) + names.contrastMask(stem: db, folder: "dwi"))))
             }
         }
         if let ma = a.inventory.mt?.on.stem, let mb = b.inventory.mt?.on.stem {
-            out.append(("MTR", "p.u.", (dir(a) + "anat/\(participant)_ses-\(a.label)_MTRmap.nii.gz", dir(b) + "anat/\(participant)_ses-\(b.label)_MTRmap.nii.gz"),
-                        (dir(a) + "anat/\(ma)_label-SC_mask.nii.gz", dir(b) + "anat/\(mb)_label-SC_mask.nii.gz")))
+            out.append(("MTR", "p.u.", (dir(a) + names.mtMap(ma, suffix: "MTRmap"), dir(b) + names.mtMap(mb, suffix: "MTRmap")),
+                        (dir(a) + names.contrastMask(stem: ma, folder: "anat"), dir(b) + names.contrastMask(stem: mb, folder: "anat"))))
         }
         return out
     }

@@ -151,12 +151,7 @@ extension NormativePipeline {
 
     /// Creates `ROOT/derivatives/cordq/` with its `dataset_description.json` when absent.
     static func prepareDerivatives(_ root: String) throws {
-        let dir = root + "/derivatives/cordq"
-        try TextFile.makeDirectory(dir)
-        guard !TextFile.exists(dir + "/dataset_description.json") else { return }
-        try JSONFile.write([
-            "Name": .string("CordQ per-level tables"), "BIDSVersion": .string("1.9.0"), "DatasetType": .string("derivative"),
-            "GeneratedBy": .array([.object(["Name": .string("cordq"), "Version": .string(CordQVersion.string)])]),
-        ] as [String: JSONValue], to: dir + "/dataset_description.json")
+        try DerivativeDataset.prepare(root: root + "/derivatives/cordq", name: "CordQ derivatives", version: CordQVersion.string,
+                                      rawRoot: root, ignore: DerivativeNames.ignored)
     }
 }

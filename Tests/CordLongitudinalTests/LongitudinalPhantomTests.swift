@@ -141,7 +141,7 @@ import CordTestSupport
         var ownAgreement = 0.0
         for (k, s) in run.summary.sessions.enumerated() {
             let stem = "sub-hc01_ses-\(s.label)_acq-ax"
-            let (found, _) = try NIfTIFile.readLabels(s.processOutput + "/anat/\(stem)_T2w_desc-levels_dseg.nii.gz")
+            let (found, _) = try NIfTIFile.readLabels(s.processOutput + "/anat/\(stem)_space-T2w_desc-levels_dseg.nii.gz")
             let (truth, _) = try NIfTIFile.readLabels(run.root + "/derivatives/truth/sub-hc01/ses-\(s.label)/anat/\(stem)_desc-levels_dseg.nii.gz")
             func agreement(_ map: Volume<Int32>) -> Double {
                 var same = 0, both = 0

@@ -87,7 +87,7 @@ import CordTestSupport
                              mtOff: sub + "/anat/sub-phantom01_flip-1_mt-off_MTS.nii.gz", output: work + "/mtr.nii.gz")
         mtr.register = true
         let report = try MTPipeline.mtr(mtr)
-        let (single, _) = try NIfTIFile.read(work + "/mtr.nii.gz"), (fromProcess, _) = try NIfTIFile.read(out + "/anat/sub-phantom01_MTRmap.nii.gz")
+        let (single, _) = try NIfTIFile.read(work + "/mtr.nii.gz"), (fromProcess, _) = try NIfTIFile.read(out + "/anat/sub-phantom01_space-MTS_MTRmap.nii.gz")
         #expect(single.data.count == fromProcess.data.count && Self.largestDifference(single.data, fromProcess.data) == 0)   // identical
         let mtrStep = try #require(run.summary.steps.first { $0.name == "mtr" })
         #expect(mtrStep.metrics.alignmentKept == report.alignmentKept.values.first)
@@ -95,7 +95,7 @@ import CordTestSupport
 
         // MP-PCA with the same (default) options.
         let denoised = try DenoisePipeline.mppca(MPPCARequest(input: sub + "/dwi/sub-phantom01_dwi.nii.gz", output: work + "/den.nii.gz"))
-        let (a, _) = try NIfTIFile.read(work + "/den.nii.gz"), (b, _) = try NIfTIFile.read(out + "/dwi/sub-phantom01_dwi_desc-denoised_dwi.nii.gz")
+        let (a, _) = try NIfTIFile.read(work + "/den.nii.gz"), (b, _) = try NIfTIFile.read(out + "/dwi/sub-phantom01_space-dwi_desc-denoised_dwi.nii.gz")
         // Equal to float32 rounding: the overcomplete reconstruction sums window estimates from
         // both cores in whichever order they finish (measured here: 4.8e-7 on values up to 2.1).
         let scale = Double(b.data.map { abs($0) }.max() ?? 1)
@@ -108,10 +108,10 @@ import CordTestSupport
 
         // Template registration with image refinement and its guard, on process's segmentation and labels.
         let reg = try RegistrationPipeline.toTemplate(
-            image: sub + "/anat/sub-phantom01_acq-ax_T2w.nii.gz", segmentation: out + "/anat/sub-phantom01_acq-ax_T2w_label-SC_mask.nii.gz",
+            image: sub + "/anat/sub-phantom01_acq-ax_T2w.nii.gz", segmentation: out + "/anat/sub-phantom01_acq-ax_space-T2w_label-SC_mask.nii.gz",
             labels: run.root + "/derivatives/labels/sub-phantom01/anat/sub-phantom01_acq-ax_T2w_labels-disc.nii.gz", kind: .disc,
             atlas: ProcessPipeline.standardAtlas, imageRefinement: true, outputDir: work + "/reg")
-        let w1 = try NIfTIFile.readDisplacementField(reg.forwardWarpPath), w2 = try NIfTIFile.readDisplacementField(out + "/anat/warp_template2anat.nii.gz")
+        let w1 = try NIfTIFile.readDisplacementField(reg.forwardWarpPath), w2 = try NIfTIFile.readDisplacementField(out + "/anat/sub-phantom01_acq-ax_from-CordQ_to-T2w_mode-image_xfm.nii.gz")
         #expect(w1.grid.isCompatible(with: w2.grid) && w1.data.count == w2.data.count)
         let worst = Self.largestDifference(w1.data, w2.data)
         #expect(worst < 1e-4, "largest warp difference \(worst) mm")   // mm; float32 storage
@@ -165,7 +165,7 @@ import CordTestSupport
         let skipped = try #require(off.steps.first { $0.name == "denoise sub-phantom01_dwi" })
         #expect(skipped.status == .skipped)
         #expect(off.steps.first { $0.name == "unring sub-phantom01_dwi" }?.status == .done)   // the card turned unringing on
-        #expect(!TextFile.exists(dir + "/off/dwi/sub-phantom01_dwi_desc-denoised_dwi.nii.gz"))
+        #expect(!TextFile.exists(dir + "/off/dwi/sub-phantom01_space-dwi_desc-denoised_dwi.nii.gz"))
         let prov = try Self.provenance(off)
         let plan = prov["Processing"]?["sub-phantom01_dwi"]
         #expect(plan?["denoise"]?["value"]?.stringValue == "none")
@@ -222,8 +222,8 @@ import CordTestSupport
         var r = ProcessRequest(subject: sub, output: dir + "/out"); r.protocolName = dir + "/mufa-pair.yaml"; r.keepGoing = true
         let s = try ProcessPipeline.run(r)
         let step = try #require(s.steps.first { $0.name == "microfa mufa" })
-        #expect(step.status == .done && step.outputs.contains("dwi/sub-01_acq-lte_dwi_microfa-mufa/microFA.nii.gz"))
-        let record = JSONValue.object(try JSONFile.read([String: JSONValue].self, from: dir + "/out/dwi/sub-01_acq-lte_dwi_microfa-mufa/microfa.json"))
+        #expect(step.status == .done && step.outputs.contains("dwi/sub-01_acq-lte_space-dwi_model-gamma_param-microFA_desc-mufa_dwimap.nii.gz"))
+        let record = JSONValue.object(try JSONFile.read([String: JSONValue].self, from: dir + "/out/dwi/sub-01_acq-lte_space-dwi_model-gamma_desc-mufa_dwimap.json"))
         #expect(record["Method"]?.stringValue == "gamma")
         #expect(record["Inputs"]?.arrayValue?.count == 2)
         #expect(!s.steps.contains { $0.name == "microfa sub-01_acq-lte_dwi" })   // not fitted alone
@@ -237,7 +237,7 @@ import CordTestSupport
             mask: .automatic, output: dir + "/single", method: .gamma)
         #expect(single.method == "gamma")
         let (a, _) = try NIfTIFile.read(dir + "/single/microFA.nii.gz")
-        let (b, _) = try NIfTIFile.read(dir + "/out/dwi/sub-01_acq-lte_dwi_microfa-mufa/microFA.nii.gz")
+        let (b, _) = try NIfTIFile.read(dir + "/out/dwi/sub-01_acq-lte_space-dwi_model-gamma_param-microFA_desc-mufa_dwimap.nii.gz")
         #expect(Self.largestDifference(a.data, b.data) == 0)
         // Against the truth in pure white matter (SNR 50): gamma's median error within 0.05.
         let (truth, _) = try NIfTIFile.read(dir + "/sim/truth_microFA.nii.gz"), (wm, _) = try NIfTIFile.read(dir + "/sim/mask_wm.nii.gz")
@@ -254,7 +254,7 @@ import CordTestSupport
             let sd = try ProcessPipeline.run(rd)
             #expect(sd.steps.filter { $0.name.hasPrefix("denoise ") && $0.status == .done }.count == 2)
             let mstep = try #require(sd.steps.first { $0.name == "microfa mufa" })
-            let rec = JSONValue.object(try JSONFile.read([String: JSONValue].self, from: dir + "/out-\(debias)/dwi/sub-01_acq-lte_dwi_microfa-mufa/microfa.json"))
+            let rec = JSONValue.object(try JSONFile.read([String: JSONValue].self, from: dir + "/out-\(debias)/dwi/sub-01_acq-lte_space-dwi_model-gamma_desc-mufa_dwimap.json"))
             if debias {
                 #expect(mstep.detail.contains("magnitude bias removed with the MP-PCA σ maps of sub-01_acq-lte_dwi + sub-01_acq-ste_dwi"), "\(mstep.detail)")
                 #expect(rec["MagnitudeBiasCorrection"]?["Sigma"]?.stringValue == "MP-PCA σ maps of sub-01_acq-lte_dwi + sub-01_acq-ste_dwi")
@@ -289,8 +289,8 @@ import CordTestSupport
         r.output = dir + "/percent"
         let with = try ProcessPipeline.run(r)
         #expect(with.steps.first { $0.name == "mtsat" }?.status == .done)
-        let (a, _) = try NIfTIFile.read(dir + "/none/anat/sub-phantom01_mtsat/mtsat.nii.gz")
-        let (b, _) = try NIfTIFile.read(dir + "/percent/anat/sub-phantom01_mtsat/mtsat.nii.gz")
+        let (a, _) = try NIfTIFile.read(dir + "/none/anat/sub-phantom01_space-MTS_MTsat.nii.gz")
+        let (b, _) = try NIfTIFile.read(dir + "/percent/anat/sub-phantom01_space-MTS_MTsat.nii.gz")
         #expect(Self.largestDifference(a.data, b.data) < 1e-5)   // p.u.: B1 = 1 is the nominal flip angle
         let b1 = try Self.provenance(with)["Processing"]?["mtsat"]?["b1"]
         #expect(b1?["source"]?.stringValue == "card mt-b1, map mtsat: b1 = map (series b1)")
@@ -316,7 +316,7 @@ import CordTestSupport
         let inCord = (0..<truth.data.count).filter { cord.data[$0] > 0 }.map { Double(truth.data[$0]) }
         #expect(((inCord.min() ?? 0) - 2...(inCord.max() ?? 100) + 2).contains(mtr.value), "whole-cord MTR \(mtr.value)")   // p.u.
         #expect(rows.contains { $0.metric == "mtsat_pu" && $0.level == "all" })
-        let perSlice = try ProcessPipelineTests.table(dir + "/out/anat/sub-phantom01_flip-1_mt-on_MTS_perslice.tsv")
+        let perSlice = try ProcessPipelineTests.table(dir + "/out/anat/sub-phantom01_space-MTS_perslice.tsv")
         #expect(perSlice.filter { $0.metric == "mtr_pu" }.count >= 10)
         #expect(perSlice.allSatisfy { $0.level.hasPrefix("slice ") })
         #expect(s.warnings.contains { $0.contains("no vertebral labels") })

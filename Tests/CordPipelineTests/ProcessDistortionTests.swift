@@ -28,7 +28,7 @@ import CordTestSupport
         #expect((m.pairMismatchAfter ?? 1) < 0.5 * (m.pairMismatchBefore ?? 0))
         // The field against the truth in the cord + 5 mm (the library test measures 3.2 Hz on
         // 4 mm slices; this DWI has 5 mm slices and SNR 20): tolerance 6 Hz.
-        let (field, _) = try NIfTIFile.read(dir + "/out/dwi/sub-phantom01_dwi_desc-field_fieldmap.nii.gz")
+        let (field, _) = try NIfTIFile.read(dir + "/out/fmap/sub-phantom01_space-dwi_desc-cordq_fieldmap.nii.gz")
         let t = dir + "/bids/derivatives/truth/sub-phantom01/fmap/sub-phantom01"
         let (truth, _) = try NIfTIFile.read(t + "_desc-truth_fieldmap.nii.gz")
         let (region, _) = try NIfTIFile.read(t + "_label-cordplus5mm_mask.nii.gz")
@@ -36,8 +36,9 @@ import CordTestSupport
         for i in 0..<truth.grid.voxelCount where region.data[i] > 0 { let d = Double(field.data[i] - truth.data[i]); e += d * d; n += 1 }
         let rmse = (e / n).squareRoot()
         #expect(rmse < 6, "field RMSE \(rmse) Hz (tolerance 6 Hz)")
-        for f in ["_desc-unwarped_dwi.nii.gz", "_desc-unwarped_b0.nii.gz", "_desc-field_fieldmap.json"] {
-            #expect(TextFile.exists(dir + "/out/dwi/sub-phantom01_dwi" + f), "\(f)")
+        for f in ["dwi/sub-phantom01_space-dwi_desc-unwarped_dwi.nii.gz", "dwi/sub-phantom01_space-dwi_desc-unwarped_dwi.bval",
+                  "dwi/sub-phantom01_space-dwi_desc-unwarped_dwiref.nii.gz", "fmap/sub-phantom01_space-dwi_desc-cordq_fieldmap.json"] {
+            #expect(TextFile.exists(dir + "/out/" + f), "\(f)")
         }
         // The QC page shows the field and the b = 0 before and after.
         let qc = try TextFile.read(dir + "/out/qc/index.html") as String

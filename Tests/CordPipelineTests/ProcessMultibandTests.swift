@@ -28,7 +28,7 @@ import CordTestSupport
         let order = ["denoise sub-phantom01_dwi", "multiband correction sub-phantom01_dwi", "dti sub-phantom01_dwi"].compactMap { names.firstIndex(of: $0) }
         #expect(order.count == 3 && order == order.sorted())
         for f in ["_dwi.nii.gz", "_dwi.bval", "_dwi.bvec", "_motion.tsv", "_outliers.tsv", "_dwi.json"] {
-            #expect(TextFile.exists(dir + "/out/dwi/sub-phantom01_dwi_desc-mbcorrected" + f), "\(f)")
+            #expect(TextFile.exists(dir + "/out/dwi/sub-phantom01_space-dwi_desc-mbcorrected" + f), "\(f)")
         }
     }
 }

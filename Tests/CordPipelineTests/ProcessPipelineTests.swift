@@ -100,8 +100,8 @@ import CordTestSupport
             // Anatomical 0.5 mm slices: ≥ 0.90; DWI and MT (0.9–1 mm in-plane, 5 mm slices): ≥ 0.80.
             #expect(dice >= (space == "anat" ? 0.9 : 0.8), "\(space): Dice \(dice)")
         }
-        #expect(TextFile.exists(out + "/dwi/sub-phantom01_dwi_atlas/atlas/info_label.txt"))
-        #expect(TextFile.exists(out + "/anat/warp_template2anat.nii.gz"))
+        #expect(TextFile.exists(out + "/dwi/sub-phantom01_space-dwi_atlas/atlas/info_label.txt"))
+        #expect(TextFile.exists(out + "/anat/sub-phantom01_acq-ax_from-CordQ_to-T2w_mode-image_xfm.nii.gz"))
     }
 
     @Test func subjectMissingContrastsIsProcessedForWhatItHas() throws {
@@ -142,7 +142,7 @@ import CordTestSupport
         // Without levels: no per-level rows, the whole cord as level `all`.
         let rows3 = try Self.table(s3.tablePath)
         #expect(!rows3.isEmpty && rows3.allSatisfy { $0.level == "all" && $0.region == "cord" })
-        #expect(TextFile.exists(dir3 + "/out/anat/sub-phantom01_acq-ax_T1w_morphometry.tsv"))
+        #expect(TextFile.exists(dir3 + "/out/anat/sub-phantom01_acq-ax_space-T1w_morphometry.tsv"))
     }
 
     @Test func badInputStopsWithNothingWrittenUnlessKeepGoing() throws {

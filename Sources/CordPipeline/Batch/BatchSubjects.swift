@@ -134,13 +134,8 @@ public enum BatchSubjects {
 
     /// The dataset description CordQ's derivatives folder carries (BIDS derivatives).
     static func writeDatasetDescription(_ layout: BatchLayout) throws {
-        let path = layout.derivatives + "/dataset_description.json"
-        guard !TextFile.exists(path) else { return }
-        let d: [String: JSONValue] = [
-            "Name": .string("CordQ derivatives"), "BIDSVersion": .string("1.9.0"), "DatasetType": .string("derivative"),
-            "GeneratedBy": .array([.object(["Name": .string("cordq"), "Version": .string(CordQVersion.string)])]),
-        ]
-        try JSONFile.write(d, to: path)
+        try DerivativeDataset.prepare(root: layout.derivatives, name: "CordQ derivatives", version: CordQVersion.string,
+                                      rawRoot: layout.root, ignore: DerivativeNames.ignored)
     }
 
     /// Now as ISO 8601 (UTC).

@@ -44,7 +44,7 @@ extension ProcessRun {
         let (volume, header) = try data.image(image.path)
         inputs[image.path] = "anatomical image"
         if let sidecar = image.sidecar { inputs[sidecar] = "sidecar" }
-        let name = "anat/\(image.stem)_label-SC_mask.nii.gz", softName = "anat/\(image.stem)_label-SC_probseg.nii.gz"
+        let name = names.anatMask(image.stem, label: "SC"), softName = names.anatProbseg(image.stem, label: "SC")
         var metrics = StepMetrics()
         if let external = inventory.derivativeSegmentations[image.path] {
             let (seg, _) = try data.image(external)
@@ -54,6 +54,7 @@ extension ProcessRun {
             try binary.requireNonEmpty(external)
             let soft = seg.map { min(1, max(0, $0)) }
             try NIfTIFile.write(binary, to: out.path(name), datatype: .uint8, like: header, description: "cord segmentation (external)")
+            describeMask(name, "Spinal cord mask: the external segmentation \(external) thresholded at 0.5.", sources: [image.path, external], on: image.path)
             let result = AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: binary, soft: soft)
             segmentations[image.path] = result
             metrics.cordVolumeMM3 = Double(binary.count) * volume.grid.voxelVolume
@@ -75,6 +76,8 @@ extension ProcessRun {
         }
         try NIfTIFile.write(seg.binary, to: out.path(name), datatype: .uint8, like: header, description: "cordq seg cord")
         try NIfTIFile.write(seg.soft, to: out.path(softName), datatype: .float32, like: header, description: "cordq seg cord (partial volume)")
+        describeMask(name, "Spinal cord mask (cordq seg cord, \(seg.polarity)): the partial-volume fraction thresholded at 0.5.", sources: [image.path], on: image.path)
+        describeMask(softName, "Spinal cord partial-volume fraction (0–1) per voxel (cordq seg cord).", sources: [image.path], on: image.path)
         let volumeMM3 = seg.soft.data.reduce(0) { $0 + Double($1) } * volume.grid.voxelVolume
         let result = AnatomyResult(image: image, volume: volume.frame(0), header: header, binary: seg.binary, soft: seg.soft)
         segmentations[image.path] = result
@@ -166,12 +169,16 @@ extension ProcessRun {
             let map = try labels.levelMap(on: anatomy.volume.grid, segmentation: anatomy.binary, reference: reg.reference)
             levels = map.volume
             let stem = anatomy.image.stem
-            let names = ["anat/\(stem)_desc-levels_dseg.nii.gz", "anat/warp_template2anat.nii.gz", "anat/warp_anat2template.nii.gz"]
-            try NIfTIFile.write(map.volume, to: out.path(names[0]), datatype: .int16, like: anatomy.header, description: "cordq vertebral levels")
-            try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: out.path(names[1]))
-            try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: out.path(names[2]))
+            let base = DerivativeNames.sourceEntities(stem, keep: DerivativeNames.anatKeep), space = DerivativeNames.spaceLabel(of: stem)
+            let files = [self.names.anatLevels(stem), self.names.transform(folder: "anat", base: base, from: self.names.template, to: space),
+                         self.names.transform(folder: "anat", base: base, from: space, to: self.names.template)]
+            try NIfTIFile.write(map.volume, to: out.path(files[0]), datatype: .int16, like: anatomy.header, description: "cordq vertebral levels")
+            try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: out.path(files[1]))
+            try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: out.path(files[2]))
+            describeLevels(files[0], sources: [anatomy.image.path], on: anatomy.image.path, present: Set(map.volume.data.filter { $0 > 0 }.map(Int.init)))
+            describeTransforms(forward: files[1], inverse: files[2], space: space, image: anatomy.image.path, sct: "anat")
             let present = Set(map.volume.data.filter { $0 > 0 }).sorted().map { VertebralLevelName.name(Int($0)) }
-            return ("levels \(present.joined(separator: ", ")); warped atlas cord vs segmentation: Dice \(formatFixed(reg.dice, 3))", names, metrics)
+            return ("levels \(present.joined(separator: ", ")); warped atlas cord vs segmentation: Dice \(formatFixed(reg.dice, 3))", files, metrics)
         }
         pendingLevels = levels
     }
@@ -187,7 +194,7 @@ extension ProcessRun {
     /// table's `gm_source` says which.
     func morphometry(_ anatomy: AnatomyResult) throws -> (detail: String, outputs: [String], metrics: StepMetrics) {
         let slices = try Morphometry.perSlice(anatomy.soft, levels: pendingLevels)
-        let name = "anat/\(anatomy.image.stem)_morphometry.tsv"
+        let name = names.anatMorphometry(anatomy.image.stem)
         var outputs = [name]
         var tissue: [Int: (gm: Double, wm: Double)]?, gmSource = "", gmNote = ""
         do {
@@ -197,8 +204,9 @@ extension ProcessRun {
             if inventory.anatomyContrast.contrast == SegmentationContrast.t2s.rawValue {
                 let gm = try GreyMatterSegmenter.segment(anatomy.volume, cord: anatomy.soft, prior: prior.fraction, contrast: .t2s)
                 fraction = gm.soft; gmSource = "segmentation"
-                let gmName = "anat/\(anatomy.image.stem)_label-GM_probseg.nii.gz"
+                let gmName = names.anatProbseg(anatomy.image.stem, label: "GM")
                 try NIfTIFile.write(gm.soft, to: out.path(gmName), datatype: .float32, like: anatomy.header, description: "cordq seg gm (partial volume)")
+                describeMask(gmName, "Grey-matter fraction (0–1) per voxel (cordq seg gm: atlas-prior EM).", sources: [anatomy.image.path], on: anatomy.image.path)
                 outputs.append(gmName)
             }
             tissue = try Morphometry.greyWhiteAreas(slices, greyMatter: fraction)

@@ -91,7 +91,7 @@ extension ProcessRun {
                 skip("denoise \(series.stem)", "\(plan.denoise.source) asks for MP-PCA, but the series is \(why); not denoised", warn: true)
             } else {
                 try step("denoise \(series.stem)") {
-                    let name = "dwi/\(series.stem)_desc-denoised_dwi.nii.gz", sigma = "dwi/\(series.stem)_desc-sigma_dwi.nii.gz"
+                    let name = names.dwiSeries(series.stem, desc: "denoised"), sigma = names.dwiNoise(series.stem)
                     // Multiband: σ per slice group from the sidecar's SliceTiming (MPPCAOptions.sliceGroups).
                     var options = request.denoiseOptions
                     let (groups, groupSource) = try SliceGroupSource.auto.groups(slices: d.image.grid.nz, sidecar: sidecar(of: series.path), image: series.path)
@@ -99,11 +99,16 @@ extension ProcessRun {
                     let (r, m) = try DenoiseStep.mppca(d.image, mask: nil, options: options, name: series.path)
                     try NIfTIFile.write(r.denoised, to: out.path(name), like: d.header, description: "cordq MP-PCA")
                     try NIfTIFile.write(r.sigma, to: out.path(sigma), like: d.header.singleVolume, description: "cordq MP-PCA noise sigma")
+                    let gradients = try writeGradients(series.stem, desc: "denoised", table: d.table, grid: d.image.grid)
+                    describeImage(name, "DWI series denoised by MP-PCA (Veraart et al. 2016, NeuroImage 142:394; Cordero-Grande et al. 2019), magnitude noise model.",
+                                  sources: [series.path], space: "dwi", on: series.path)
+                    describeImage(sigma, "MP-PCA noise level σ per voxel (image units: the σ of each real/imaginary channel behind the magnitudes).",
+                                  sources: [series.path], space: "dwi", on: series.path)
                     d.image = r.denoised
                     noise = r.sigma
                     let w = request.denoiseOptions.window(frames: d.image.frames)
                     let grouping = r.sliceGroupSigma.map { "σ per slice group from \(groupSource) (\($0.count) groups), " } ?? ""
-                    return ("MP-PCA (\(d.image.frames) volumes, window \(w.x)×\(w.y)×\(w.z), \(grouping)\(plan.denoise.source)): median σ \(formatSignificant(m.sigmaMedian ?? .nan)), median rank \(formatFixed(m.rankMedian ?? .nan, 1))", [name, sigma], m)
+                    return ("MP-PCA (\(d.image.frames) volumes, window \(w.x)×\(w.y)×\(w.z), \(grouping)\(plan.denoise.source)): median σ \(formatSignificant(m.sigmaMedian ?? .nan)), median rank \(formatFixed(m.rankMedian ?? .nan, 1))", [name, sigma] + gradients, m)
                 }
             }
         } else {
@@ -111,11 +116,14 @@ extension ProcessRun {
         }
         if plan.unring.value {
             try step("unring \(series.stem)") {
-                let name = "dwi/\(series.stem)_desc-unringed_dwi.nii.gz"
+                let name = names.dwiSeries(series.stem, desc: "unringed")
                 d.image = try GibbsUnringing.apply(d.image)
                 try NIfTIFile.write(d.image, to: out.path(name), like: d.header, description: "cordq Gibbs unringing")
+                let gradients = try writeGradients(series.stem, desc: "unringed", table: d.table, grid: d.image.grid)
+                describeImage(name, "DWI series after Gibbs unringing (local subvoxel shifts, Kellner et al. 2016, MRM 76:1574).",
+                              sources: [series.path], space: "dwi", on: series.path)
                 var m = StepMetrics(); m.volumes = d.image.frames
-                return ("Gibbs unringing, local subvoxel shifts (Kellner et al. 2016 MRM 76:1574); \(plan.unring.source)", [name], m)
+                return ("Gibbs unringing, local subvoxel shifts (Kellner et al. 2016 MRM 76:1574); \(plan.unring.source)", [name] + gradients, m)
             }
         } else {
             skip("unring \(series.stem)", "off (\(plan.unring.source))")
@@ -146,13 +154,14 @@ extension ProcessRun {
             return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps, noise: noise)
         }
         let fitted = try step("dti \(series.stem)") {
-            let folder = "dwi/\(series.stem)_dti"
             let run = try DiffusionSteps.dti(d, mask: mask, options: DTIOptions(), maps: ["FA", "MD", "AD", "RD", "S0", "V1", "mask"])
-            let files = try run.write(header: d.header, inputs: [series.path], compress: true) { try out.path(folder + "/" + $0) }
+            let files = try run.write(header: d.header, inputs: [series.path], compress: true) { try out.path(names.dwiModelFile(series.stem, model: "DTI", file: $0)) }
+                .map { names.dwiModelFile(series.stem, model: "DTI", file: $0) }
+            describeModel(files, run: run, sources: [series.path], on: series.path)
             for (name, metric) in [("FA", "fa"), ("MD", "md_um2_per_ms"), ("AD", "ad_um2_per_ms"), ("RD", "rd_um2_per_ms")] {
                 if let v = run.map(name) { maps.append(ComputedMap(metric: metric, volume: v)) }
             }
-            return ("\(run.metrics.voxelsFitted ?? 0) voxels, \(run.encodings), \(run.method)", files.map { folder + "/" + $0 }, run.metrics)
+            return ("\(run.metrics.voxelsFitted ?? 0) voxels, \(run.encodings), \(run.method)", files, run.metrics)
         }
         guard fitted else { return nil }
         return DiffusionState(series: series, d: d, scheme: scheme, plan: plan, mask: mask, maps: maps, noise: noise)
@@ -180,14 +189,16 @@ extension ProcessRun {
         try step("multiband correction \(series.stem)") {
             let run = try MultibandStep.correct(loaded, sidecar: sidecar, mask: nil, groups: choice, options: options, name: series.path,
                                                 quietSingleBand: !multiband)
-            let base = "dwi/\(series.stem)_desc-mbcorrected"
-            let image = base + "_dwi.nii.gz", motionTSV = base + "_motion.tsv", outlierTSV = base + "_outliers.tsv"
-            let bval = base + "_dwi.bval", bvec = base + "_dwi.bvec", record = base + "_dwi.json"
+            let image = names.dwiSeries(series.stem, desc: "mbcorrected"), record = names.dwiSeries(series.stem, desc: "mbcorrected", ext: ".json")
+            let bval = names.dwiSeries(series.stem, desc: "mbcorrected", ext: ".bval"), bvec = names.dwiSeries(series.stem, desc: "mbcorrected", ext: ".bvec")
+            let motionTSV = names.dwiTable(series.stem, desc: "mbcorrected", suffix: "motion"), outlierTSV = names.dwiTable(series.stem, desc: "mbcorrected", suffix: "outliers")
             try NIfTIFile.write(run.result.corrected, to: out.path(image), like: loaded.header, description: "cordq multiband correction")
             try GradientFiles.write(run.result.table, grid: loaded.image.grid, bval: out.path(bval), bvec: out.path(bvec))
             try MultibandStep.motionTable(run.result).write(to: out.path(motionTSV))
             try MultibandStep.outlierTable(run.result).write(to: out.path(outlierTSV))
-            try JSONFile.write(MultibandStep.record(run.result, options: options), to: out.path(record))
+            // The correction's record is the series' sidecar (written with the others at the end).
+            describeImage(image, "DWI series after slice-group motion correction\(multiband ? ", outlier slice-group replacement and banding correction" : "") (cordq dwi correct).",
+                          sources: [series.path], space: "dwi", on: series.path, extra: MultibandStep.record(run.result, options: options))
             corrected = LoadedDiffusion(image: run.result.corrected, table: run.result.table, header: loaded.header)
             qcKeepMultiband(series: series.stem, run.result, slices: loaded.image.grid.nz, volumes: loaded.image.frames,
                             threshold: options.outlierThreshold)
@@ -208,12 +219,14 @@ extension ProcessRun {
         }
         var map: ComputedMap?
         try step("microfa \(state.series.stem)") {
-            let folder = "dwi/\(state.series.stem)_microfa"
             let noise = microFANoise([state])
             let run = try DiffusionSteps.microFA(state.d, mask: state.mask, method: state.plan.microFA.value, noise: noise)
-            let files = try run.write(header: state.d.header, inputs: [state.series.path], compress: true) { try out.path(folder + "/" + $0) }
+            let model = DerivativeNames.label(run.method)
+            let files = try run.write(header: state.d.header, inputs: [state.series.path], compress: true) { try out.path(names.dwiModelFile(state.series.stem, model: model, file: $0)) }
+                .map { names.dwiModelFile(state.series.stem, model: model, file: $0) }
+            describeModel(files, run: run, sources: [state.series.path], on: state.series.path)
             map = run.map("microFA").map { ComputedMap(metric: "ufa", volume: $0) }
-            return ("\(run.method) (\(state.plan.microFA.source)): \(run.explanation)\(microFANoiseNote(noise))", files.map { folder + "/" + $0 }, run.metrics)
+            return ("\(run.method) (\(state.plan.microFA.source)): \(run.explanation)\(microFANoiseNote(noise))", files, run.metrics)
         }
         if let map { s.maps.append(map) }
     }
@@ -241,10 +254,12 @@ extension ProcessRun {
             let mask = try DiffusionProcessing.mask(.automatic, for: d, scheme: scheme)
             let noise = microFANoise(parts)
             let run = try DiffusionSteps.microFA(d, mask: mask, method: method.value, noise: noise)
-            let folder = "dwi/\(parts[0].series.stem)_microfa-\(spec.id)"
-            let files = try run.write(header: d.header, inputs: parts.map(\.series.path), compress: true) { try out.path(folder + "/" + $0) }
+            let model = DerivativeNames.label(run.method), desc = DerivativeNames.label(spec.id), stem = parts[0].series.stem
+            let files = try run.write(header: d.header, inputs: parts.map(\.series.path), compress: true) { try out.path(names.dwiModelFile(stem, model: model, desc: desc, file: $0)) }
+                .map { names.dwiModelFile(stem, model: model, desc: desc, file: $0) }
+            describeModel(files, run: run, sources: parts.map(\.series.path), on: parts[0].series.path)
             map = run.map("microFA").map { ComputedMap(metric: "ufa", volume: $0) }
-            return ("\(run.method) on \(parts.map(\.series.stem).joined(separator: " + ")) (\(method.source)): \(run.explanation)\(microFANoiseNote(noise))", files.map { folder + "/" + $0 }, run.metrics)
+            return ("\(run.method) on \(parts.map(\.series.stem).joined(separator: " + ")) (\(method.source)): \(run.explanation)\(microFANoiseNote(noise))", files, run.metrics)
         }
         if let map { states[first].maps.append(map) }
     }
@@ -299,8 +314,10 @@ extension ProcessRun {
             let a = try SliceRegistration.align(moving: offRaw.frame(0), fixed: on.frame(0), options: request.alignment)
             images = (on.frame(0), a.aligned, header)
             let result = try MagnetizationTransfer.ratio(mtOn: on.frame(0), mtOff: a.aligned)
-            let name = "anat/\(prefix)_MTRmap.nii.gz"
+            let name = names.mtMap(mt.on.stem, suffix: "MTRmap")
             try NIfTIFile.write(result.map, to: out.path(name), like: header, description: "cordq MTR (p.u.)")
+            describeImage(name, "Magnetization transfer ratio 100·(MToff − MTon)/MToff, percent units (p.u.); 0 where MT-off is not positive or MT-on exceeds it.",
+                          sources: [mt.on.path, mt.off.path], space: DerivativeNames.spaceLabel(of: mt.on.stem), on: mt.on.path, extra: ["Units": .string("percent")])
             // The map on disk keeps the documented 0 at invalid voxels; the tables leave them out.
             let forTables = Volume(grid: result.map.grid, frames: 1, exactly: (0..<result.map.data.count).map { n in
                 MagnetizationTransfer.mtrIsValid(mtOn: images?.on.data[n] ?? 0, mtOff: a.aligned.data[n]) ? result.map.data[n] : Float.nan
@@ -325,11 +342,15 @@ extension ProcessRun {
                 var options = MTsatOptions(mt: try timing(mt.on, "mt"), pd: try timing(mt.off, "pd"), t1: try timing(t1w, "t1w"))
                 let b1 = try b1Map(on: images.on.grid, correction: &options)
                 let r = try MagnetizationTransfer.saturation(mt: images.on, pd: images.off, t1w: a.aligned, b1: b1.map, options: options)
-                let folder = "anat/\(prefix)_mtsat"
-                let files = [("mtsat.nii.gz", r.mtsat, "cordq MTsat (p.u.)"), ("t1map.nii.gz", r.t1, "cordq T1 (s)"),
-                             ("r1map.nii.gz", r.r1, "cordq R1 (1/s)"), ("a.nii.gz", r.a, "cordq A (signal units)")]
-                for (name, v, what) in files {
-                    try NIfTIFile.write(v, to: out.path(folder + "/" + name), like: images.header.singleVolume, description: what)
+                let files = [(names.mtMap(mt.on.stem, suffix: "MTsat"), r.mtsat, "cordq MTsat (p.u.)", "MT saturation (Helms et al. 2008, MRM 60:1396), percent units", "percent"),
+                             (names.mtMap(mt.on.stem, suffix: "T1map"), r.t1, "cordq T1 (s)", "apparent T1 from the MT-off/T1w FLASH pair", "s"),
+                             (names.mtMap(mt.on.stem, suffix: "R1map"), r.r1, "cordq R1 (1/s)", "apparent R1 = 1/T1", "1/s"),
+                             (names.mtMap(mt.on.stem, suffix: "M0map"), r.a, "cordq A (signal units)", "apparent proton density A (the FLASH signal amplitude), scanner units", "arbitrary")]
+                let mtSources = [mt.on.path, mt.off.path, t1w.path]
+                for (name, v, what, long, unit) in files {
+                    try NIfTIFile.write(v, to: out.path(name), like: images.header.singleVolume, description: what)
+                    describeImage(name, long.prefix(1).uppercased() + long.dropFirst() + "; 0 where the fit is invalid (R1 outside 0.01–100 s⁻¹).",
+                                  sources: mtSources, space: DerivativeNames.spaceLabel(of: mt.on.stem), on: mt.on.path, extra: ["Units": .string(unit)])
                 }
                 // Invalid voxels (R1 outside 0.01–100 s⁻¹ or unusable signals) are 0 in the maps,
                 // as documented, and left out of the tables (R1 is 0 exactly there).
@@ -346,7 +367,7 @@ extension ProcessRun {
                     m.warnings.append("slice-wise alignment lowered the T1w/MT-on correlation (\(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.correlationAfter, 3))); MTsat computed without it")
                 }
                 return ("MTsat (p.u.) and T1 (s), \(options.form.rawValue) form, B1 \(options.b1Correction.rawValue) (\(b1.source)); T1w alignment NCC \(formatFixed(a.correlationBefore, 3)) → \(formatFixed(a.kept ? a.correlationAfter : a.correlationBefore, 3)); \(r.invalidVoxels) invalid voxel(s)",
-                        files.map { folder + "/" + $0.0 }, m)
+                        files.map(\.0), m)
             }
         }
         guard let images else { return }
@@ -409,8 +430,10 @@ extension ProcessRun {
             guard let found else {
                 throw CordError.invalidValue(what: "cord segmentation in the \(name) space", detail: failures.joined(separator: "; "))
             }
-            let segName = "\(folder)/\(stem)_label-SC_mask.nii.gz"
+            let segName = names.contrastMask(stem: stem, folder: folder)
             try NIfTIFile.write(found.seg.binary, to: out.path(segName), datatype: .uint8, like: header.singleVolume, description: "cordq seg cord (\(name))")
+            describeMask(segName, "Spinal cord mask in the \(name) space (cordq seg cord on the \(found.used)).", sources: [spacePath(stem: stem, folder: folder)],
+                         on: spacePath(stem: stem, folder: folder), space: DerivativeNames.spaceLabel(of: stem))
             var m = StepMetrics(); m.slices = found.seg.slices.count
             m.cordVolumeMM3 = found.seg.soft.data.reduce(0) { $0 + Double($1) } * found.image.grid.voxelVolume
             let note = failures.isEmpty ? "" : " (after: " + failures.joined(separator: "; ") + ")"
@@ -428,20 +451,24 @@ extension ProcessRun {
             let a = try reg.atlasInSubjectSpace()
             qcKeepAtlas(space: name, a)
             warped = a
-            let atlasName = "\(folder)/\(stem)_atlas"
+            let atlasName = names.contrastAtlasFolder(stem: stem, folder: folder)
             try AtlasFolder.write(a.folderContents(title: "CordQ atlas in the space of \(stem)"), to: out.path(atlasName, isFolder: true))
-            // The space's warps (ITK/ANTs displacement fields, named as SCT names them), and its
+            // The space's transforms (ITK/ANTs displacement fields, fMRIPrep's names), and its
             // maps resampled into template space for group analysis.
-            let space = fileSafe(name)
-            let warps = ["\(folder)/warp_template2\(space).nii.gz", "\(folder)/warp_\(space)2template.nii.gz"]
+            let space = DerivativeNames.spaceLabel(of: stem), base = names.contrastBase(stem: stem, folder: folder)
+            let warps = [names.transform(folder: folder, base: base, from: names.template, to: space),
+                         names.transform(folder: folder, base: base, from: space, to: names.template)]
             try NIfTIFile.writeDisplacementField(reg.forwardWarp, to: out.path(warps[0]))
             try NIfTIFile.writeDisplacementField(reg.inverseWarp, to: out.path(warps[1]))
+            describeTransforms(forward: warps[0], inverse: warps[1], space: space, image: spacePath(stem: stem, folder: folder), sct: fileSafe(name))
             var written = [atlasName] + warps
             if request.templateSpace {
                 for map in maps {
-                    let file = "\(folder)/\(stem)_space-template_\(fileSafe(map.metric)).nii.gz"
+                    let file = names.templateMap(stem: stem, folder: folder, metric: map.metric)
                     let inTemplate = try DisplacementField.apply(reg.inverseWarp, to: map.volume)
                     try NIfTIFile.write(inTemplate, to: out.path(file), description: "cordq \(map.metric) in template space (\(reg.atlas.source))")
+                    describeImage(file, "\(map.metric) resampled (trilinear) into \(names.template) template space through \(warps[1]).",
+                                  sources: [spacePath(stem: stem, folder: folder)], space: names.template, on: nil)
                     written.append(file)
                 }
             }
@@ -483,7 +510,7 @@ extension ProcessRun {
             slices += try MetricExtractor.extract(map: map.volume, atlas: atlas, request: r).table.rows.filter { $0.count > 0 }
         }
         rows += whole
-        let table = "\(folder)/\(stem)_perslice.tsv"
+        let table = names.contrastPerSlice(stem: stem, folder: folder)
         perSliceTables[table] = slices
         var m = StepMetrics(); m.rows = whole.count
         m.warnings.append("no vertebral labels: \(maps.map(\.metric).joined(separator: ", ")) reported for the whole cord (level all) and per slice (\(table)), not per level or tract")

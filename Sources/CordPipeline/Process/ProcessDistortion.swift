@@ -40,9 +40,8 @@ extension ProcessRun {
             let estimate = try FieldEstimation.estimate(try lowB(pair.same), try lowB(pair.reverse), options: options)
             let unwarped = try Unwarp.apply(EPIImage(image: loaded.image, readout: target, name: series.path),
                                             fieldHz: estimate.fieldHz, fieldName: "field from \(pair.source)")
-            let base = "dwi/\(series.stem)"
-            let field = base + "_desc-field_fieldmap.nii.gz", image = base + "_desc-unwarped_dwi.nii.gz"
-            let b0 = base + "_desc-unwarped_b0.nii.gz", record = base + "_desc-field_fieldmap.json"
+            let field = names.dwiField(series.stem), image = names.dwiSeries(series.stem, desc: "unwarped")
+            let b0 = names.dwiUnwarpedB0(series.stem), record = names.dwiField(series.stem, ext: ".json")
             let single = loaded.header.singleVolume
             try NIfTIFile.write(estimate.fieldHz, to: out.path(field), like: single, description: "cordq field (Hz)")
             try NIfTIFile.write(unwarped.corrected, to: out.path(image), like: loaded.header, description: "cordq unwarped DWI")
@@ -50,7 +49,15 @@ extension ProcessRun {
             var rec = EPIDistortion.record(estimate, options: options, inputs: [pair.same.imagePath, pair.reverse.imagePath].compactMap { $0 })
             rec["PairSource"] = .string(pair.source)
             rec["UnwarpedSeriesMinimumJacobian"] = .number(unwarped.minimumJacobian)
-            try JSONFile.write(rec, to: out.path(record))
+            rec["Units"] = .string("Hz")
+            let gradients = try writeGradients(series.stem, desc: "unwarped", table: loaded.table, grid: loaded.image.grid)
+            let pairSources = [pair.same.imagePath, pair.reverse.imagePath].compactMap { $0 }
+            describeImage(field, "Susceptibility field (Hz) estimated from the reverse phase-encoding pair (\(pair.source)); HySCO-style objective.",
+                          sources: pairSources, space: "dwi", on: series.path, extra: rec)
+            describeImage(image, "DWI series unwarped with the field (Jacobian-modulated resampling along phase encoding).",
+                          sources: [series.path] + pairSources, space: "dwi", on: series.path)
+            describeImage(b0, "b = 0 of the pair after correction (least-squares combination of both readouts).",
+                          sources: pairSources, space: "dwi", on: series.path)
             if request.qc { qcImages.distortion.append((series: series.stem, field: estimate.fieldHz, before: meanB0(loaded), after: estimate.combined)) }
             corrected = unwarped.corrected
             var m = StepMetrics(); m.volumes = loaded.image.frames
@@ -60,7 +67,7 @@ extension ProcessRun {
             if estimate.mismatchAfter > 0.8 * estimate.mismatchBefore {
                 m.warnings.append("distortion correction \(series.stem): the corrected pair agrees little better than the acquired one (mismatch \(formatFixed(estimate.mismatchBefore, 3)) → \(formatFixed(estimate.mismatchAfter, 3))); check the pair")
             }
-            return ("\(pair.source): \(EPIDistortion.summary(estimate))", [field, image, b0, record], m)
+            return ("\(pair.source): \(EPIDistortion.summary(estimate))", [field, image, b0, record] + gradients, m)
         }
         if let c = corrected { d.image = c }
     }

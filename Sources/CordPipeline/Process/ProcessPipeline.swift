@@ -99,6 +99,13 @@ final class ProcessRun {
     var perSliceTables: [String: [MetricRow]] = [:]
     /// Display copies for the QC page (filled only when `request.qc`).
     let qcImages = QCImages()
+    /// BIDS-derivatives names of the outputs, and where they sit.
+    let names: DerivativeNames
+    let layout: DerivativeLayout
+    /// Sidecars recorded for the images written (relative path → fields), written at the end.
+    var sidecarFields: [(String, [String: JSONValue])] = []
+    /// Lookup tables of the dseg images (relative path → table).
+    var lookupTables: [(String, TSVTable)] = []
 
     init(_ r: ProcessRequest, log: @escaping @Sendable (String) -> Void) throws {
         request = r; self.log = log
@@ -112,6 +119,11 @@ final class ProcessRun {
         if subjectPath.hasPrefix(outPath + "/") {
             throw CordIOError.writeFailed(path: r.output, reason: "holds the subject folder; replacing it would delete the input data")
         }
+        let session = inventory.session.map { "_ses-" + $0 } ?? ""
+        let atlasDir = r.atlas ?? ProcessPipeline.standardAtlas
+        names = DerivativeNames(prefix: inventory.participant + session,
+                                template: DerivativeNames.label(URL(fileURLWithPath: atlasDir).standardizedFileURL.lastPathComponent))
+        layout = DerivativeLayout(subject: r.subject, output: r.output)
         out = try OutputFolder(r.output, overwrite: r.overwrite)
         missing = inventory.missing
     }
@@ -266,6 +278,8 @@ final class ProcessRun {
             try TSVTable(columns: LongFormTable.columns, rows: LongFormTable(extra).stringRows).write(to: out.path(name))
         }
         try JSONFile.write(try provenanceRecord(), to: out.path(provenance))
+        try writeSidecars()
+        try prepareDerivativesRoot()
         try out.commit()
         let summary = ProcessSummary(output: out.destination, participant: participant, tablePath: out.destination + "/" + table,
                                      provenancePath: out.destination + "/" + provenance, steps: steps, rows: rows.count,

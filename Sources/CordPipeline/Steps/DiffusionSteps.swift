@@ -171,7 +171,7 @@ public enum DiffusionSteps {
                                      progress: ProgressReporter("microfa", total: signals.count))
         let seconds = (ContinuousClock.now - start).seconds
         let fitted = try result.map("MD").map { try requireMostFitted($0, mask: mask, model: "μFA (\(result.method.rawValue))") } ?? signals.count
-        var maps = result.maps.map { (name: $0.name, description: "cordq microfa \(result.method.rawValue): \($0.name)", volume: $0.image, datatype: NIfTIDatatype.float32) }
+        var maps = result.maps.map { (name: $0.name, description: "cordq microfa \(result.method.rawValue): \($0.name)\($0.unit.isEmpty ? "" : " " + $0.unit)", volume: $0.image, datatype: NIfTIDatatype.float32) }
         maps.append((name: "mask", description: "cordq microfa: fitted voxels", volume: mask.map { Float($0) }, datatype: .uint8))
         let record: [String: JSONValue] = [
             "Command": .string("cordq dwi microfa"), "Version": .string(CordQVersion.string),

@@ -200,3 +200,40 @@ enum DerivativesFixture {
         }
     }
 }
+
+@Suite struct DerivativeNamingTests {
+    /// Names follow BIDS entity order with the source series' entities the datatype allows; a
+    /// session run into a subject folder goes under ses-<label>/ as BIDS wants.
+    @Test func namesAndSessionFolders() {
+        var n = DerivativeNames(prefix: "sub-01_ses-2", template: "PAM50")
+        #expect(n.anatMask("sub-01_ses-2_acq-ax_run-1_T2w", label: "SC") == "anat/sub-01_ses-2_acq-ax_run-1_space-T2w_label-SC_mask.nii.gz")
+        #expect(n.mtMap("sub-01_ses-2_acq-mt_flip-1_mt-on_MTS", suffix: "MTRmap") == "anat/sub-01_ses-2_acq-mt_space-MTS_MTRmap.nii.gz")
+        #expect(n.dwiModelFile("sub-01_ses-2_dir-AP_dwi", model: "DTI", file: "FA.nii.gz") == "dwi/sub-01_ses-2_dir-AP_space-dwi_model-DTI_param-FA_dwimap.nii.gz")
+        #expect(n.dwiModelFile("sub-01_ses-2_dir-AP_dwi", model: "DTI", file: "mask.nii.gz") == "dwi/sub-01_ses-2_dir-AP_space-dwi_desc-fitDTI_mask.nii.gz")
+        #expect(n.dwiField("sub-01_ses-2_dir-AP_dwi") == "fmap/sub-01_ses-2_space-dwi_desc-cordq_fieldmap.nii.gz")   // no dir- on a field map
+        #expect(n.templateMap(stem: "sub-01_ses-2_dwi", folder: "dwi", metric: "md_um2_per_ms") == "dwi/sub-01_ses-2_space-PAM50_model-DTI_param-MD_dwimap.nii.gz")
+        #expect(n.transform(folder: "anat", base: "sub-01_ses-2_acq-ax", from: "T2w", to: "PAM50") == "anat/sub-01_ses-2_acq-ax_from-T2w_to-PAM50_mode-image_xfm.nii.gz")
+        n.sessionFolder = "ses-2/"
+        #expect(n.anatLevels("sub-01_ses-2_acq-ax_T2w") == "ses-2/anat/sub-01_ses-2_acq-ax_space-T2w_desc-levels_dseg.nii.gz")
+        #expect(DerivativeLayout(subject: "/data/raw/sub-01", output: "/data/raw/derivatives/cordq/sub-01").root == "/data/raw/derivatives/cordq")
+        #expect(DerivativeLayout(subject: "/data/raw/sub-01", output: "/data/raw/derivatives/cordq/sub-01/ses-2").root == "/data/raw/derivatives/cordq")
+        #expect(DerivativeLayout(subject: "/data/raw/sub-01", output: "/tmp/out").root == nil)
+    }
+
+    /// The derivatives folder: an existing dataset_description.json is kept; an existing
+    /// .bidsignore keeps its lines and gets the patterns it lacks, once.
+    @Test func existingDescriptionKeptAndIgnoreCompleted() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        try TextFile.write(#"{"Name": "mine", "BIDSVersion": "1.9.0", "DatasetType": "derivative"}"# + "\n", to: dir + "/dataset_description.json")
+        try TextFile.write("extra/\n*_dwimap.*\n", to: dir + "/.bidsignore")
+        for _ in 0..<2 {
+            try DerivativeDataset.prepare(root: dir, name: "CordQ derivatives", version: "x", rawRoot: nil, ignore: DerivativeNames.ignored)
+        }
+        #expect(try TextFile.read(dir + "/dataset_description.json").contains("\"mine\""))
+        let lines = try TextFile.read(dir + "/.bidsignore").split(separator: "\n").map(String.init)
+        #expect(lines.first == "extra/")
+        #expect(lines.filter { $0 == "*_dwimap.*" }.count == 1)
+        #expect(lines.filter { $0 == "*_xfm.*" }.count == 1)
+        #expect(lines.filter { !$0.hasPrefix("#") }.count == DerivativeNames.ignored.count + 1)
+    }
+}

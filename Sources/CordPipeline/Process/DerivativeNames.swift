@@ -14,6 +14,12 @@ struct DerivativeNames: Sendable {
     let prefix: String
     /// The template space's label (`CordQ`, `PAM50`: the atlas folder's name, letters and digits).
     let template: String
+    /// `ses-<label>/` when the output folder is a BIDS subject folder and the run is one session
+    /// of it (BIDS puts a session's files under `sub-<label>/ses-<label>/<datatype>/`), else empty.
+    var sessionFolder = ""
+
+    /// A datatype folder of the output (inside the session folder when there is one).
+    func dir(_ datatype: String) -> String { sessionFolder + datatype + "/" }
 
     /// BIDS entity order (the specification's entity table), for the entities CordQ writes.
     static let order = ["sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part",
@@ -59,23 +65,23 @@ struct DerivativeNames: Sendable {
     // MARK: - Anatomical image
 
     func anatMask(_ stem: String, label l: String) -> String {
-        "anat/" + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem)), ("label", l)], suffix: "mask", ext: ".nii.gz")
+        dir("anat") + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem)), ("label", l)], suffix: "mask", ext: ".nii.gz")
     }
     func anatProbseg(_ stem: String, label l: String) -> String {
-        "anat/" + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem)), ("label", l)], suffix: "probseg", ext: ".nii.gz")
+        dir("anat") + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem)), ("label", l)], suffix: "probseg", ext: ".nii.gz")
     }
     func anatLevels(_ stem: String) -> String {
-        "anat/" + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem)), ("desc", "levels")], suffix: "dseg", ext: ".nii.gz")
+        dir("anat") + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem)), ("desc", "levels")], suffix: "dseg", ext: ".nii.gz")
     }
     func anatMorphometry(_ stem: String) -> String {
-        "anat/" + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem))], suffix: "morphometry", ext: ".tsv")
+        dir("anat") + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem))], suffix: "morphometry", ext: ".tsv")
     }
 
     /// The transform taking images of space `from` to space `to` (ITK/ANTs displacement field,
     /// defined on `to`'s grid, as antsApplyTransforms uses it): the files SCT calls
     /// `warp_<from>2<to>`.
     func transform(folder: String, base: String, from: String, to: String) -> String {
-        "\(folder)/" + Self.compose(base, [("from", from), ("to", to), ("mode", "image")], suffix: "xfm", ext: ".nii.gz")
+        dir(folder) + Self.compose(base, [("from", from), ("to", to), ("mode", "image")], suffix: "xfm", ext: ".nii.gz")
     }
 
     // MARK: - Contrast spaces (DWI series, MT set)
@@ -85,13 +91,13 @@ struct DerivativeNames: Sendable {
         Self.sourceEntities(stem, keep: folder == "dwi" ? Self.dwiKeep : Self.mtKeep)
     }
     func contrastMask(stem: String, folder: String) -> String {
-        "\(folder)/" + Self.compose(contrastBase(stem: stem, folder: folder), [("space", Self.spaceLabel(of: stem)), ("label", "SC")], suffix: "mask", ext: ".nii.gz")
+        dir(folder) + Self.compose(contrastBase(stem: stem, folder: folder), [("space", Self.spaceLabel(of: stem)), ("label", "SC")], suffix: "mask", ext: ".nii.gz")
     }
     func contrastAtlasFolder(stem: String, folder: String) -> String {
-        "\(folder)/" + contrastBase(stem: stem, folder: folder) + "_space-\(Self.spaceLabel(of: stem))_atlas"
+        dir(folder) + contrastBase(stem: stem, folder: folder) + "_space-\(Self.spaceLabel(of: stem))_atlas"
     }
     func contrastPerSlice(stem: String, folder: String) -> String {
-        "\(folder)/" + Self.compose(contrastBase(stem: stem, folder: folder), [("space", Self.spaceLabel(of: stem))], suffix: "perslice", ext: ".tsv")
+        dir(folder) + Self.compose(contrastBase(stem: stem, folder: folder), [("space", Self.spaceLabel(of: stem))], suffix: "perslice", ext: ".tsv")
     }
 
     /// A map of a contrast space in template space: MT maps keep their BIDS suffix
@@ -99,10 +105,10 @@ struct DerivativeNames: Sendable {
     func templateMap(stem: String, folder: String, metric: String) -> String {
         let base = contrastBase(stem: stem, folder: folder)
         if let (suffix, desc) = Self.mtSuffix(metric: metric) {
-            return "\(folder)/" + Self.compose(base, [("space", template)] + (desc.map { [("desc", $0)] } ?? []), suffix: suffix, ext: ".nii.gz")
+            return dir(folder) + Self.compose(base, [("space", template)] + (desc.map { [("desc", $0)] } ?? []), suffix: suffix, ext: ".nii.gz")
         }
         let (model, param) = Self.diffusionModelParam(metric: metric)
-        return "\(folder)/" + Self.compose(base, [("space", template), ("model", model), ("param", param)], suffix: "dwimap", ext: ".nii.gz")
+        return dir(folder) + Self.compose(base, [("space", template), ("model", model), ("param", param)], suffix: "dwimap", ext: ".nii.gz")
     }
 
     /// The BIDS suffix of an MT-derived table metric.
@@ -130,10 +136,10 @@ struct DerivativeNames: Sendable {
 
     func dwiBase(_ stem: String) -> String { Self.sourceEntities(stem, keep: Self.dwiKeep) }
     func dwiSeries(_ stem: String, desc: String, ext: String = ".nii.gz") -> String {
-        "dwi/" + Self.compose(dwiBase(stem), [("space", "dwi"), ("desc", desc)], suffix: "dwi", ext: ext)
+        dir("dwi") + Self.compose(dwiBase(stem), [("space", "dwi"), ("desc", desc)], suffix: "dwi", ext: ext)
     }
     func dwiTable(_ stem: String, desc: String, suffix: String) -> String {
-        "dwi/" + Self.compose(dwiBase(stem), [("space", "dwi"), ("desc", desc)], suffix: suffix, ext: ".tsv")
+        dir("dwi") + Self.compose(dwiBase(stem), [("space", "dwi"), ("desc", desc)], suffix: suffix, ext: ".tsv")
     }
     /// A model's file (`FA.nii.gz`, `mask.nii.gz`, `dti.json`) as BEP016 names it:
     /// `…_space-dwi_model-DTI_param-FA_dwimap.nii.gz`; the fit mask is a BIDS mask
@@ -142,32 +148,32 @@ struct DerivativeNames: Sendable {
         let base = dwiBase(stem)
         let extra: [(String, String)] = desc.map { [("desc", $0)] } ?? []
         if file.hasSuffix(".json") {
-            return "dwi/" + Self.compose(base, [("space", "dwi"), ("model", model)] + extra, suffix: "dwimap", ext: ".json")
+            return dir("dwi") + Self.compose(base, [("space", "dwi"), ("model", model)] + extra, suffix: "dwimap", ext: ".json")
         }
         let ext = file.hasSuffix(".nii.gz") ? ".nii.gz" : ".nii"
         let name = String(file.dropLast(ext.count))
         if name == "mask" {
-            return "dwi/" + Self.compose(base, [("space", "dwi"), ("desc", "fit" + model + (desc ?? ""))], suffix: "mask", ext: ext)
+            return dir("dwi") + Self.compose(base, [("space", "dwi"), ("desc", "fit" + model + (desc ?? ""))], suffix: "mask", ext: ext)
         }
-        return "dwi/" + Self.compose(base, [("space", "dwi"), ("model", model), ("param", Self.label(name))] + extra, suffix: "dwimap", ext: ext)
+        return dir("dwi") + Self.compose(base, [("space", "dwi"), ("model", model), ("param", Self.label(name))] + extra, suffix: "dwimap", ext: ext)
     }
     /// MP-PCA's noise map (BEP016 form: model MPPCA, param sigma).
     func dwiNoise(_ stem: String) -> String {
-        "dwi/" + Self.compose(dwiBase(stem), [("space", "dwi"), ("model", "MPPCA"), ("param", "sigma")], suffix: "dwimap", ext: ".nii.gz")
+        dir("dwi") + Self.compose(dwiBase(stem), [("space", "dwi"), ("model", "MPPCA"), ("param", "sigma")], suffix: "dwimap", ext: ".nii.gz")
     }
     /// The field (Hz) and the unwarped b = 0 of a reverse phase-encoding pair.
     func dwiField(_ stem: String, ext: String = ".nii.gz") -> String {
-        "fmap/" + Self.compose(Self.sourceEntities(stem, keep: ["acq", "run"]), [("space", "dwi"), ("desc", "cordq")], suffix: "fieldmap", ext: ext)
+        dir("fmap") + Self.compose(Self.sourceEntities(stem, keep: ["acq", "run"]), [("space", "dwi"), ("desc", "cordq")], suffix: "fieldmap", ext: ext)
     }
     func dwiUnwarpedB0(_ stem: String) -> String {
-        "dwi/" + Self.compose(dwiBase(stem), [("space", "dwi"), ("desc", "unwarped")], suffix: "dwiref", ext: ".nii.gz")
+        dir("dwi") + Self.compose(dwiBase(stem), [("space", "dwi"), ("desc", "unwarped")], suffix: "dwiref", ext: ".nii.gz")
     }
 
     // MARK: - MT set
 
     /// MTR, MTsat, T1, R1 and the apparent M0 (A) of an MT set, each with its BIDS suffix.
     func mtMap(_ stem: String, suffix: String) -> String {
-        "anat/" + Self.compose(Self.sourceEntities(stem, keep: Self.mtKeep), [("space", Self.spaceLabel(of: stem))], suffix: suffix, ext: ".nii.gz")
+        dir("anat") + Self.compose(Self.sourceEntities(stem, keep: Self.mtKeep), [("space", Self.spaceLabel(of: stem))], suffix: suffix, ext: ".nii.gz")
     }
 
     /// The `.bidsignore` of CordQ's derivatives folder: each pattern BIDS 1.11 has no name for,

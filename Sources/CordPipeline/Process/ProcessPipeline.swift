@@ -121,9 +121,13 @@ final class ProcessRun {
         }
         let session = inventory.session.map { "_ses-" + $0 } ?? ""
         let atlasDir = r.atlas ?? ProcessPipeline.standardAtlas
-        names = DerivativeNames(prefix: inventory.participant + session,
-                                template: DerivativeNames.label(URL(fileURLWithPath: atlasDir).standardizedFileURL.lastPathComponent))
+        var names = DerivativeNames(prefix: inventory.participant + session,
+                                    template: DerivativeNames.label(URL(fileURLWithPath: atlasDir).standardizedFileURL.lastPathComponent))
         layout = DerivativeLayout(subject: r.subject, output: r.output)
+        if let s = inventory.session, layout.root != nil, URL(fileURLWithPath: r.output).standardizedFileURL.lastPathComponent.hasPrefix("sub-") {
+            names.sessionFolder = "ses-\(s)/"
+        }
+        self.names = names
         out = try OutputFolder(r.output, overwrite: r.overwrite)
         missing = inventory.missing
     }

@@ -81,8 +81,10 @@ public struct ProcessCommand: ParsableCommand {
     @Option(help: "Guard of --image-refinement: largest fall of a space's cord Dice (0–1) it may cause, else that space keeps the registration without it; 'none' keeps it unchecked.")
     public var refinementMaxDiceLoss = "0.01"
     @Flag(help: "Replace an existing OUT (the old folder stays until the new output is complete).") public var overwrite = false
-    @Flag(help: "Do not write the maps in template space (written by default beside each space's warps: <folder>/<stem>_space-template_<metric>.nii.gz on the atlas grid).")
+    @Flag(help: "Do not write the maps in template space (written by default beside each space's transforms: <folder>/<entities>_space-CordQ_<map> on the atlas grid).")
     public var noTemplateSpace = false
+    @Flag(help: "Also write SCT's CSV layouts for scripts written for SCT: <anat>_sct-process-segmentation.csv (sct_process_segmentation -perlevel 1: MEAN(area), STD(area)…, VertLevel 1 = C1, Slice (I->S)) and, per contrast space, <space>_sct-extract-metric.csv (sct_extract_metric: Label, Size [vox], WA(), STD()).")
+    public var sctCsv = false
     @Flag(help: "Fit μFA on the MP-PCA output as it is, without removing its magnitude (Rician) bias with the MP-PCA σ map first (removed by default; Koay & Basser 2006).")
     public var noMicrofaDebias = false
     @Flag(help: "Do not write the QC page OUT/qc/index.html (written by default: pictures of every step, metrics, per-level plots).")
@@ -123,7 +125,7 @@ public struct ProcessCommand: ParsableCommand {
         r.extraction = ExtractionMethod(rawValue: extraction) ?? .wa
         r.keepGoing = keepGoing; r.imageRefinement = imageRefinement
         r.imageRefinementMaximumDiceLoss = try diceLoss(); r.overwrite = overwrite
-        r.qc = !noQc; r.normativeDatabase = db; r.microFADebias = !noMicrofaDebias; r.templateSpace = !noTemplateSpace
+        r.qc = !noQc; r.normativeDatabase = db; r.microFADebias = !noMicrofaDebias; r.templateSpace = !noTemplateSpace; r.sctCSV = sctCsv
         do {
             let s = try ProcessPipeline.run(r) { writeStandardError("cordq process: " + $0 + "\n") }
             print("\(s.participant): \(s.rows) rows in \(s.tablePath)")

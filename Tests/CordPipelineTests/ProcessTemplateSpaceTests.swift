@@ -15,7 +15,7 @@ enum DerivativesFixture {
         let dir = try Support.temporaryDirectory()
         var o = PhantomExportOptions(); o.acquisitions = [.axialT2w, .dwi, .mt]; o.parameters.seed = 3
         _ = try PhantomExport.write(to: dir + "/bids", options: o)
-        var r = ProcessRequest(subject: dir + "/bids/sub-phantom01", output: dir + "/bids/derivatives/cordq/sub-phantom01"); r.qc = false
+        var r = ProcessRequest(subject: dir + "/bids/sub-phantom01", output: dir + "/bids/derivatives/cordq/sub-phantom01"); r.qc = false; r.sctCSV = true
         _ = try ProcessPipeline.run(r)
         return dir
     }
@@ -150,6 +150,27 @@ enum DerivativesFixture {
         #expect(mtr["Units"]?.stringValue == "percent")
         let lookup = try TextFile.read(out + "anat/sub-phantom01_acq-ax_space-T2w_desc-levels_dseg.tsv")
         #expect(lookup.hasPrefix("index\tname\n") && lookup.contains("5\tC5\n"))
+    }
+
+    /// `process --sct-csv`: sct_extract_metric's CSV per contrast space and
+    /// sct_process_segmentation's beside the morphometry, SCT's headers, levels as numbers
+    /// (1 = C1), and the same values as the long-form table.
+    @Test func sctTablesBesideTheLongForm() throws {
+        let out = try DerivativesFixture.out
+        let extract = try TextFile.read(out + "dwi/sub-phantom01_space-dwi_sct-extract-metric.csv").split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(extract.first == SCTTables.extractMetricColumns(method: .wa))
+        let long = try ProcessPipelineTests.table(out + "sub-phantom01_metrics.tsv")
+        var compared = 0
+        for row in extract.dropFirst() where row.count == 10 && row[6] == "white matter" && row[4] == "4" && row[2].contains("param-FA_") {
+            let expected = try #require(long.first { $0.metric == "fa" && $0.region == "white matter" && $0.level == "C4" })
+            #expect(abs((Double(row[8]) ?? .nan) - expected.value) < 1e-4, "\(row)")
+            compared += 1
+        }
+        #expect(compared == 1)
+        let morph = try TextFile.read(out + "anat/sub-phantom01_acq-ax_space-T2w_sct-process-segmentation.csv").split(separator: "\n")
+        #expect(morph.first.map(String.init) == SCTTables.processSegmentationColumns.joined(separator: ","))
+        #expect(morph.count >= 4)
+        #expect(TextFile.exists(out + "anat/sub-phantom01_space-MTS_sct-extract-metric.csv"))
     }
 
     /// bids-validator-deno 3.x on the phantom's raw dataset with its derivatives (recursive) and

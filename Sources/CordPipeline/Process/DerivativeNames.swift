@@ -100,6 +100,15 @@ struct DerivativeNames: Sendable {
         dir(folder) + Self.compose(contrastBase(stem: stem, folder: folder), [("space", Self.spaceLabel(of: stem))], suffix: "perslice", ext: ".tsv")
     }
 
+    /// SCT-layout CSV tables: `sct_process_segmentation` beside an anatomical image's
+    /// morphometry, `sct_extract_metric` for a contrast space.
+    func anatSCTMorphometry(_ stem: String) -> String {
+        dir("anat") + Self.compose(Self.sourceEntities(stem, keep: Self.anatKeep), [("space", Self.spaceLabel(of: stem))], suffix: "sct-process-segmentation", ext: ".csv")
+    }
+    func contrastSCTMetrics(stem: String, folder: String) -> String {
+        dir(folder) + Self.compose(contrastBase(stem: stem, folder: folder), [("space", Self.spaceLabel(of: stem))], suffix: "sct-extract-metric", ext: ".csv")
+    }
+
     /// A map of a contrast space in template space: MT maps keep their BIDS suffix
     /// (`space-CordQ_MTRmap`), diffusion maps their BEP016 model/param.
     func templateMap(stem: String, folder: String, metric: String) -> String {
@@ -109,6 +118,14 @@ struct DerivativeNames: Sendable {
         }
         let (model, param) = Self.diffusionModelParam(metric: metric)
         return dir(folder) + Self.compose(base, [("space", template), ("model", model), ("param", param)], suffix: "dwimap", ext: ".nii.gz")
+    }
+
+    /// A table metric's map in its own space (the file SCT's `Filename` column names).
+    func spaceMap(stem: String, folder: String, metric: String) -> String {
+        if let (suffix, _) = Self.mtSuffix(metric: metric) { return mtMap(stem, suffix: suffix) }
+        let (model, param) = Self.diffusionModelParam(metric: metric)
+        return dir(folder) + Self.compose(contrastBase(stem: stem, folder: folder), [("space", Self.spaceLabel(of: stem)), ("model", model), ("param", param)],
+                                          suffix: "dwimap", ext: ".nii.gz")
     }
 
     /// The BIDS suffix of an MT-derived table metric.
@@ -191,7 +208,8 @@ struct DerivativeNames: Sendable {
         ("*_motion.tsv", "slice-group motion estimates (BIDS's motion suffix is for the motion datatype)"),
         ("*_outliers.tsv", "slice-group outlier scores"),
         ("*_provenance.json", "the run's provenance record"),
-        ("*_sct-*.csv", "SCT-compatible CSV tables"),
+        ("*_sct-extract-metric.csv", "per-level values in sct_extract_metric's CSV layout (process --sct-csv)"),
+        ("*_sct-process-segmentation.csv", "morphometry in sct_process_segmentation's CSV layout (process --sct-csv)"),
         ("qc", "the QC report (HTML and PNG)"),
         ("*_encoding.tsv", "b-tensor shapes per volume (CordQ's encoding table) beside a series bval/bvec cannot describe"),
         ("batch", "cordq batch's logs and status"),

@@ -215,6 +215,12 @@ extension ProcessRun {
         }
         let t = MorphometryTables.perSliceTable(slices, tissue: tissue, source: gmSource)
         try t.write(to: out.path(name))
+        if request.sctCSV {
+            let csv = names.anatSCTMorphometry(anatomy.image.stem)
+            try TextFile.write(SCTTables.processSegmentation(slices, perLevel: pendingLevels != nil,
+                                                             filename: names.anatProbseg(anatomy.image.stem, label: "SC")), to: out.path(csv))
+            outputs.append(csv)
+        }
         var m = StepMetrics(); m.slices = slices.count
         // Without levels the whole cord is one group, reported as level `all`.
         let grouped = pendingLevels == nil ? slices.map { var s = $0; s.level = 1; return s } : slices

@@ -480,17 +480,30 @@ extension ProcessRun {
             var added = 0
             var m = StepMetrics()
             let repeated = Dictionary(grouping: maps, by: \.metric).filter { $0.value.count > 1 }
+            var sctLines: [Substring] = []
             for map in maps {
                 var r = ExtractionRequest(metric: repeated[map.metric] != nil ? map.metric + "_" + stem : map.metric, subject: participant,
                                           regions: atlas.regionNames, levels: present, method: request.extraction)
                 r.session = inventory.session ?? ""
                 let result = try MetricExtractor.extract(map: map.volume, atlas: atlas, request: r)
+                if request.sctCSV {
+                    let text = SCTTables.extractMetric(result, method: request.extraction, filename: names.spaceMap(stem: stem, folder: folder, metric: map.metric),
+                                                       slice: { SCTTables.sliceNumber($0, offset: 0, grid: map.volume.grid) })
+                    let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+                    sctLines += sctLines.isEmpty ? lines : Array(lines.dropFirst())   // one header
+                }
                 let kept = result.table.rows.filter { $0.count > 0 }
                 rows += kept; added += kept.count
                 m.warnings += result.warnings.prefix(3)
             }
             m.rows = added
-            return ("\(added) rows (\(maps.map(\.metric).joined(separator: ", ")); levels \(present.map { VertebralLevelName.name($0) }.joined(separator: ", ")); \(request.extraction.rawValue))", [], m)
+            var written: [String] = []
+            if request.sctCSV && !sctLines.isEmpty {
+                let csv = names.contrastSCTMetrics(stem: stem, folder: folder)
+                try TextFile.write(sctLines.joined(separator: "\n") + "\n", to: out.path(csv))
+                written.append(csv)
+            }
+            return ("\(added) rows (\(maps.map(\.metric).joined(separator: ", ")); levels \(present.map { VertebralLevelName.name($0) }.joined(separator: ", ")); \(request.extraction.rawValue))", written, m)
         }
     }
 

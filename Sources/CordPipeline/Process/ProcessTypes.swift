@@ -67,6 +67,9 @@ public struct ProcessRequest: Sendable {
     /// Write each contrast space's maps resampled into template space (the cropped atlas grid)
     /// beside the warps, for group analysis.
     public var templateSpace = true
+    /// Also write SCT's CSV layouts: `sct_process_segmentation -perlevel 1` beside the
+    /// morphometry, `sct_extract_metric` per contrast space (`SCTTables`).
+    public var sctCSV = false
     /// Write the QC page `qc/index.html` (pictures of every step, metrics, per-level plots).
     public var qc = true
     /// A normative database (`cordq db build`) whose mean ± SD per level the QC plots draw; nil = values only.

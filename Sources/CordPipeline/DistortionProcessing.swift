@@ -12,6 +12,8 @@ public struct EPIFieldSummary: Sendable {
     public var estimate: FieldEstimate
     public var summary: String
     public var seconds: Double
+    /// Wall time (s) of reading the pair, the estimation (compute only) and writing the outputs.
+    public var readSeconds: Double, computeSeconds: Double, writeSeconds: Double
 }
 
 /// What `cordq epi unwarp` wrote.
@@ -64,6 +66,7 @@ public enum EPIDistortion {
             "GaussNewtonIterations": .number(Double(e.iterations)),
             "Smoothness": .number(options.smoothness), "Barrier": .number(options.barrierWeight),
             "Levels_mm": .array(options.levels.map { .number($0) }),
+            "Coarsenings": .number(Double(options.coarsenings)), "FineIterationsMax": .number(Double(options.fineIterations)),
             "Method": .string("per-line 1D optimal transport start, Gauss-Newton on the HySCO objective (Jacobian-modulated intensity difference + first-order smoothness + barrier keeping 1 +/- dd/dy > 0)"),
             "References": .array(["Ruthotto et al. 2012, Phys Med Biol 57:5715 (HySCO)", "Julian & Ruthotto 2024, Front Neurosci 18:1406821 (PyHySCO, optimal-transport start)",
                                   "Chang & Fitzpatrick 1992, IEEE TMI 11:319 (reversed gradients, Jacobian modulation)"].map { .string($0) }),
@@ -95,21 +98,35 @@ public enum EPIDistortion {
         let (b, _) = try NIfTIFile.read(peReverse, as: Float.self)
         try a.grid.requireCompatible(with: b.grid, pe, peReverse)
         let folder = try OutputFolder(outdir, overwrite: overwrite)
-        let e = try FieldEstimation.estimate(EPIImage(image: try lowB(a, path: pe), readout: ra, name: pe),
-                                             EPIImage(image: try lowB(b, path: peReverse), readout: rb, name: peReverse), options: options)
+        let (first, second) = (EPIImage(image: try lowB(a, path: pe), readout: ra, name: pe),
+                               EPIImage(image: try lowB(b, path: peReverse), readout: rb, name: peReverse))
+        let read = ContinuousClock.now
+        let e = try FieldEstimation.estimate(first, second, options: options)
+        let computed = ContinuousClock.now
         let h = ha.singleVolume
         let names = ["field_hz.nii.gz", "pe_corrected.nii.gz", "pe-reverse_corrected.nii.gz", "b0_corrected.nii.gz", "jacobian.nii.gz", "field.json"]
-        try NIfTIFile.write(e.fieldHz, to: try folder.path(names[0]), like: h, description: "cordq epi field (Hz)")
-        try NIfTIFile.write(e.correctedFirst, to: try folder.path(names[1]), like: h, description: "cordq epi field: PE unwarped")
-        try NIfTIFile.write(e.correctedSecond, to: try folder.path(names[2]), like: h, description: "cordq epi field: reverse PE unwarped")
-        try NIfTIFile.write(e.combined, to: try folder.path(names[3]), like: h, description: "cordq epi field: pair combined")
-        try NIfTIFile.write(e.jacobianFirst, to: try folder.path(names[4]), like: h, description: "cordq epi field: Jacobian of PE unwarp")
+        // The five images are compressed and written two at a time (one per core).
+        let images: [(Volume<Float>, String)] = [
+            (e.fieldHz, "cordq epi field (Hz)"), (e.correctedFirst, "cordq epi field: PE unwarped"),
+            (e.correctedSecond, "cordq epi field: reverse PE unwarped"), (e.combined, "cordq epi field: pair combined"),
+            (e.jacobianFirst, "cordq epi field: Jacobian of PE unwarp")]
+        let paths = try (0..<images.count).map { try folder.path(names[$0]) }
+        let failures = WriteFailures()
+        DispatchQueue.concurrentPerform(iterations: images.count) { k in
+            do { try NIfTIFile.write(images[k].0, to: paths[k], like: h, description: images[k].1) } catch { failures.record(k, error) }
+        }
+        if let first = failures.first { throw first }
         var rec = record(e, options: options, inputs: [pe, peReverse])
         rec["Command"] = .string("cordq epi field"); rec["Version"] = .string(CordQVersion.string)
+        rec["ComputeSeconds"] = .number((computed - read).seconds)
+        rec["ComputeSecondsByPart"] = .object(e.seconds.mapValues { .number($0) })
+        rec["ReadSeconds"] = .number((read - start).seconds)
         try JSONFile.write(rec, to: try folder.path(names[5]))
         try folder.commit()
+        let end = ContinuousClock.now
         return EPIFieldSummary(files: names.map { folder.destination + "/" + $0 }, estimate: e, summary: summary(e),
-                               seconds: (ContinuousClock.now - start).seconds)
+                               seconds: (end - start).seconds, readSeconds: (read - start).seconds,
+                               computeSeconds: (computed - read).seconds, writeSeconds: (end - computed).seconds)
     }
 
     /// `cordq epi unwarp IMAGE --field F OUT.nii.gz`: every frame of IMAGE unwarped with the
@@ -145,4 +162,12 @@ public enum EPIDistortion {
         try files.commit()
         return EPIUnwarpSummary(files: written, result: result, seconds: (ContinuousClock.now - start).seconds)
     }
+}
+
+/// Errors of concurrent writes, the first by index rethrown.
+final class WriteFailures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [Int: any Error] = [:]
+    func record(_ k: Int, _ e: any Error) { lock.lock(); errors[k] = e; lock.unlock() }
+    var first: (any Error)? { lock.lock(); defer { lock.unlock() }; return errors.keys.min().flatMap { errors[$0] } }
 }

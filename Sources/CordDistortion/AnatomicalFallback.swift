@@ -147,6 +147,14 @@ public enum AnatomicalFallback {
                                        regionVoxels: regionVoxels)
     }
 
+    /// The first frame of `v` smoothed by a Gaussian of σ (mm) per axis (0: that axis untouched).
+    public static func smoothed(_ v: Volume<Float>, sigmaMM: SIMD3<Double>) -> Volume<Float> {
+        let sp = v.grid.spacing
+        let x = (0..<v.grid.voxelCount).map { Double(v.data[$0]) }
+        let y = LineOps.gaussian(x, v.grid, sigma: SIMD3(sigmaMM.x / sp.x, sigmaMM.y / sp.y, sigmaMM.z / sp.z))
+        return Volume(grid: v.grid, frames: 1, exactly: y.map { Float($0) })
+    }
+
     /// Sums over boxes of (2r + 1) voxels per axis, truncated at the grid's faces.
     static func boxSum(_ v: [Double], _ grid: Grid, radius: SIMD3<Int>) -> [Double] {
         var cur = v

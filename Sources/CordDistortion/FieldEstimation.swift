@@ -250,7 +250,7 @@ public enum FieldEstimation {
             (0..<n).map { f in
                 guard h else { return (f, f, 0) }
                 let u = min(max((Double(f) - 0.5) / 2, 0), Double(c - 1))
-                let i0 = Int(u), i1 = min(i0 + 1, c - 1)
+                let i0 = CheckedNumber.clamped(u, .towardZero, to: 0...(c - 1)), i1 = min(i0 + 1, c - 1)
                 return (i0, i1, u - Double(i0))
             }
         }

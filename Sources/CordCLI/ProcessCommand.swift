@@ -20,7 +20,9 @@ public struct ProcessCommand: ParsableCommand {
         decoded once and each output written once. The protocol card (--protocol, or inferred) \
         is checked and its findings recorded, and its processing: block decides the DWI \
         preprocessing (denoise, unring; motion and multiband correction are reported as not \
-        available yet) and its μFA map the method; --denoise, --unring and --microfa override it, \
+        available yet) and its μFA map the method, and its distortion_correction whether the DWI is unwarped \
+        (reverse-pe pair, or the anat T2w fallback); --denoise, --unring, --distortion-correction \
+        and --microfa override it, \
         and the provenance records each decision with its source. A step the card asks for that \
         the data cannot support is a warning, not a silent skip. A missing contrast is named in \
         the log and the provenance, and the rest is processed; without vertebral labels the \
@@ -71,6 +73,8 @@ public struct ProcessCommand: ParsableCommand {
     public var minVolumes: Int = 15
     @Option(help: "Gibbs unringing after denoising (Kellner et al. 2016): auto (as the card's processing.unring says; off without a card), on or off.")
     public var unring: String = "auto"
+    @Option(name: .customLong("distortion-correction"), help: "Susceptibility distortion correction of the DWI: card (the card's processing.distortion_correction; without one, the reverse phase-encoding pair when the subject has one), reverse-pe, anat (the pair when present, else the weaker registration of the b = 0 to the T2w along phase encoding) or none.")
+    public var distortionCorrection: String = "card"
     @Option(help: "μFA route: card (the card's μFA map method, else auto), auto, gamma, qti, smt or dde (auto skips μFA when the encodings allow only DTI).")
     public var microfa: String = "card"
     @Option(help: "Estimator per level and region: wa, bin, median, ml or map.") public var extraction: String = "wa"
@@ -104,6 +108,9 @@ public struct ProcessCommand: ParsableCommand {
     public func validate() throws {
         guard ["auto", "on", "off"].contains(denoise) else { throw ValidationError("--denoise takes auto, on or off") }
         guard ["auto", "on", "off"].contains(unring) else { throw ValidationError("--unring takes auto, on or off") }
+        guard distortionCorrection == "card" || ProcessingSpec.DistortionCorrection(rawValue: distortionCorrection) != nil else {
+            throw ValidationError("--distortion-correction takes card, \(ProcessingSpec.DistortionCorrection.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard minVolumes >= 2 else { throw ValidationError("--min-volumes must be at least 2") }
         guard microfa == "card" || MicroFAMethod(rawValue: microfa) != nil else {
             throw ValidationError("--microfa takes card, \(MicroFAMethod.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -122,6 +129,7 @@ public struct ProcessCommand: ParsableCommand {
         r.denoiseOptions.minimumVolumes = minVolumes
         r.unring = unring == "auto" ? nil : unring == "on"
         r.microFAMethod = MicroFAMethod(rawValue: microfa)
+        r.distortionCorrection = ProcessingSpec.DistortionCorrection(rawValue: distortionCorrection)
         r.extraction = ExtractionMethod(rawValue: extraction) ?? .wa
         r.keepGoing = keepGoing; r.imageRefinement = imageRefinement
         r.imageRefinementMaximumDiceLoss = try diceLoss(); r.overwrite = overwrite

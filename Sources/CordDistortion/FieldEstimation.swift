@@ -20,6 +20,17 @@ public struct FieldEstimationOptions: Sendable {
     public var levels: [Double] = [0.0]
     /// Gauss–Newton iterations per level (at most).
     public var iterations = 15
+    /// Coarse-to-fine: how many times the grid is halved (2 × 2 block means in plane; axes
+    /// under 32 voxels are kept) for the optimal-transport start and the first Gauss–Newton
+    /// iterations; 0 solves on the acquired grid only.
+    public var coarsenings = 1
+    /// Gauss–Newton iterations (at most) on the acquired grid after the coarser levels: a
+    /// fixed amount of fine work. On the benchmark phantoms (96×96×16 and 128×128×16) one
+    /// fine iteration after one coarsening gave the field RMSE of 15 single-level iterations
+    /// within 0.1 Hz.
+    public var fineIterations = 1
+    /// Gauss–Newton iterations (at most) on each coarser level.
+    public var coarseIterations = 4
     /// Conjugate-gradient iterations per Gauss–Newton step (at most; the line-block
     /// preconditioner leaves only the weak coupling across lines to them).
     public var conjugateGradientIterations = 5
@@ -56,6 +67,9 @@ public struct FieldEstimate: Sendable {
     public var iterations: Int
     /// Phase-encoding axis (0, 1, 2) of the file's voxels.
     public var axis: Int { readout.phaseEncoding.axis }
+    /// Wall time (s) of the estimation's parts: "start" (checks, normalisation, optimal
+    /// transport), "gauss-newton" (all levels), "outputs" (unwarped pair, mismatch).
+    public var seconds: [String: Double] = [:]
 }
 
 /// Field estimation from a reverse phase-encoding pair (HySCO: Ruthotto et al. 2012, Phys
@@ -95,6 +109,7 @@ public enum FieldEstimation {
         guard lines.length >= 8 else {
             throw DistortionError.tooFewVoxels(name: first.name, axis: pa.description, count: lines.length)
         }
+        let clock = ContinuousClock(), t0 = clock.now
         var a = meanFrame(first.image), b = meanFrame(second.image)
         guard a.contains(where: { $0 > 0 }) else { throw DistortionError.noSignal(name: first.name) }
         guard b.contains(where: { $0 > 0 }) else { throw DistortionError.noSignal(name: second.name) }
@@ -103,52 +118,70 @@ public enum FieldEstimation {
 
         let spacing = grid.spacing
         let weights = SIMD3(1 / (spacing.x * spacing.x), 1 / (spacing.y * spacing.y), 1 / (spacing.z * spacing.z))
-        let progress = ProgressReporter("distortion field", total: options.levels.count * options.iterations + 1,
+        // The pyramid: each coarser level halves every axis that keeps ≥ 16 voxels (2 × 2 block
+        // means), as long as the phase-encoding axis is among them.
+        var pyramid: [Level] = []
+        do {
+            var (ca, cb, cg) = (a, b, grid)
+            for _ in 0..<max(0, options.coarsenings) {
+                let dims = [cg.nx, cg.ny, cg.nz]
+                let halve = [dims[0] >= 32, dims[1] >= 32, dims[2] >= 32]
+                guard halve[axis] else { break }
+                let next = Self.halve(ca, cb, cg, halve)
+                pyramid.append(Level(a: next.a, b: next.b, grid: next.grid, halved: halve))
+                (ca, cb, cg) = (next.a, next.b, next.grid)
+            }
+        }
+        let fineIterations = pyramid.isEmpty ? options.iterations : min(options.iterations, options.fineIterations)
+        let progress = ProgressReporter("distortion field", total: options.levels.count * options.iterations * (pyramid.count + 1) + 1,
                                         forceQuiet: !options.progress)
-        var d = [Double](repeating: 0, count: a.count)
+        // The start on the coarsest level.
+        let startGrid = pyramid.last?.grid ?? grid
+        let startLines = AxisLines(startGrid, axis: axis)
+        var d = [Double](repeating: 0, count: startGrid.voxelCount)
         if options.transportInitialisation {
-            d = transportStart(a, b, lines)
-            var w = [Double](repeating: 0, count: a.count), wd = w
-            for i in 0..<a.count { w[i] = a[i] + b[i] + 0.02; wd[i] = w[i] * d[i] }
+            let sa = pyramid.last?.a ?? a, sb = pyramid.last?.b ?? b, sp = startGrid.spacing
+            d = transportStart(sa, sb, startLines)
+            var w = [Double](repeating: 0, count: d.count), wd = w
+            for i in 0..<d.count { w[i] = sa[i] + sb[i] + 0.02; wd[i] = w[i] * d[i] }
             let sm: Double = options.initialSmoothing
-            let sigma = SIMD3<Double>(sm / spacing.x, sm / spacing.y, sm / spacing.z)
-            let num = LineOps.gaussian(wd, grid, sigma: sigma), den = LineOps.gaussian(w, grid, sigma: sigma)
-            for i in 0..<a.count { d[i] = num[i] / den[i] }
+            let sigma = SIMD3<Double>(sm / sp.x, sm / sp.y, sm / sp.z)
+            let num = LineOps.gaussian(wd, startGrid, sigma: sigma), den = LineOps.gaussian(w, startGrid, sigma: sigma)
+            for i in 0..<d.count { d[i] = num[i] / den[i] }
             // Keep the start inside the barrier (|∂d| ≤ 0.8).
-            let steepest = LineOps.derivative(d, lines).reduce(0) { max($0, abs($1)) }
+            let steepest = LineOps.derivative(d, startLines).reduce(0) { max($0, abs($1)) }
             if steepest > 0.8 { let f = 0.8 / steepest; for i in d.indices { d[i] *= f } }
         }
         progress.advance()
+        let t1 = clock.now
 
         var iterations = 0
-        for level in options.levels {
-            let sigma = SIMD3(level / spacing.x, level / spacing.y, level / spacing.z)
-            let problem = PairProblem(a: level > 0 ? LineOps.gaussian(a, grid, sigma: sigma) : a,
-                                      b: level > 0 ? LineOps.gaussian(b, grid, sigma: sigma) : b,
-                                      grid: grid, lines: lines, alpha: options.smoothness, beta: options.barrierWeight, weights: weights)
-            var state = problem.evaluate(d)
-            for _ in 0..<options.iterations {
-                iterations += 1
-                progress.advance()
-                let step = problem.newtonStep(state, maxIterations: options.conjugateGradientIterations)
-                let slope = zip(state.gradient, step).reduce(0) { $0 + $1.0 * $1.1 }
-                guard slope < 0 else { break }
-                var t = 1.0, accepted: PairProblem.State?
-                for _ in 0..<6 {
-                    var trial = d
-                    for i in 0..<d.count { trial[i] += t * step[i] }
-                    let s = problem.evaluate(trial)
-                    if s.energy.isFinite && s.energy <= state.energy + 1e-4 * t * slope { accepted = s; d = trial; break }
-                    t *= 0.5
-                }
-                guard let next = accepted else { break }
-                let relative = (state.energy - next.energy) / max(state.energy, 1e-300)
-                let moved = t * step.reduce(0) { max($0, abs($1)) }
-                state = next
-                if relative < options.tolerance || moved < 1e-3 { break }
+        // Coarse to fine: Gauss–Newton on each level, the result prolonged to the next finer one.
+        for depth in stride(from: pyramid.count, through: 0, by: -1) {
+            let here: Level = depth == 0 ? Level(a: a, b: b, grid: grid, halved: [false, false, false]) : pyramid[depth - 1]
+            let la = here.a, lb = here.b, lg = here.grid
+            if depth < pyramid.count {
+                d = Self.prolong(d, from: pyramid[depth].grid, to: lg, halved: pyramid[depth].halved, axis: axis)
+            }
+            let ls = lg.spacing
+            let lw = SIMD3(1 / (ls.x * ls.x), 1 / (ls.y * ls.y), 1 / (ls.z * ls.z))
+            // d is in voxels of the level: halving the PE axis halves d, and the smoothness
+            // term keeps its balance with the data term per voxel with α × 4 per halving.
+            let factor: Double = pow(4.0, Double(depth))
+            let alpha: Double = options.smoothness * factor
+            let levelLines = AxisLines(lg, axis: axis)
+            let budget = depth == 0 ? fineIterations : min(options.iterations, options.coarseIterations)
+            for level in (depth == 0 ? options.levels : [0.0]) {
+                let sigma = SIMD3(level / ls.x, level / ls.y, level / ls.z)
+                let problem = PairProblem(a: level > 0 ? LineOps.gaussian(la, lg, sigma: sigma) : la,
+                                          b: level > 0 ? LineOps.gaussian(lb, lg, sigma: sigma) : lb,
+                                          grid: lg, lines: levelLines, alpha: alpha, beta: options.barrierWeight, weights: lw)
+                iterations += problem.solve(&d, iterations: budget, options: options, progress: progress)
             }
         }
+        _ = weights
         progress.finish()
+        let t2 = clock.now
 
         // Outputs on the images as acquired.
         let finalProblem = PairProblem(a: a, b: b, grid: grid, lines: lines, alpha: options.smoothness,
@@ -166,13 +199,84 @@ public enum FieldEstimation {
         let perHz = first.readout.voxelsPerHz
         let before = finalProblem.mismatch(zero: true, d), after = finalProblem.mismatch(zero: false, d)
         func vol(_ x: [Double]) -> Volume<Float> { Volume(grid: grid, frames: 1, exactly: x.map { Float($0) }) }
-        return FieldEstimate(fieldHz: vol(d.map { $0 / perHz }), displacement: vol(d),
-                             correctedFirst: vol(ca), correctedSecond: vol(cb), combined: Volume(grid: grid, frames: 1, exactly: combined),
-                             jacobianFirst: vol(ja), minimumJacobian: minJ, readout: first.readout,
-                             mismatchBefore: before, mismatchAfter: after, iterations: iterations)
+        var e = FieldEstimate(fieldHz: vol(d.map { $0 / perHz }), displacement: vol(d),
+                              correctedFirst: vol(ca), correctedSecond: vol(cb), combined: Volume(grid: grid, frames: 1, exactly: combined),
+                              jacobianFirst: vol(ja), minimumJacobian: minJ, readout: first.readout,
+                              mismatchBefore: before, mismatchAfter: after, iterations: iterations)
+        e.seconds = ["start": (t1 - t0).seconds, "gauss-newton": (t2 - t1).seconds, "outputs": (clock.now - t2).seconds]
+        return e
     }
 
     // MARK: - Pieces
+
+    /// One level of the coarse-to-fine pyramid: the pair, its grid, the axes halved from the finer level.
+    struct Level { var a: [Double], b: [Double], grid: Grid, halved: [Bool] }
+
+    /// The pair on a grid halved along the axes in `halve` (means of 2 × 2 (× 2) blocks; an
+    /// odd last voxel is its own block), the grid's spacing doubled along them.
+    static func halve(_ a: [Double], _ b: [Double], _ grid: Grid, _ halve: [Bool]) -> (a: [Double], b: [Double], grid: Grid) {
+        let f: [Int] = halve.map { $0 ? 2 : 1 }
+        let mx = (grid.nx + f[0] - 1) / f[0], my = (grid.ny + f[1] - 1) / f[1], mz = (grid.nz + f[2] - 1) / f[2]
+        let factors = SIMD3<Double>(Double(f[0]), Double(f[1]), Double(f[2]))
+        let coarse = Grid(nx: mx, ny: my, nz: mz, spacing: grid.spacing * factors)
+        let nx = grid.nx, ny = grid.ny, nz = grid.nz
+        let packed = parallelFill(2 * coarse.voxelCount, units: mz) { range, out in
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                for z in range { for y in 0..<my { for x in 0..<mx {
+                    var sa = 0.0, sb = 0.0, n = 0.0
+                    for zz in (z * f[2])..<min(nz, z * f[2] + f[2]) {
+                        for yy in (y * f[1])..<min(ny, y * f[1] + f[1]) {
+                            for xx in (x * f[0])..<min(nx, x * f[0] + f[0]) {
+                                let i = xx + nx * (yy + ny * zz)
+                                sa += pa[i]; sb += pb[i]; n += 1
+                            }
+                        }
+                    }
+                    let o = x + mx * (y + my * z)
+                    out[o] = sa / n; out[coarse.voxelCount + o] = sb / n
+                } } }
+            } }
+        }
+        return (Array(packed[0..<coarse.voxelCount]), Array(packed[coarse.voxelCount...]), coarse)
+    }
+
+    /// A displacement of the coarse grid (voxels of that grid) on the fine grid (voxels of
+    /// the fine grid): trilinear at fine voxel centres (fine index f sits at coarse
+    /// coordinate (f − ½)/2 along a halved axis), doubled when the phase-encoding axis was halved.
+    static func prolong(_ d: [Double], from coarse: Grid, to fine: Grid, halved: [Bool], axis: Int) -> [Double] {
+        let scale = halved[axis] ? 2.0 : 1.0
+        let cn = [coarse.nx, coarse.ny, coarse.nz], fnx = fine.nx, fny = fine.ny
+        func weights(_ n: Int, _ c: Int, _ h: Bool) -> [(Int, Int, Double)] {
+            (0..<n).map { f in
+                guard h else { return (f, f, 0) }
+                let u = min(max((Double(f) - 0.5) / 2, 0), Double(c - 1))
+                let i0 = CheckedNumber.clamped(u, .towardZero, to: 0...(c - 1)), i1 = min(i0 + 1, c - 1)
+                return (i0, i1, u - Double(i0))
+            }
+        }
+        let wx = weights(fine.nx, cn[0], halved[0]), wy = weights(fine.ny, cn[1], halved[1]), wz = weights(fine.nz, cn[2], halved[2])
+        let cx = cn[0], cxy = cn[0] * cn[1]
+        return parallelFill(fine.voxelCount, units: fine.nz) { range, out in
+            d.withUnsafeBufferPointer { p in
+                for z in range {
+                    let (z0, z1, tz) = wz[z]
+                    for y in 0..<fny {
+                        let (y0, y1, ty) = wy[y]
+                        for x in 0..<fnx {
+                            let (x0, x1, tx) = wx[x]
+                            @inline(__always) func at(_ i: Int, _ j: Int, _ k: Int) -> Double { p[i + cx * j + cxy * k] }
+                            let c00 = at(x0, y0, z0) * (1 - tx) + at(x1, y0, z0) * tx
+                            let c10 = at(x0, y1, z0) * (1 - tx) + at(x1, y1, z0) * tx
+                            let c01 = at(x0, y0, z1) * (1 - tx) + at(x1, y0, z1) * tx
+                            let c11 = at(x0, y1, z1) * (1 - tx) + at(x1, y1, z1) * tx
+                            let v = (c00 * (1 - ty) + c10 * ty) * (1 - tz) + (c01 * (1 - ty) + c11 * ty) * tz
+                            out[x + fnx * (y + fny * z)] = scale * v
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// The mean over frames, as Double.
     static func meanFrame(_ v: Volume<Float>) -> [Double] {
@@ -325,6 +429,39 @@ final class PairProblem: Sendable {
         var g = [Double](repeating: 0, count: count)
         for i in 0..<count { let gi: Double = c0[i] * r[i] + dt[i]; g[i] = gi + alpha * lap[i] }
         return State(d: d, residual: r, c0: c0, c1: c1, curvature: curv, energy: energy, gradient: g)
+    }
+
+    /// Gauss–Newton from `d` (updated in place): at most `iterations` steps, each a
+    /// preconditioned-CG solve and an Armijo line search keeping the barrier finite; stops
+    /// when an iteration lowers the objective by less than `options.tolerance` (relative) or
+    /// moves d by less than 0.001 voxel. Returns the iterations run.
+    func solve(_ d: inout [Double], iterations: Int, options: FieldEstimationOptions, progress: ProgressReporter) -> Int {
+        var state = evaluate(d)
+        var run = 0
+        for _ in 0..<iterations {
+            run += 1
+            progress.advance()
+            let step = newtonStep(state, maxIterations: options.conjugateGradientIterations)
+            var slope = 0.0
+            for i in 0..<step.count { slope += state.gradient[i] * step[i] }
+            guard slope < 0 else { break }
+            var t = 1.0, accepted: State?
+            var trial = d
+            for _ in 0..<6 {
+                for i in 0..<d.count { trial[i] = d[i] + t * step[i] }
+                let s = evaluate(trial)
+                if s.energy.isFinite && s.energy <= state.energy + 1e-4 * t * slope { accepted = s; swap(&d, &trial); break }
+                t *= 0.5
+            }
+            guard let next = accepted else { break }
+            let relative = (state.energy - next.energy) / max(state.energy, 1e-300)
+            var moved = 0.0
+            for v in step { moved = max(moved, abs(v)) }
+            moved *= t
+            state = next
+            if relative < options.tolerance || moved < 1e-3 { break }
+        }
+        return run
     }
 
     /// H v with H = JᵀJ + αL + βD_cᵀ diag(ψ″) D_c.
@@ -488,4 +625,9 @@ final class PairProblem: Sendable {
         for i in ta.indices { let df = ta[i] - tb[i], m = 0.5 * (ta[i] + tb[i]); num += df * df; den += m * m }
         return den > 0 ? (num / den).squareRoot() : 0
     }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

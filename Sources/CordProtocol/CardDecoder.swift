@@ -181,11 +181,15 @@ struct CardDecoding {
         var processing = ProcessingSpec()
         if let pn = m.node("processing") {
             let p = try reader.mapping(pn, key: "processing", context: "in 'processing' of \(label)",
-                                       allowed: ["denoise", "unring", "motion_correction", "multiband_correction"])
+                                       allowed: ["denoise", "unring", "motion_correction", "multiband_correction", "distortion_correction"])
             processing.denoise = try p.enumValue("denoise", ProcessingSpec.Denoise.self) ?? .none
             processing.unring = try p.bool("unring") ?? false
             processing.motionCorrection = try p.enumValue("motion_correction", ProcessingSpec.MotionCorrection.self) ?? .none
             processing.multibandCorrection = try p.bool("multiband_correction") ?? false
+            processing.distortionCorrection = try p.enumValue("distortion_correction", ProcessingSpec.DistortionCorrection.self)
+            if processing.distortionCorrection != nil && datatype != .dwi {
+                throw p.fail("distortion_correction", "'distortion_correction' in \(label) is allowed only on dwi series (this one is \(datatype.rawValue))")
+            }
             if processing.multibandCorrection && !(multiband.map { $0.value >= 2 } ?? false) {
                 throw p.fail("multiband_correction", "'multiband_correction: true' in \(label) needs 'multiband' with a value >= 2 (found \(multiband.map { "\($0)" } ?? "no multiband"))")
             }

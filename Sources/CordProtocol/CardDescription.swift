@@ -40,7 +40,7 @@ extension ProtocolCard {
             }
             let p = s.processing
             if p != ProcessingSpec() {
-                out.append("    processing      denoise \(p.denoise.rawValue), unring \(p.unring ? "yes" : "no"), motion correction \(p.motionCorrection.rawValue), multiband correction \(p.multibandCorrection ? "yes (when the found factor is >= 2)" : "no")")
+                out.append("    processing      denoise \(p.denoise.rawValue), unring \(p.unring ? "yes" : "no"), motion correction \(p.motionCorrection.rawValue), multiband correction \(p.multibandCorrection ? "yes (when the found factor is >= 2)" : "no"), distortion correction \(p.distortionCorrection?.rawValue ?? "reverse-pe pair when present")")
             }
         }
         if !maps.isEmpty {

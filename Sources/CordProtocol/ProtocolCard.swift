@@ -62,6 +62,12 @@ public struct ProcessingSpec: Sendable, Equatable {
     /// Slice-group outlier replacement and intensity correction; applied only when the found
     /// multiband factor is ≥ 2.
     public var multibandCorrection = false
+    /// Susceptibility distortion correction of a DWI series: `reverse-pe` (field from a
+    /// reverse phase-encoding pair, Ruthotto et al. 2012), `anat` (the pair when the subject
+    /// has one, else the weaker registration of the b = 0 to the anatomical T2w along phase
+    /// encoding), `none`. Nil when the card does not say: the pair is used when present.
+    public enum DistortionCorrection: String, Sendable, CaseIterable { case reversePE = "reverse-pe", anat, none }
+    public var distortionCorrection: DistortionCorrection?
     public init() {}
 }
 

@@ -55,6 +55,16 @@ import Testing
         #expect("\(s)" == "0.035 ± 0.0007" && "\(Spec(9))" == "9")
     }
 
+    @Test func distortionCorrectionKeyDecodes() throws {
+        for (value, expected) in [("reverse-pe", ProcessingSpec.DistortionCorrection.reversePE), ("anat", .anat), ("none", .none)] {
+            let text = Malformed.base.joined(separator: "\n").replacingOccurrences(of: "processing: {denoise: mppca, motion_correction: slicewise}",
+                                                                                   with: "processing: {denoise: mppca, distortion_correction: \(value)}")
+            let card = try ProtocolCard.decode(text, path: "example.yaml")
+            #expect(card.series("dwi")?.processing.distortionCorrection == expected, "\(value)")
+        }
+        #expect(try ProtocolCard.decode(Malformed.base.joined(separator: "\n"), path: "example.yaml").series("dwi")?.processing.distortionCorrection == nil)
+    }
+
     @Test func aDWISeriesAdmittingMultibandFourWarns() throws {
         let text = Malformed.base.joined(separator: "\n").replacingOccurrences(of: "multiband: {value: 2, tolerance: 1}", with: "multiband: {value: 3, tolerance: 1}")
         let card = try ProtocolCard.decode(text, path: "example.yaml")
@@ -164,6 +174,10 @@ struct Malformed: Sendable, CustomTestStringConvertible {
         Malformed(name: "directions with spherical encoding", edit: set(20, "      encoding: spherical"), line: 23, column: 67, key: "directions", fragment: "spherical"),
         Malformed(name: "multiband correction without multiband", edit: { $0[23] = "    processing: {multiband_correction: true}"; $0.remove(at: 17) },
                   line: 23, column: 18, key: "multiband_correction", fragment: "needs 'multiband'"),
+        Malformed(name: "distortion correction unknown", edit: set(24, "    processing: {denoise: mppca, distortion_correction: topup}"),
+                  line: 24, column: nil, key: "distortion_correction", fragment: "must be one of reverse-pe, anat, none; found \"topup\""),
+        Malformed(name: "distortion correction on anat", edit: insert(after: 12, "    processing: {distortion_correction: anat}"),
+                  line: 13, column: nil, key: "distortion_correction", fragment: "allowed only on dwi series"),
         Malformed(name: "mt_pulse on dwi", edit: insert(after: 16, "    mt_pulse: true"), line: 17, column: 5, key: "mt_pulse", fragment: "only on anat"),
         Malformed(name: "map names an unknown series", edit: set(27, "  - {id: dti, kind: dti, inputs: {dwi: dwi2}}"), line: 27, column: 6, key: "inputs", fragment: "names the series 'dwi2'"),
         Malformed(name: "map lacks a role", edit: set(26, "  - {id: csa, kind: morphometry, inputs: {}}"), line: 26, column: 6, key: "inputs", fragment: "needs the input role 'image'"),

@@ -131,7 +131,7 @@ extension ProcessRun {
         // Susceptibility distortion (reverse phase-encoding pair): after MP-PCA and unringing,
         // which need the noise and the ringing as acquired (unwarping interpolates, correlating
         // neighbouring voxels' noise), before the slice-group motion correction.
-        try distortionStep(series, &d)
+        try distortionStep(series, plan: plan, &d)
 
         // Slice-group motion, outlier groups and banding (CordMultiband), before the tensor.
         try multibandStep(series, plan: plan, &d)

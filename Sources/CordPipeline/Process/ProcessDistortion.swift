@@ -9,10 +9,23 @@ import CordIO
 extension ProcessRun {
     /// Estimates the field from the pair and unwarps `d.image` in place (the series' own
     /// b = 0 volumes stand for the `same` image when no separate one exists). Writes
-    /// `dwi/<stem>_desc-field_fieldmap.nii.gz` (Hz), `dwi/<stem>_desc-unwarped_dwi.nii.gz`,
-    /// `dwi/<stem>_desc-unwarped_b0.nii.gz` (the pair combined) and `…_fieldmap.json`.
-    func distortionStep(_ series: SubjectImage, _ d: inout LoadedDiffusion) throws {
-        guard let pair = inventory.distortionPairs[series.path] else { return }
+    /// `fmap/<entities>_space-dwi_desc-cordq_fieldmap.nii.gz` (Hz, its record as the sidecar),
+    /// `dwi/<entities>_space-dwi_desc-unwarped_dwi.nii.gz` (+ bval/bvec) and
+    /// `…_desc-unwarped_dwiref.nii.gz` (the pair combined).
+    func distortionStep(_ series: SubjectImage, plan: DiffusionPlan, _ d: inout LoadedDiffusion) throws {
+        let asked = plan.distortion
+        if asked.value == .none {
+            skip("distortion correction \(series.stem)", "off (\(asked.source))")
+            return
+        }
+        guard let pair = inventory.distortionPairs[series.path] else {
+            if asked.value == .anat {
+                try anatomicalDistortionStep(series, source: asked.source, &d)
+            } else if plan.distortionAsked {
+                skip("distortion correction \(series.stem)", "\(asked.source), but the subject has no reverse phase-encoding pair for this series (fmap/*_epi with IntendedFor, or dwi dir-AP/dir-PA); not corrected (distortion_correction: anat uses the T2w instead)", warn: true)
+            }
+            return
+        }
         let loaded = d
         var corrected: Volume<Float>?
         for p in [pair.same.imagePath, pair.reverse.imagePath, pair.same.sidecarPath, pair.reverse.sidecarPath].compactMap({ $0 })
@@ -65,9 +78,65 @@ extension ProcessRun {
             m.pairMismatchBefore = estimate.mismatchBefore; m.pairMismatchAfter = estimate.mismatchAfter
             m.maxDisplacementVoxels = unwarped.maximumDisplacement
             if estimate.mismatchAfter > 0.8 * estimate.mismatchBefore {
-                m.warnings.append("distortion correction \(series.stem): the corrected pair agrees little better than the acquired one (mismatch \(formatFixed(estimate.mismatchBefore, 3)) → \(formatFixed(estimate.mismatchAfter, 3))); check the pair")
+                m.warnings.append("the corrected pair agrees little better than the acquired one (mismatch \(formatFixed(estimate.mismatchBefore, 3)) → \(formatFixed(estimate.mismatchAfter, 3))); check the pair")
             }
-            return ("\(pair.source): \(EPIDistortion.summary(estimate))", [field, image, b0, record] + gradients, m)
+            let why = asked.value == .anat ? "; \(asked.source): the pair is used (it is the stronger method)" : (plan.distortionAsked ? "; \(asked.source)" : "")
+            return ("\(pair.source): \(EPIDistortion.summary(estimate))\(why)", [field, image, b0, record] + gradients, m)
+        }
+        if let c = corrected { d.image = c }
+    }
+
+    /// The fallback without a pair: the mean b = 0 registered along phase encoding to the
+    /// anatomical image (resampled onto the DWI grid, cost in its cord + 5 mm), the series
+    /// unwarped with the field. Same outputs as the pair step; the record says which source.
+    func anatomicalDistortionStep(_ series: SubjectImage, source: String, _ d: inout LoadedDiffusion) throws {
+        guard let anatomy = distortionAnatomy else {
+            skip("distortion correction \(series.stem)", "\(source), but there is no segmented anatomical image to register to; not corrected", warn: true)
+            return
+        }
+        let loaded = d
+        var corrected: Volume<Float>?
+        try step("distortion correction \(series.stem)") {
+            let target = try EPIReadout.checked(phaseEncoding: sidecar(of: series.path)?.phaseEncodingDirection,
+                                                totalReadoutTime: sidecar(of: series.path)?.totalReadoutTime, name: series.path)
+            let b0 = meanB0(loaded)
+            let onGrid = EPIDistortion.anatomicalOnGrid(anatomy.image, mask: anatomy.cord, grid: b0.grid)
+            guard let cord = onGrid.mask else {
+                throw AnatomicalFallbackError.emptyMask(name: "the cord of \(anatomy.path) (resampled onto the grid of \(series.path))")
+            }
+            var options = AnatomicalFallbackOptions(); options.progress = false
+            let estimate = try AnatomicalFallback.estimate(EPIImage(image: b0, readout: target, name: series.path), anatomical: onGrid.image,
+                                                           anatomicalName: anatomy.path, cordMask: cord, maskName: "cord of \(anatomy.path)", options: options)
+            let unwarped = try Unwarp.apply(EPIImage(image: loaded.image, readout: target, name: series.path),
+                                            fieldHz: estimate.fieldHz, fieldName: "field from \(anatomy.path)")
+            let field = names.dwiField(series.stem), image = names.dwiSeries(series.stem, desc: "unwarped")
+            let b0Name = names.dwiUnwarpedB0(series.stem), record = names.dwiField(series.stem, ext: ".json")
+            let single = loaded.header.singleVolume
+            try NIfTIFile.write(estimate.fieldHz, to: out.path(field), like: single, description: "cordq field from T2w (Hz)")
+            try NIfTIFile.write(unwarped.corrected, to: out.path(image), like: loaded.header, description: "cordq unwarped DWI")
+            try NIfTIFile.write(estimate.corrected, to: out.path(b0Name), like: single, description: "cordq unwarped b=0 (T2w fallback)")
+            var rec = EPIDistortion.record(estimate, options: options, inputs: [series.path, anatomy.path])
+            rec["Decision"] = .string(source)
+            rec["UnwarpedSeriesMinimumJacobian"] = .number(unwarped.minimumJacobian)
+            rec["Units"] = .string("Hz")
+            let gradients = try writeGradients(series.stem, desc: "unwarped", table: loaded.table, grid: loaded.image.grid)
+            describeImage(field, "Susceptibility field (Hz) from registering the mean b = 0 to \(anatomy.path) along phase encoding (the weaker fallback without a reverse phase-encoding pair).",
+                          sources: [series.path, anatomy.path], space: "dwi", on: series.path, extra: rec)
+            describeImage(image, "DWI series unwarped with the field (Jacobian-modulated resampling along phase encoding).",
+                          sources: [series.path, anatomy.path], space: "dwi", on: series.path)
+            describeImage(b0Name, "Mean b = 0 after correction with the field registered to the anatomical image.",
+                          sources: [series.path, anatomy.path], space: "dwi", on: series.path)
+            if request.qc { qcImages.distortion.append((series: series.stem, field: estimate.fieldHz, before: b0, after: estimate.corrected)) }
+            corrected = unwarped.corrected
+            var m = StepMetrics(); m.volumes = loaded.image.frames
+            m.minimumJacobian = estimate.minimumJacobian
+            m.maxDisplacementVoxels = unwarped.maximumDisplacement
+            m.warnings.append("no reverse phase-encoding pair; the field comes from registering the b = 0 to \(anatomy.path) (the weaker fallback: it assumes the T2w is undistorted and aligned with the DWI)")
+            if estimate.similarityAfter < estimate.similarityBefore + 0.01 {
+                m.warnings.append("the registration to the T2w improved the local correlation little (\(formatFixed(estimate.similarityBefore, 3)) → \(formatFixed(estimate.similarityAfter, 3))); check the corrected b = 0")
+            }
+            let summary = "T2w fallback (\(source); no reverse phase-encoding pair): field \(formatFixed(Double(estimate.fieldHz.minimum), 1)) to \(formatFixed(Double(estimate.fieldHz.maximum), 1)) Hz; local cc² with \(anatomy.path) \(formatFixed(estimate.similarityBefore, 3)) → \(formatFixed(estimate.similarityAfter, 3)); minimum Jacobian \(formatFixed(estimate.minimumJacobian, 3))"
+            return (summary, [field, image, b0Name, record] + gradients, m)
         }
         if let c = corrected { d.image = c }
     }

@@ -93,6 +93,9 @@ final class ProcessRun {
     var atlasCache: Atlas?
     /// Cord segmentations of anatomical images, by path (each image is segmented once).
     var segmentations: [String: AnatomyResult] = [:]
+    /// The anatomical image and its cord, kept for the DWI distortion fallback when a card
+    /// series or `--distortion-correction anat` asks for it.
+    var distortionAnatomy: (image: Volume<Float>, cord: Mask, path: String)?
     /// The level map on the anatomical image, once registration has run.
     var pendingLevels: Volume<Int32>?
     /// Per-slice long-form tables (relative path → rows) written beside the metrics table.
@@ -182,6 +185,9 @@ final class ProcessRun {
     /// Cord segmentation, levels, atlas registration and morphometry on the anatomical image.
     func anatomySteps() throws {
         guard let anatomy = try anatomyStep() else { skip("levels", "no anatomical image"); return }
+        let fallbackAsked = request.distortionCorrection == .anat
+            || (request.distortionCorrection == nil && card.report?.card.series.contains { $0.processing.distortionCorrection == .anat } == true)
+        if fallbackAsked { distortionAnatomy = (anatomy.volume, anatomy.binary, anatomy.image.path) }
         try levelsStep(anatomy)
         if labels != nil { try registerAnatomy(anatomy) }
         try step("morphometry") { try morphometry(anatomy) }

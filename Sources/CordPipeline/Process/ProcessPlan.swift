@@ -18,6 +18,9 @@ struct DiffusionPlan: Sendable {
     var motionCorrection: Decision<ProcessingSpec.MotionCorrection>
     var multibandCorrection: Decision<Bool>
     var microFA: Decision<MicroFAMethod>
+    /// Susceptibility distortion correction; `asked` when a card or option said so (not the default).
+    var distortion: Decision<ProcessingSpec.DistortionCorrection>
+    var distortionAsked: Bool
 
     var json: JSONValue {
         func d<T>(_ x: Decision<T>, _ v: String) -> JSONValue { .object(["value": .string(v), "source": .string(x.source)]) }
@@ -26,6 +29,7 @@ struct DiffusionPlan: Sendable {
             "motion_correction": d(motionCorrection, motionCorrection.value.rawValue),
             "multiband_correction": d(multibandCorrection, "\(multibandCorrection.value)"),
             "microfa_method": d(microFA, microFA.value.rawValue),
+            "distortion_correction": d(distortion, distortion.value.rawValue),
         ])
     }
 }
@@ -76,7 +80,18 @@ struct CardGuidance: Sendable {
         } else {
             microFA = Decision(value: .auto, source: "default: auto (the route the encodings support)")
         }
-        return DiffusionPlan(denoise: denoise, unring: unring, motionCorrection: motion, multibandCorrection: multiband, microFA: microFA)
+        let distortion: Decision<ProcessingSpec.DistortionCorrection>
+        var asked = true
+        if let c = r.distortionCorrection {
+            distortion = Decision(value: c, source: "--distortion-correction \(c.rawValue)")
+        } else if let spec, let c = spec.processing.distortionCorrection {
+            distortion = Decision(value: c, source: "\(where_): processing.distortion_correction = \(c.rawValue)")
+        } else {
+            distortion = Decision(value: .reversePE, source: "default: the reverse phase-encoding pair when the subject has one")
+            asked = false
+        }
+        return DiffusionPlan(denoise: denoise, unring: unring, motionCorrection: motion, multibandCorrection: multiband, microFA: microFA,
+                             distortion: distortion, distortionAsked: asked)
     }
 }
 

@@ -63,6 +63,9 @@ public struct ProcessRequest: Sendable {
     public var overwrite = false
     /// Remove the magnitude (Rician) bias with the MP-PCA σ map before μFA fits
     /// (`MagnitudeNoiseLevel`); only where MP-PCA ran.
+    /// Susceptibility distortion correction of the DWI (overrides the card's
+    /// `processing.distortion_correction`); nil: the card, else the pair when present.
+    public var distortionCorrection: ProcessingSpec.DistortionCorrection?
     public var microFADebias = true
     /// Write each contrast space's maps resampled into template space (the cropped atlas grid)
     /// beside the warps, for group analysis.

@@ -155,6 +155,8 @@ public enum ReconPipeline {
         options.gFactor = r.gfactorOutput != nil
         var result = try EPIReconstruction.reconstruct(ds, options: options)
         result.report.sequence = kind
+        // Reader notes that matter for the output (no bvec for a built-in table, geometry mismatch).
+        result.report.warnings += ds.notes.filter { $0.contains("no bval/bvec") || $0.hasPrefix("WARNING") }
         let mag = result.image.map { ($0.real * $0.real + $0.imaginary * $0.imaginary).squareRoot() }
         let g = result.image.grid
         let mid = g.nz / 2

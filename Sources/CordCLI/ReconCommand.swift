@@ -66,6 +66,9 @@ public struct ReconCommand: ParsableCommand {
             print("  ghost phase (slice 1): \(p.source); coefficients \(p.coefficients.map { formatSignificantCore($0) }.joined(separator: ", ")) (rad, rad/pixel, …)")
         }
         print("  ghost-to-signal ratio (middle slice): \(formatSignificantCore(rep.ghostToSignal))")
+        if let rs = rep.resolve {
+            print("  RESOLVE: \(rs.segments) segments × \(rs.segmentWidth) samples (overlap \(rs.overlapSamples)), readout coverage \(formatSignificantCore(rs.readoutCoverage)); navigator: \(rs.navigator); \(rs.shots.count) shots, \(rs.rejectedShots) rejected")
+        }
         for w in g.warnings { print("  warning: \(w)") }
         for o in rep.outputs { print("  wrote \(o)") }
     }

@@ -38,6 +38,9 @@ public struct ResolveSimulationSettings: Sendable {
     public var shotPhase = 3.0, shotShift = 0.5
     /// Shots corrupted (and re-acquired), counted over the whole series.
     public var corruptedShots = 0
+    /// Timing only: slices after the first reuse the first slice's k-space (same work to
+    /// reconstruct, a fraction of the time to simulate).
+    public var replicateSlices = false
     public var seed: UInt64 = 7
     public init() {}
 
@@ -158,7 +161,8 @@ public enum ResolveKSpaceSimulator {
         var corruptKeys = Set<[Int]>()
         let allShots = encodings.count * s.slices * (nseg - s.omittedSegments)
         while corruptKeys.count < min(s.corruptedShots, allShots) {
-            let v = Int(rng.next() % UInt64(encodings.count)), k = Int(rng.next() % UInt64(s.slices))
+            let v = Int(rng.next() % UInt64(encodings.count))
+            let k = s.replicateSlices ? 0 : Int(rng.next() % UInt64(s.slices))   // replicas copy slice 0's shots
             let g = s.omittedSegments + Int(rng.next() % UInt64(nseg - s.omittedSegments))
             corruptKeys.insert([v, k, g])
         }
@@ -167,7 +171,24 @@ public enum ResolveKSpaceSimulator {
         var shotCounter = 0, time = 0
         let navStart = nx / 2 - ws / 2
         for (v, enc) in encodings.enumerated() {
+            var firstSliceRange = 0..<0, firstSliceShots = 0..<0
             for k in 0..<s.slices {
+                if s.replicateSlices && k > 0 {
+                    let offset = shotCounter - firstSliceShots.lowerBound
+                    let position = SIMD3<Double>(0, 0, (Double(k) - Double(s.slices - 1) / 2) * (s.sliceThickness + s.sliceGap))
+                    for i in firstSliceRange {
+                        var a = acqs[i]
+                        a.index.slice = k; a.position = position; a.userInts[1] += offset
+                        a.timeStamp = time; a.scanCounter = acqs.count + 1
+                        acqs.append(a)
+                    }
+                    corruptedCounters += corruptedCounters.filter { firstSliceShots.contains($0) }.map { $0 + offset }
+                    shotCounter += firstSliceShots.count; time += 1
+                    truth.append(truth[truth.count - 1])
+                    continue
+                }
+                let acqStart = acqs.count, shotStart = shotCounter
+                defer { if k == 0 { firstSliceRange = acqStart..<acqs.count; firstSliceShots = shotStart..<shotCounter } }
                 let position = SIMD3<Double>(0, 0, (Double(k) - Double(s.slices - 1) / 2) * (s.sliceThickness + s.sliceGap))
                 // The object of this volume.
                 var rho = [ComplexD](repeating: .zero, count: nx * ny)

@@ -125,5 +125,16 @@ func frameNRMSE(_ image: Volume<ComplexF>, frame v: Int, _ truth: [Double], _ ma
         print("RESOLVE DTI, white matter (\(inner.count) voxels): FA \(faM) vs truth \(faT), MD \(mdM) vs \(mdT) µm²/ms")
         // Tolerance: 0.05 FA, 0.05 µm²/ms MD (partial volume with GM/CSF at 1.5 mm pixels).
         #expect(abs(faM - faT) < 0.05 && abs(mdM - mdT) < 0.05)
+        // The uncorrected baseline through the same steps (printed for the record).
+        var off = ReconRequest(input: dir + "/resolve.h5", output: dir + "/off.nii.gz"); off.options.quiet = true
+        off.resolveNavigator = false
+        _ = try ReconPipeline.run(off)
+        _ = try DiffusionProcessing.dti(inputs: [DWIInput(image: dir + "/off.nii.gz", bval: dir + "/off.bval", bvec: dir + "/off.bvec")],
+                                        mask: .all, output: dir + "/dti-off", options: DTIOptions())
+        let (fa0, _) = try NIfTIFile.read(dir + "/dti-off/FA.nii.gz")
+        let (md0, _) = try NIfTIFile.read(dir + "/dti-off/MD.nii.gz")
+        let fa0M = inner.map { Double(fa0.data[$0]) }.reduce(0, +) / Double(inner.count)
+        let md0M = inner.map { Double(md0.data[$0]) }.reduce(0, +) / Double(inner.count)
+        print("RESOLVE DTI without navigator: FA \(fa0M), MD \(md0M) µm²/ms")
     }
 }

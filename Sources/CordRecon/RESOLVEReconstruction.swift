@@ -475,11 +475,9 @@ public enum ResolveReconstruction {
         guard overlap > 0 else { return [Double](repeating: 1, count: width) }
         let lo = covered.firstIndex(of: true) ?? 0, hi = covered.lastIndex(of: true) ?? (covered.count - 1)
         return (0..<width).map { j in
-            let x = start + j
             var w = 1.0
             if start > lo { w = min(w, (Double(j) + 0.5) / Double(overlap + 1)) }
             if start + width - 1 < hi { w = min(w, (Double(width - 1 - j) + 0.5) / Double(overlap + 1)) }
-            _ = x
             return w
         }
     }

@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "CordNormativeTests", dependencies: ["CordTestSupport", "CordNormative", "CordMetrics", "CordIO", "CordCore",
                                                                .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CordDiffusionTests", dependencies: ["CordTestSupport", "CordDiffusion", "CordPhantom", "CordCore"]),
-        .testTarget(name: "CordReconTests", dependencies: ["CordTestSupport", "CordRecon", "CordIO", "CordCore", "CordPhantom", "CordProtocol", "CordPipeline"]),
+        .testTarget(name: "CordReconTests", dependencies: ["CordTestSupport", "CordRecon", "CordIO", "CordCore", "CordPhantom", "CordProtocol", "CordPipeline", "CordDiffusion"]),
         .testTarget(name: "CordCLITests", dependencies: ["CordTestSupport", "CordCLI", "CordPipeline", "CordIO", "CordCore", "CordPhantom", "CordAtlas", "CordMetrics", "CordMultiband", "CordReport",
                                                          "CordNormative"]),
     ]

@@ -7,7 +7,7 @@ import CordPipeline
 public struct PhantomKSpaceCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "kspace",
-        abstract: "Simulate single-shot or reduced-FOV EPI k-space (ISMRMRD HDF5) with ground-truth images.",
+        abstract: "Simulate single-shot, reduced-FOV or readout-segmented (RESOLVE) EPI k-space (ISMRMRD HDF5) with ground truth.",
         discussion: """
         Writes OUTDIR/epi.h5 in CordQ's raw-data convention (docs/raw-data.md: ramp-sampled \
         trapezoid readouts with trajectoryDescription in µs, 2× readout oversampling, reflected \
@@ -15,7 +15,13 @@ public struct PhantomKSpaceCommand: ParsableCommand {
         optional partial Fourier, GRAPPA undersampling with a separate calibration train and \
         reduced FOV with phase oversampling and an excitation profile) and the truth: \
         truth_combined.nii.gz (|ρ|·√(SᴴΨ⁻¹S), the SNR-optimal combination in whitened units), \
-        truth_object.nii.gz, and truth_sense_gfactor.nii.gz (Pruessmann 1999) when accelerated.
+        truth_object.nii.gz, and truth_sense_gfactor.nii.gz (Pruessmann 1999) when accelerated. \
+        --sequence resolve writes OUTDIR/resolve.h5: a DWI series (one b = 0, --directions at \
+        --b-value s/mm²) of an axial cord slice (1.5 mm pixels) with diffusion tensors, readout \
+        segments with overlap (uniform-grid readouts, idx.segment, user_int[0] = first kx sample), \
+        2D navigators (idx.set = 1) carrying each shot's random smooth phase and echo shift, \
+        optional corrupted shots re-acquired; truth_combined (per slice and volume), truth_fa, \
+        truth_md (µm²/ms), truth_cord.
         """)
     @Argument(help: "Output folder (created).") public var outdir: String
     @Option(help: "Reconstructed matrix (square, even).") public var matrix = 64
@@ -27,6 +33,17 @@ public struct PhantomKSpaceCommand: ParsableCommand {
     @Option(help: "Noise SD relative to the object's peak.") public var noise = 0.01
     @Option(name: .customLong("off-resonance"), help: "Uniform off-resonance along the echo train (Hz).") public var offResonance = 0.0
     @Option(help: "Random seed.") public var seed: UInt64 = 1
+    @Option(help: "epi (single shot / reduced FOV) or resolve (readout-segmented DWI series).") public var sequence = "epi"
+    @Option(help: "RESOLVE: readout segments.") public var segments = 5
+    @Option(name: .customLong("segment-width"), help: "RESOLVE: samples per segment (the full kx grid is --matrix; (matrix − width) divisible by segments − 1).") public var segmentWidth = 16
+    @Option(name: .customLong("phase-lines"), help: "RESOLVE: ky lines (default: --matrix).") public var phaseLines: Int?
+    @Option(name: .customLong("navigator-lines"), help: "RESOLVE: ky lines of the 2D navigator.") public var navigatorLines = 24
+    @Option(help: "RESOLVE: slices.") public var slices = 1
+    @Option(help: "RESOLVE: diffusion directions at --b-value after one b = 0 volume.") public var directions = 6
+    @Option(name: .customLong("b-value"), help: "RESOLVE: b-value (s/mm²).") public var bValue = 1000.0
+    @Option(name: .customLong("corrupted-shots"), help: "RESOLVE: shots corrupted by motion and re-acquired.") public var corruptedShots = 0
+    @Option(name: .customLong("omitted-segments"), help: "RESOLVE: readout partial Fourier, segments left out on the −kx side.") public var omittedSegments = 0
+    @Flag(name: .customLong("replicate-slices"), help: "RESOLVE, timing only: slices after the first reuse its k-space.") public var replicateSlices = false
 
     public init() {}
     public func validate() throws {
@@ -36,6 +53,16 @@ public struct PhantomKSpaceCommand: ParsableCommand {
         guard acceleration >= 1, acceleration <= 4 else { throw ValidationError("--acceleration must be 1–4") }
     }
     public func run() throws {
+        if sequence == "resolve" {
+            var r = ResolveSimulationSettings()
+            r.nx = matrix; r.ny = phaseLines ?? matrix; r.fieldOfView = 1.5 * Double(matrix); r.coils = coils; r.segments = segments
+            r.segmentWidth = segmentWidth; r.navigatorLines = navigatorLines; r.slices = slices; r.directions = directions
+            r.bValue = bValue; r.corruptedShots = corruptedShots; r.omittedSegments = omittedSegments; r.noise = noise
+            r.replicateSlices = replicateSlices; r.seed = seed
+            for p in try ResolvePhantomExport.write(r, to: outdir) { print("wrote \(p)") }
+            return
+        }
+        guard sequence == "epi" else { throw ValidationError("--sequence must be epi or resolve") }
         var s = EPISimulationSettings()
         s.nx = matrix; s.ny = matrix; s.coils = coils; s.partialFourier = partialFourier; s.acceleration = acceleration
         s.reducedFOV = reducedFOV; s.phaseOversampling = reducedFOV ? 0.5 : 0; s.referenceLines = !noReference

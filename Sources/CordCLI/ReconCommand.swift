@@ -25,11 +25,16 @@ public struct ReconCommand: ParsableCommand {
         the affine comes from the raw slice position and read/phase/slice directions (LPS → RAS); \
         OUT.json carries EchoTime, EffectiveEchoSpacing, TotalReadoutTime (s), PhaseEncodingDirection, \
         SliceTiming, MultibandAccelerationFactor, ParallelReductionFactorInPlane, PartialFourier. \
-        Conventions: docs/raw-data.md. GRAPPA, RESOLVE and SMS are not reconstructed yet.
+        RESOLVE (readout-segmented EPI, Porter & Heidemann 2009 MRM 62:468; auto-detected from \
+        idx.segment > 0): per-segment ghost correction, 2D-navigator phase removal (the navigator \
+        Hann-tapered over its own k-space window), segments placed on the full kx grid with overlap \
+        averaging, re-acquired shots chosen by navigator consistency, readout partial Fourier by \
+        POCS; OUT_resolve.json records each shot's navigator echo shift (Δk), central energy, phase \
+        error (rad) and rejections. Conventions: docs/raw-data.md. SMS is not reconstructed yet.
         """)
     @Argument(help: "Raw file: Siemens twix (.dat, VD/VE or VB).") public var raw: String
     @Argument(help: "Output NIfTI (.nii or .nii.gz); OUT.json is written beside it.") public var output: String
-    @Option(help: "Sequence: auto, epi, zoomit, resolve (resolve: not yet).") public var sequence: RawSequenceKind = .auto
+    @Option(help: "Sequence: auto, epi, zoomit, resolve.") public var sequence: RawSequenceKind = .auto
     @Flag(help: "Write the complex image (complex64) instead of the magnitude.") public var complex = false
     @Option(name: .customLong("coil-combination"), help: "adaptive (Walsh 2000) or sos.") public var coilCombination: CoilCombination = .adaptive
     @Option(name: .customLong("partial-fourier"), help: "pocs, homodyne or zero.") public var partialFourier: PartialFourierMethod = .pocs
@@ -37,6 +42,8 @@ public struct ReconCommand: ParsableCommand {
     @Option(help: "Write the g-factor map here (1 everywhere without acceleration; GRAPPA not yet).") public var gfactor: String?
     @Option(help: "Also write a PNG of the middle slice (magnitude).") public var png: String?
     @Flag(name: .customLong("no-prewhiten"), help: "Skip noise pre-whitening.") public var noPrewhiten = false
+    @Flag(name: .customLong("no-navigator"), help: "RESOLVE: combine segments without the 2D-navigator phase correction (the uncorrected baseline).") public var noNavigator = false
+    @Flag(name: .customLong("no-shot-selection"), help: "RESOLVE: average re-acquired shots instead of choosing by navigator consistency.") public var noShotSelection = false
 
     public init() {}
     public func run() throws {
@@ -49,6 +56,8 @@ public struct ReconCommand: ParsableCommand {
         r.options.prewhiten = !noPrewhiten
         r.gfactorOutput = gfactor
         r.pngOutput = png
+        r.resolveNavigator = !noNavigator
+        r.resolveSelectShots = !noShotSelection
         let rep = try ReconPipeline.run(r)
         let g = rep.recon
         print("reconstructed \(g.sequence): \(g.matrix.map(String.init).joined(separator: " × ")) × \(g.volumes) volume(s), \(g.coils) coil(s)")
@@ -57,6 +66,9 @@ public struct ReconCommand: ParsableCommand {
             print("  ghost phase (slice 1): \(p.source); coefficients \(p.coefficients.map { formatSignificantCore($0) }.joined(separator: ", ")) (rad, rad/pixel, …)")
         }
         print("  ghost-to-signal ratio (middle slice): \(formatSignificantCore(rep.ghostToSignal))")
+        if let rs = rep.resolve {
+            print("  RESOLVE: \(rs.segments) segments × \(rs.segmentWidth) samples (overlap \(rs.overlapSamples)), readout coverage \(formatSignificantCore(rs.readoutCoverage)); navigator: \(rs.navigator); \(rs.shots.count) shots, \(rs.rejectedShots) rejected")
+        }
         for w in g.warnings { print("  warning: \(w)") }
         for o in rep.outputs { print("  wrote \(o)") }
     }

@@ -274,9 +274,42 @@ public struct RawCounterMapping: Sendable, Equatable {
     /// Vendor flags whose scans are not k-space data (sync data, ACQEND) and are skipped.
     public var skipFlags: [String]
     public var source: String
+    /// Where the vendor keeps each scan's diffusion encoding (nil: the mapping gives none).
+    public var diffusion: RawDiffusionMapping?
     public init(vendor: String, sequences: [String], counters: [String: String?], flags: [String: String],
-                skipFlags: [String], source: String) {
+                skipFlags: [String], source: String, diffusion: RawDiffusionMapping? = nil) {
         self.vendor = vendor; self.sequences = sequences; self.counters = counters; self.flags = flags
-        self.skipFlags = skipFlags; self.source = source
+        self.skipFlags = skipFlags; self.source = source; self.diffusion = diffusion
+    }
+}
+
+/// How a vendor raw file carries the diffusion encoding of each scan (the `diffusion:` block of a
+/// `protocols/raw/*.yaml` mapping; docs/raw-data.md). Two sources, the per-scan one first:
+/// - a B-matrix in the scan header's ICE program parameters (Siemens VD/VE
+///   `aushIceProgramPara`): six unsigned values B + `iceOffset` (xx, yy, zz, xy, xz, yz, s/mm²;
+///   the sign of each diagonal element carries the polarity of that gradient component) and the
+///   nominal b + `iceOffset`;
+/// - the protocol's table (Siemens `sDiffusion`: `alBValue[]`, free directions
+///   `sFreeDiffusionData.asDiffDirVector[]`), indexed by the vendor counter `volumeCounter`.
+public struct RawDiffusionMapping: Sendable, Equatable {
+    /// Vendor counter that steps through the diffusion encodings (Siemens ep2d_diff: `Rep`).
+    public var volumeCounter: String
+    /// ICE program parameter indices (0-based) of Bxx, Byy, Bzz, Bxy, Bxz, Byz; empty: none.
+    public var iceBMatrix: [Int]
+    /// ICE program parameter index of the nominal b-value, or nil.
+    public var iceNominalB: Int?
+    /// Offset added to the stored ICE values (Siemens: 16384).
+    public var iceOffset: Double
+    /// Frame of the ICE B-matrix: `xyz` (magnet) or `prs` (phase, read, slice of the scan).
+    public var iceFrame: String
+    /// Protocol `ulCoordinateSystem` value of the free directions → `xyz` or `prs`.
+    public var freeCoordinateSystems: [Int: String]
+    /// Magnet (xyz) frame → patient LPS frame: sign of each axis per patient position (`HFS`, …).
+    public var magnetToPatient: [String: SIMD3<Double>]
+    public init(volumeCounter: String, iceBMatrix: [Int], iceNominalB: Int?, iceOffset: Double, iceFrame: String,
+                freeCoordinateSystems: [Int: String], magnetToPatient: [String: SIMD3<Double>]) {
+        self.volumeCounter = volumeCounter; self.iceBMatrix = iceBMatrix; self.iceNominalB = iceNominalB
+        self.iceOffset = iceOffset; self.iceFrame = iceFrame; self.freeCoordinateSystems = freeCoordinateSystems
+        self.magnetToPatient = magnetToPatient
     }
 }

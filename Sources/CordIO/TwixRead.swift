@@ -50,6 +50,10 @@ public enum TwixFile {
 
     /// Parses twix bytes (`path` names the file in errors).
     public static func parse(_ bytes: [UInt8], path: String, mapping: RawCounterMapping, measurement: Int? = nil) throws -> RawDataset {
+        try parseWithProtocol(bytes, path: path, mapping: mapping, measurement: measurement).0
+    }
+
+    static func parseWithProtocol(_ bytes: [UInt8], path: String, mapping: RawCounterMapping, measurement: Int?) throws -> (RawDataset, TwixProtocol) {
         guard bytes.count >= 8 else {
             throw CordIOError.truncated(path: path, expectedBytes: 8, foundBytes: bytes.count)
         }
@@ -96,6 +100,10 @@ public enum TwixFile {
         let channelHeaderSize = isVD ? 32 : 128
         var scanNumber = 0
         var centreLines = Set<Int>()
+        // Per scan: ICE program parameters and the diffusion volume counter (docs/raw-data.md).
+        var iceParameters: [[UInt16]] = []
+        var diffusionCounter: [Int] = []
+        let diffusionCounterIndex = mapping.diffusion.flatMap { counterNames.firstIndex(of: $0.volumeCounter) }
         let flagMap: [(bit: Int, flag: RawAcquisitionFlags)] = evalInfoBits.enumerated().compactMap { i, name in
             mapping.flags[name].flatMap { RawAcquisitionFlags.flag(named: $0) }.map { (i, $0) }
         }
@@ -149,6 +157,10 @@ public enum TwixFile {
             let dirs = siemensQuaternionDirections(w: q[0], x: q[1], y: q[2], z: q[3])
             acq.phaseDirection = dirs.phase; acq.readDirection = dirs.read; acq.sliceDirection = dirs.slice
             acq.sampleTimeMicroseconds = protocolText.dwellMicroseconds ?? 0
+            // ICE program parameters (VD/VE: 24 at byte 128; VB: 4 at byte 80).
+            let iceStart = isVD ? h + 128 : h + 80
+            iceParameters.append((0..<(isVD ? 24 : 4)).map { bytes.u16(iceStart + 2 * $0) })
+            diffusionCounter.append(diffusionCounterIndex.map { Int(bytes.u16(c0 + 2 * $0)) } ?? 0)
             // Channel data.
             var p = isVD ? h + headerSize : h
             acq.data.withUnsafeMutableBufferPointer { out in
@@ -176,13 +188,18 @@ public enum TwixFile {
         if pos < measEnd, measEnd - pos < headerSize {
             notes.append("\(measEnd - pos) bytes after the last scan (an incomplete end-of-acquisition block) ignored")
         }
+        if let d = mapping.diffusion {
+            notes += try TwixDiffusion.assign(&acquisitions, ice: iceParameters, volumeCounter: diffusionCounter,
+                                              protocolText: protocolText, mapping: d, path: path)
+        }
+        notes += TwixGeometry.checkSlices(acquisitions, protocolText: protocolText)
         var header = try protocolText.header(path: path, acquisitions: acquisitions, centreLine: centreLines.max())
         header.receiverChannels = acquisitions.map(\.channels).max() ?? 1
         var ds = RawDataset(header: header, acquisitions: acquisitions, source: isVD ? .siemensTwixVD : .siemensTwixVB)
         ds.vendorFlags = vendorFlags; ds.vendorCounters = vendorCounters
         ds.protocolFields = protocolText.summaryFields
         ds.notes = notes + ["counter mapping: \(mapping.source)"]
-        return ds
+        return (ds, protocolText)
     }
 
     /// ISMRMRD read/phase/slice directions from a Siemens quaternion (scalar w first):

@@ -120,6 +120,10 @@ public struct ReconRequest: Sendable {
     public var gfactorOutput: String?
     /// Also write a PNG of the first volume's middle slice here.
     public var pngOutput: String?
+    /// RESOLVE: 2D-navigator phase correction (false: the uncorrected baseline) and the choice
+    /// among re-acquired shots by navigator consistency.
+    public var resolveNavigator = true
+    public var resolveSelectShots = true
     public init(input: String, output: String) { self.input = input; self.output = output }
 }
 
@@ -129,6 +133,8 @@ public struct ReconRunReport: Sendable {
     public var outputs: [String]
     /// Ghost-to-signal ratio of the middle slice of the first volume.
     public var ghostToSignal: Double
+    /// RESOLVE: segments, navigator and the per-shot quality record (also in OUT_resolve.json).
+    public var resolve: ResolveReconReport? = nil
 }
 
 public enum ReconPipeline {
@@ -139,13 +145,10 @@ public enum ReconPipeline {
         try PipelineInputs.refuseOverwrite(r.output, inputs: [r.input])
         let ds = try RawInput.read(r.input)
         let kind = RawInfo.sequenceKind(ds)
+        let resolve = r.options.sequence == .resolve || (r.options.sequence == .auto && kind.hasPrefix("resolve"))
         switch r.options.sequence {
-        case .resolve:
-            throw CordError.invalidValue(what: r.input, detail: "RESOLVE (readout-segmented) reconstruction is not implemented yet (issue 17); this chain reconstructs single-shot and reduced-FOV EPI")
+        case .resolve: break
         case .auto:
-            if kind.hasPrefix("resolve") {
-                throw CordError.invalidValue(what: r.input, detail: "the data look readout-segmented (RESOLVE: segment counters > 0); that reconstruction is not implemented yet (issue 17)")
-            }
             if kind.hasPrefix("unknown") {
                 throw CordError.invalidValue(what: r.input, detail: "unknown sequence: \(kind); `cordq recon` reconstructs 2D Cartesian single-shot or reduced-FOV EPI (and one-line-per-readout Cartesian data)")
             }
@@ -153,8 +156,16 @@ public enum ReconPipeline {
         }
         var options = r.options
         options.gFactor = r.gfactorOutput != nil
-        var result = try EPIReconstruction.reconstruct(ds, options: options)
+        var result: EPIReconResult
+        var resolveReport: ResolveReconReport?
+        if resolve {
+            (result, resolveReport) = try ResolveRecon.run(ds, options: options, request: r)
+        } else {
+            result = try EPIReconstruction.reconstruct(ds, options: options)
+        }
         result.report.sequence = kind
+        // Reader notes that matter for the output (no bvec for a built-in table, geometry mismatch).
+        result.report.warnings += ds.notes.filter { $0.contains("no bval/bvec") || $0.hasPrefix("WARNING") }
         let mag = result.image.map { ($0.real * $0.real + $0.imaginary * $0.imaginary).squareRoot() }
         let g = result.image.grid
         let mid = g.nz / 2
@@ -181,6 +192,10 @@ public enum ReconPipeline {
             try GradientFiles.write(table, grid: g, bval: try files.stage(base + ".bval"), bvec: try files.stage(base + ".bvec"))
             outputs += [base + ".bval", base + ".bvec"]
         }
+        if let rep = resolveReport {
+            try TextFile.write(try ResolveRecon.qualityJSON(rep), to: try files.stage(base + "_resolve.json"))
+            outputs.append(base + "_resolve.json")
+        }
         if let gp = r.gfactorOutput, let gmap = result.gFactor {
             try NIfTIFile.write(gmap, to: try files.stage(gp), datatype: .float32,
                                 description: ds.header.accelerationFactorPE > 1 ? "GRAPPA g-factor (pseudo-replica)" : "g-factor (R = 1)")
@@ -191,7 +206,7 @@ public enum ReconPipeline {
             outputs.append(png)
         }
         try files.commit()
-        return ReconRunReport(recon: result.report, outputs: outputs, ghostToSignal: gsr)
+        return ReconRunReport(recon: result.report, outputs: outputs, ghostToSignal: gsr, resolve: resolveReport)
     }
 
     /// A grey-scale PNG of one magnitude slice (x to the right, y upward), windowed to the

@@ -202,13 +202,20 @@ public enum EPIReconstruction {
             guard !cal.isEmpty else {
                 throw CordError.invalidValue(what: "raw data", detail: "R = \(plan.acceleration) but slice \(plan.slices[s]) has no ACQ_IS_PARALLEL_CALIBRATION lines to calibrate GRAPPA")
             }
-            // ACS rows (hybrid, ghost-corrected, cropped), averaged per line, contiguous.
+            // ACS rows (hybrid, ghost-corrected, cropped), averaged per line, contiguous. A
+            // calibration train with its own reference lines gets its own ghost phase.
+            var calGhost = ghost
+            let calRefs = plan.calibrationReferenceLines(slice: s)
+            if options.ghost != .none, !calRefs.isEmpty {
+                let lines = calRefs.map { (hybrid(plan.raw.acquisitions[$0]), plan.raw.acquisitions[$0].flags.contains(.isReverse)) }
+                calGhost = try GhostEstimation.fromReferences(lines, nx: nx, channels: nc, polynomial: options.ghost == .polynomial)
+            }
             var byLine: [Int: ([ComplexD], Int)] = [:]
             for i in cal {
                 let a = plan.raw.acquisitions[i]
                 var line = hybrid(a)
-                if a.flags.contains(.isReverse), !ghost.coefficients.isEmpty {
-                    GhostEstimation.apply(ghost, to: &line, nx: nx, ny: 1, channels: nc, reverseRows: [true])
+                if a.flags.contains(.isReverse), !calGhost.coefficients.isEmpty {
+                    GhostEstimation.apply(calGhost, to: &line, nx: nx, ny: 1, channels: nc, reverseRows: [true])
                 }
                 var cropped = [ComplexD](repeating: .zero, count: nc * cx)
                 let x0 = (nx - cx) / 2

@@ -24,6 +24,7 @@ struct Plan: @unchecked Sendable {
     /// In-plane acceleration along ky (GRAPPA R) and the calibration (ACS) lines per slice.
     let acceleration: Int
     private let calibrationIndex: [Int: [Int]]
+    private let calibrationReferenceIndex: [Int: [Int]]
 
     init(_ raw: RawDataset, options: EPIReconOptions) throws {
         self.raw = raw
@@ -93,11 +94,18 @@ struct Plan: @unchecked Sendable {
             sliceSet.insert(a.index.slice); volumeSet.insert(volumeKey(a))
             rows.insert(a.index.kspaceEncodeStep1)
         }
+        // Reference lines: those of a separate calibration train (PHASCOR + PATREFSCAN in twix)
+        // carry that train's own odd/even phase and are kept apart from the imaging train's.
+        var calRef: [Int: [Int]] = [:]
         for i in acqs.indices where acqs[i].flags.contains(.isPhaseCorrectionData) {
             let a = acqs[i]
-            ref[[a.index.slice] + volumeKey(a), default: []].append(i)
+            if a.flags.contains(.isParallelCalibration) && !a.flags.contains(.isParallelCalibrationAndImaging) {
+                calRef[a.index.slice, default: []].append(i)
+            } else {
+                ref[[a.index.slice] + volumeKey(a), default: []].append(i)
+            }
         }
-        imageIndex = img; referenceIndex = ref
+        imageIndex = img; referenceIndex = ref; calibrationReferenceIndex = calRef
         var cal: [Int: [Int]] = [:]
         for i in acqs.indices where acqs[i].flags.contains(.isParallelCalibration) || acqs[i].flags.contains(.isParallelCalibrationAndImaging) {
             guard !acqs[i].flags.contains(.isPhaseCorrectionData) else { continue }
@@ -117,6 +125,8 @@ struct Plan: @unchecked Sendable {
     }
 
     func calibrationLines(slice s: Int) -> [Int] { calibrationIndex[slices[s]] ?? [] }
+    /// Reference (phase-correction) lines of the calibration train of slice `s`, if it has its own.
+    func calibrationReferenceLines(slice s: Int) -> [Int] { calibrationReferenceIndex[slices[s]] ?? [] }
     func imageLines(slice s: Int, volume v: Int) -> [Int] { imageIndex[[slices[s]] + volumes[v]] ?? [] }
     func referenceLines(slice s: Int, volume v: Int) -> [Int] { referenceIndex[[slices[s]] + volumes[v]] ?? [] }
 

@@ -26,6 +26,25 @@ import Testing
         #expect(json.contains("\"ParallelReductionFactorInPlane\": 2") && json.contains("\"PartialFourier\": 0.75"))
     }
 
+    @Test func phantomResolveThenReconAutoDetectsAndWritesTheShotRecord() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        var sim = try CordQCommand.parseAsRoot(["phantom", "kspace", dir + "/rs", "--sequence", "resolve", "--matrix", "32",
+                                                "--segment-width", "8", "--navigator-lines", "16", "--coils", "2", "--directions", "1",
+                                                "--corrupted-shots", "1"])
+        try sim.run()
+        #expect(Support.files(in: dir + "/rs") == ["resolve.h5", "truth_combined.nii.gz", "truth_cord.nii.gz", "truth_fa.nii.gz",
+                                                   "truth_md.nii.gz", "truth_shots.json"])
+        var recon = try CordQCommand.parseAsRoot(["recon", dir + "/rs/resolve.h5", dir + "/out/dwi.nii.gz", "--no-navigator"])
+        try recon.run()
+        #expect(Support.files(in: dir + "/out") == ["dwi.bval", "dwi.bvec", "dwi.json", "dwi.nii.gz", "dwi_resolve.json"])
+        let json = try String(contentsOfFile: dir + "/out/dwi_resolve.json", encoding: .utf8)
+        #expect(json.contains("\"navigator\" : \"off") && json.contains("\"rejectedShots\" : 1"))
+        // RESOLVE has no g-factor: refused before anything is written.
+        var g = try CordQCommand.parseAsRoot(["recon", dir + "/rs/resolve.h5", dir + "/out2/dwi.nii.gz", "--gfactor", dir + "/out2/g.nii.gz"])
+        #expect(throws: (any Error).self) { try g.run() }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out2/dwi.nii.gz"))
+    }
+
     @Test func unknownSequenceIsRefusedAndNothingWritten() throws {
         let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
         var sim = try CordQCommand.parseAsRoot(["phantom", "kspace", dir + "/ph", "--matrix", "16", "--coils", "2"])

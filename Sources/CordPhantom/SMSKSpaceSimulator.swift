@@ -35,7 +35,8 @@ public struct SMSSimulationSettings: Sendable {
     public var ghostConstant = 0.35, ghostLinear = 0.02, ghostSliceVariation = 1.0
     /// Noise SD per channel relative to the object's peak; neighbour-channel correlation.
     public var noise = 0.01, noiseCorrelation = 0.3
-    public var noiseScans = 4
+    /// Noise scans (readouts of noise only); 16 × nx samples estimate Ψ to a few per cent.
+    public var noiseScans = 16
     /// Collapsed volumes (repetitions).
     public var volumes = 1
     /// Excite only slice position k of every group in the collapsed acquisitions (the others

@@ -120,6 +120,10 @@ public struct ReconRequest: Sendable {
     public var gfactorOutput: String?
     /// Also write a PNG of the first volume's middle slice here.
     public var pngOutput: String?
+    /// SMS separation (used when the data carry MultibandFactor > 1) and where to write its
+    /// JSON report (leakage, g-factor per slice).
+    public var sms = SMSReconOptions()
+    public var smsReportOutput: String?
     public init(input: String, output: String) { self.input = input; self.output = output }
 }
 
@@ -129,6 +133,8 @@ public struct ReconRunReport: Sendable {
     public var outputs: [String]
     /// Ghost-to-signal ratio of the middle slice of the first volume.
     public var ghostToSignal: Double
+    /// SMS separation report (multiband data only).
+    public var sms: SMSReport? = nil
 }
 
 public enum ReconPipeline {
@@ -153,8 +159,19 @@ public enum ReconPipeline {
         }
         var options = r.options
         options.gFactor = r.gfactorOutput != nil
-        var result = try EPIReconstruction.reconstruct(ds, options: options)
-        result.report.sequence = kind
+        // Multiband data: slice separation first (SMSReconstruction, SliceGRAPPA.swift).
+        var smsReport: SMSReport?
+        var result: EPIReconResult
+        if ds.header.multibandFactor > 1 {
+            let s = try SMSReconstruction.reconstruct(ds, options: options, sms: r.sms)
+            result = s.epi; smsReport = s.sms
+        } else {
+            if r.smsReportOutput != nil {
+                throw CordError.invalidValue(what: r.input, detail: "--sms-report needs multiband data (MultibandFactor > 1 in the header's userParameters); this file has none")
+            }
+            result = try EPIReconstruction.reconstruct(ds, options: options)
+        }
+        result.report.sequence = kind + (smsReport.map { " + SMS MB \($0.multibandFactor) (\($0.method))" } ?? "")
         let mag = result.image.map { ($0.real * $0.real + $0.imaginary * $0.imaginary).squareRoot() }
         let g = result.image.grid
         let mid = g.nz / 2
@@ -183,15 +200,19 @@ public enum ReconPipeline {
         }
         if let gp = r.gfactorOutput, let gmap = result.gFactor {
             try NIfTIFile.write(gmap, to: try files.stage(gp), datatype: .float32,
-                                description: ds.header.accelerationFactorPE > 1 ? "GRAPPA g-factor (pseudo-replica)" : "g-factor (R = 1)")
+                                description: smsReport != nil ? "SMS slice-GRAPPA g-factor (pseudo-replica)" : ds.header.accelerationFactorPE > 1 ? "GRAPPA g-factor (pseudo-replica)" : "g-factor (R = 1)")
             outputs.append(gp)
+        }
+        if let sp = r.smsReportOutput, let rep = smsReport {
+            try JSONFile.write(rep, to: try files.stage(sp))
+            outputs.append(sp)
         }
         if let png = r.pngOutput {
             try BinaryFile.write(try magnitudePNG(slice, nx: g.nx, ny: g.ny, scale: 4), to: try files.stage(png))
             outputs.append(png)
         }
         try files.commit()
-        return ReconRunReport(recon: result.report, outputs: outputs, ghostToSignal: gsr)
+        return ReconRunReport(recon: result.report, outputs: outputs, ghostToSignal: gsr, sms: smsReport)
     }
 
     /// A grey-scale PNG of one magnitude slice (x to the right, y upward), windowed to the

@@ -23,7 +23,8 @@
 // Leakage (L-factor, after Cauley 2014): every calibration slice alone, shifted and with the
 // collapsed polarity pattern, is pushed through all kernels of its group; the energy that comes
 // out in the other slices' outputs, relative to the energy in its own output, is the leakage
-// (in-sample: measured on the data the kernels were trained on). g-factor: pseudo-replicas
+// (in-sample: measured on the data the kernels were trained on; the expected energy of the
+// calibration's own white noise through each kernel is subtracted on pre-whitened data). g-factor: pseudo-replicas
 // (Robson et al. 2008 MRM 60:895) — unit white noise on the acquired collapsed samples through
 // the same separation, in-plane GRAPPA and coil weights; g = σ / (√R·σ_single-band), σ_sb = 1.
 @preconcurrency import CLAPACK
@@ -60,9 +61,15 @@ public struct SMSReport: Sendable, Codable {
     public var calibrationLines = 0
     public var inPlaneAcceleration = 1
     /// Leakage into each slice from the other slices of its group, as an amplitude ratio
-    /// (√(Σ_{k≠j} E_{k→j} / E_{j→j})), slices in output order.
+    /// (√(Σ_{k≠j} E_{k→j} / E_{j→j})), slices in output order; E_{k→j} is the energy slice k's
+    /// calibration alone produces in slice j's output, minus the expected energy of its noise
+    /// through slice j's kernel when the data were pre-whitened (`leakageNoiseCorrected`).
     public var leakagePerSlice: [Double] = []
     public var meanLeakage = 0.0, maxLeakage = 0.0
+    public var leakageNoiseCorrected = false
+    /// Mean amplitude ratio the calibration noise alone would have shown as leakage (what was
+    /// subtracted): leakage well below it is at the limit of what the calibration can measure.
+    public var noiseEquivalentLeakage = 0.0
     /// g-factor in the object per slice (mean and maximum), when computed.
     public var gFactorMeanPerSlice: [Double] = []
     public var gFactorMaxPerSlice: [Double] = []
@@ -130,6 +137,7 @@ public enum SMSReconstruction {
         // Collapsed polarity pattern and the shared geometry.
         let ctx = Context(plan: plan, mb: mb, groups: groups, den: den, sms: sms, cal: cal)
         ctx.replicas = max(8, options.gFactorReplicas)
+        ctx.whitened = noise.whitening != nil
         try ctx.checkPolarity()
         // Kernels per group (trained in parallel over groups).
         let kernelSlots = ResultSlots<GroupKernels>(groups)
@@ -186,16 +194,24 @@ public enum SMSReconstruction {
         smsReport.calibrationLines = calRows.count
         smsReport.inPlaneAcceleration = plan.acceleration
         // Leakage per slice.
-        var leak = [Double](repeating: 0, count: nSlices)
+        var leak = [Double](repeating: 0, count: nSlices), floor = [Double](repeating: 0, count: nSlices)
         for g in 0..<groups {
             let e = kernels[g].leakageEnergy   // [source][target]
             for j in 0..<mb {
                 let own = e[j][j]
                 let other = (0..<mb).filter { $0 != j }.reduce(0.0) { $0 + e[$1][j] }
-                leak[g + j * groups] = own > 0 ? (other / own).squareRoot() : .infinity
+                if own > 0 {
+                    leak[g + j * groups] = (other / own).squareRoot()
+                    floor[g + j * groups] = (Double(mb - 1) * kernels[g].noiseEnergy[j] / own).squareRoot()
+                } else {
+                    leak[g + j * groups] = 1
+                    report.warnings.append("slice \(g + j * groups) has no signal in its single-band calibration: its leakage is reported as 1 (not measurable)")
+                }
             }
         }
         smsReport.leakagePerSlice = leak
+        smsReport.leakageNoiseCorrected = noise.whitening != nil
+        smsReport.noiseEquivalentLeakage = floor.reduce(0, +) / Double(max(1, floor.count))
         smsReport.meanLeakage = leak.reduce(0, +) / Double(max(1, leak.count))
         smsReport.maxLeakage = leak.max() ?? 0
         report.ghostPhases = cal.map(\.ghost)
@@ -339,8 +355,10 @@ public enum SMSReconstruction {
         /// weights[parity] (0: forward target row, 1: reflected): ns × (nc·MB), row-major,
         /// column k·nc + c = slice k, coil c.
         var weights: [[ComplexD]]
-        /// leakageEnergy[source][target] over the calibration region.
+        /// leakageEnergy[source][target] over the calibration region (noise expectation removed).
         var leakageEnergy: [[Double]]
+        /// Expected energy of one source slice's calibration noise through each target's kernel.
+        var noiseEnergy: [Double]
     }
 
     /// Shared read-only state of one reconstruction.
@@ -487,13 +505,28 @@ public enum SMSReconstruction {
                 }
                 weights.append(SmallLinearAlgebra.choleskySolve(l, n: ns, ahb, m: m))
             }
-            // Leakage: each slice's calibration alone through every kernel (both parities).
+            // Leakage: each slice's calibration alone through every kernel (both parities). The
+            // calibration's own noise also comes out of every kernel; on whitened data (unit
+            // complex variance per sample) its expected energy is Σ_positions ‖W_j‖², which is
+            // subtracted so that the leakage measures signal, not noise propagation.
+            var noiseEnergy = [Double](repeating: 0, count: mb)
+            if whitened {
+                for parity in 0..<2 {
+                    var count = 0
+                    for ri in (hr * r)..<(nr - hr * r) where reflected[rows[ri]] == (parity == 1) { count += cx - 2 * hc }
+                    for j in 0..<mb {
+                        var w2 = 0.0
+                        for i in 0..<ns { for ch in 0..<nc { w2 += weights[parity][i * m + j * nc + ch].lengthSquared } }
+                        noiseEnergy[j] += Double(count) * w2
+                    }
+                }
+            }
             var energy = [[Double]](repeating: [Double](repeating: 0, count: mb), count: mb)
             for (k, d) in data.enumerated() {
                 let out = apply(weights, to: d.source, blockRows: nr, rowIndex: rows, acquired: [Bool](repeating: true, count: nr), interiorOnly: true)
-                for j in 0..<mb { energy[k][j] = out[j].reduce(0.0) { $0 + $1.lengthSquared } }
+                for j in 0..<mb { energy[k][j] = max(0, out[j].reduce(0.0) { $0 + $1.lengthSquared } - noiseEnergy[j]) }
             }
-            return GroupKernels(weights: weights, leakageEnergy: energy)
+            return GroupKernels(weights: weights, leakageEnergy: energy, noiseEnergy: noiseEnergy)
         }
 
         /// AᴴA += for row-major A (P × ns), via zgemm (column-major X = Aᵀ: C = X·Xᴴ = (AᴴA)ᵀ,
@@ -657,6 +690,8 @@ public enum SMSReconstruction {
 
         var replicas = 40
         var inPlane: [GRAPPAKernel?] = []
+        /// Whether the data were pre-whitened (unit noise variance per sample).
+        var whitened = false
     }
 
     // MARK: - Geometry

@@ -22,6 +22,10 @@ public struct PhantomKSpaceCommand: ParsableCommand {
         2D navigators (idx.set = 1) carrying each shot's random smooth phase and echo shift, \
         optional corrupted shots re-acquired; truth_combined (per slice and volume), truth_fa, \
         truth_md (µm²/ms), truth_cord.
+        With --multiband MB: OUTDIR/sms.h5 instead — N slices in N/MB groups, collapsed blipped-CAIPI \
+        readouts (slice k of a group shifted by k·FOV/D), a spine-like array whose elements differ \
+        along z, slice-specific odd/even phase, a single-band calibration per slice \
+        (ACQ_IS_PARALLEL_CALIBRATION), uniform Cartesian readouts — and the truth per slice.
         """)
     @Argument(help: "Output folder (created).") public var outdir: String
     @Option(help: "Reconstructed matrix (square, even).") public var matrix = 64
@@ -38,12 +42,16 @@ public struct PhantomKSpaceCommand: ParsableCommand {
     @Option(name: .customLong("segment-width"), help: "RESOLVE: samples per segment (the full kx grid is --matrix; (matrix − width) divisible by segments − 1).") public var segmentWidth = 16
     @Option(name: .customLong("phase-lines"), help: "RESOLVE: ky lines (default: --matrix).") public var phaseLines: Int?
     @Option(name: .customLong("navigator-lines"), help: "RESOLVE: ky lines of the 2D navigator.") public var navigatorLines = 24
-    @Option(help: "RESOLVE: slices.") public var slices = 1
     @Option(help: "RESOLVE: diffusion directions at --b-value after one b = 0 volume.") public var directions = 6
     @Option(name: .customLong("b-value"), help: "RESOLVE: b-value (s/mm²).") public var bValue = 1000.0
     @Option(name: .customLong("corrupted-shots"), help: "RESOLVE: shots corrupted by motion and re-acquired.") public var corruptedShots = 0
     @Option(name: .customLong("omitted-segments"), help: "RESOLVE: readout partial Fourier, segments left out on the −kx side.") public var omittedSegments = 0
     @Flag(name: .customLong("replicate-slices"), help: "RESOLVE, timing only: slices after the first reuse its k-space.") public var replicateSlices = false
+    @Option(help: "SMS: multiband factor (2–8); writes OUTDIR/sms.h5 with single-band calibration and per-slice truth instead of epi.h5.") public var multiband: Int?
+    @Option(help: "Slices: RESOLVE (default 1); SMS, a multiple of --multiband (default 12).") public var slices: Int?
+    @Option(name: .customLong("caipi-denominator"), help: "SMS: CAIPI shift FOV/D (default D = multiband factor).") public var caipiDenominator: Int?
+    @Option(name: .customLong("slice-spacing"), help: "SMS: slice spacing (mm).") public var sliceSpacing = 5.0
+    @Flag(name: .customLong("no-odd-even-phase"), help: "No odd/even (Nyquist) phase on reflected lines (e.g. for peers without ghost handling).") public var noOddEvenPhase = false
 
     public init() {}
     public func validate() throws {
@@ -56,10 +64,22 @@ public struct PhantomKSpaceCommand: ParsableCommand {
         if sequence == "resolve" {
             var r = ResolveSimulationSettings()
             r.nx = matrix; r.ny = phaseLines ?? matrix; r.fieldOfView = 1.5 * Double(matrix); r.coils = coils; r.segments = segments
-            r.segmentWidth = segmentWidth; r.navigatorLines = navigatorLines; r.slices = slices; r.directions = directions
+            r.segmentWidth = segmentWidth; r.navigatorLines = navigatorLines; r.slices = slices ?? 1; r.directions = directions
             r.bValue = bValue; r.corruptedShots = corruptedShots; r.omittedSegments = omittedSegments; r.noise = noise
             r.replicateSlices = replicateSlices; r.seed = seed
             for p in try ResolvePhantomExport.write(r, to: outdir) { print("wrote \(p)") }
+            return
+        }
+        if let mb = multiband {
+            let slices = self.slices ?? 12
+            guard mb >= 1, mb <= 8, slices >= mb, slices % mb == 0, slices <= 128 else {
+                throw ValidationError("--slices (\(slices)) must be a multiple of --multiband (\(mb), 1–8), at most 128")
+            }
+            var s = SMSSimulationSettings()
+            s.nx = matrix; s.ny = matrix; s.coils = coils; s.slices = slices; s.multiband = mb; s.acceleration = acceleration
+            s.caipiDenominator = caipiDenominator; s.sliceSpacing = sliceSpacing; s.noise = noise; s.seed = seed
+            if noOddEvenPhase { s.ghostConstant = 0; s.ghostLinear = 0; s.ghostSliceVariation = 0 }
+            for p in try SMSPhantomExport.write(s, to: outdir) { print("wrote \(p)") }
             return
         }
         guard sequence == "epi" else { throw ValidationError("--sequence must be epi or resolve") }
@@ -67,6 +87,7 @@ public struct PhantomKSpaceCommand: ParsableCommand {
         s.nx = matrix; s.ny = matrix; s.coils = coils; s.partialFourier = partialFourier; s.acceleration = acceleration
         s.reducedFOV = reducedFOV; s.phaseOversampling = reducedFOV ? 0.5 : 0; s.referenceLines = !noReference
         s.noise = noise; s.offResonanceHz = offResonance; s.seed = seed
+        if noOddEvenPhase { s.ghostConstant = 0; s.ghostLinear = 0 }
         for p in try KSpacePhantomExport.write(s, to: outdir) { print("wrote \(p)") }
     }
 }

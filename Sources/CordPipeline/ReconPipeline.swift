@@ -124,6 +124,10 @@ public struct ReconRequest: Sendable {
     /// among re-acquired shots by navigator consistency.
     public var resolveNavigator = true
     public var resolveSelectShots = true
+    /// SMS separation (used when the data carry MultibandFactor > 1) and where to write its
+    /// JSON report (leakage, g-factor per slice).
+    public var sms = SMSReconOptions()
+    public var smsReportOutput: String?
     public init(input: String, output: String) { self.input = input; self.output = output }
 }
 
@@ -135,6 +139,8 @@ public struct ReconRunReport: Sendable {
     public var ghostToSignal: Double
     /// RESOLVE: segments, navigator and the per-shot quality record (also in OUT_resolve.json).
     public var resolve: ResolveReconReport? = nil
+    /// SMS separation report (multiband data only).
+    public var sms: SMSReport? = nil
 }
 
 public enum ReconPipeline {
@@ -158,12 +164,20 @@ public enum ReconPipeline {
         options.gFactor = r.gfactorOutput != nil
         var result: EPIReconResult
         var resolveReport: ResolveReconReport?
+        // Multiband data: slice separation first (SMSReconstruction, SliceGRAPPA.swift).
+        var smsReport: SMSReport?
+        if r.smsReportOutput != nil && ds.header.multibandFactor <= 1 {
+            throw CordError.invalidValue(what: r.input, detail: "--sms-report needs multiband data (MultibandFactor > 1 in the header's userParameters); this file has none")
+        }
         if resolve {
             (result, resolveReport) = try ResolveRecon.run(ds, options: options, request: r)
+        } else if ds.header.multibandFactor > 1 {
+            let s = try SMSReconstruction.reconstruct(ds, options: options, sms: r.sms)
+            result = s.epi; smsReport = s.sms
         } else {
             result = try EPIReconstruction.reconstruct(ds, options: options)
         }
-        result.report.sequence = kind
+        result.report.sequence = kind + (smsReport.map { " + SMS MB \($0.multibandFactor) (\($0.method))" } ?? "")
         // Reader notes that matter for the output (no bvec for a built-in table, geometry mismatch).
         result.report.warnings += ds.notes.filter { $0.contains("no bval/bvec") || $0.hasPrefix("WARNING") }
         let mag = result.image.map { ($0.real * $0.real + $0.imaginary * $0.imaginary).squareRoot() }
@@ -198,15 +212,19 @@ public enum ReconPipeline {
         }
         if let gp = r.gfactorOutput, let gmap = result.gFactor {
             try NIfTIFile.write(gmap, to: try files.stage(gp), datatype: .float32,
-                                description: ds.header.accelerationFactorPE > 1 ? "GRAPPA g-factor (pseudo-replica)" : "g-factor (R = 1)")
+                                description: smsReport != nil ? "SMS slice-GRAPPA g-factor (pseudo-replica)" : ds.header.accelerationFactorPE > 1 ? "GRAPPA g-factor (pseudo-replica)" : "g-factor (R = 1)")
             outputs.append(gp)
+        }
+        if let sp = r.smsReportOutput, let rep = smsReport {
+            try JSONFile.write(rep, to: try files.stage(sp))
+            outputs.append(sp)
         }
         if let png = r.pngOutput {
             try BinaryFile.write(try magnitudePNG(slice, nx: g.nx, ny: g.ny, scale: 4), to: try files.stage(png))
             outputs.append(png)
         }
         try files.commit()
-        return ReconRunReport(recon: result.report, outputs: outputs, ghostToSignal: gsr, resolve: resolveReport)
+        return ReconRunReport(recon: result.report, outputs: outputs, ghostToSignal: gsr, resolve: resolveReport, sms: smsReport)
     }
 
     /// A grey-scale PNG of one magnitude slice (x to the right, y upward), windowed to the

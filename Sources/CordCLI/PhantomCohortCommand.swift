@@ -44,8 +44,11 @@ public struct PhantomCohortCommand: ParsableCommand {
         Sessions (--sessions N, --interval-days, --atrophy C5:0.08/y, --reposition-mm): each \
         subject is scanned N times; at day t the planted level's CSA is baseline × (1 − rate × t/365.25) \
         (diameters × √factor); between visits the subject moves (S–I uniform in ±--reposition-mm, \
-        in-plane SD 1 mm) while the scanner grid stays; every visit has fresh noise. Truth: \
-        derivatives/truth/sessions.tsv (days, shift in mm) and session_levels.tsv (planted factor, \
+        in-plane SD 1 mm) and, with --reposition-deg D, turns about the grid centre (about R–L \
+        uniform in ±D degrees, about A–P and S–I in ±D/2) while the scanner grid stays; every visit \
+        has fresh noise. Truth: derivatives/truth/sessions.tsv (days, shift in mm, rotation vector \
+        in degrees: scanner point w = c + R(p + shift − c), c the grid centre, p the baseline \
+        anatomy) and session_levels.tsv (planted factor, \
         requested and rasterised CSA in mm² per level and session).
         """)
 
@@ -75,6 +78,8 @@ public struct PhantomCohortCommand: ParsableCommand {
     public var atrophy = ""
     @Option(help: "Repositioning between visits: the cord moves up to ± this many mm along S–I (uniform) and by a normal in-plane shift of SD 1 mm.")
     public var repositionMm: Double = 6
+    @Option(help: "Head rotation between visits (degrees): about R–L uniform in ± this, about A–P and S–I in ± half of it, about the grid centre (0…10; default 0 = none).")
+    public var repositionDeg: Double = 0
 
     public init() {}
 
@@ -101,6 +106,7 @@ public struct PhantomCohortCommand: ParsableCommand {
         guard sessions > 1 || !atrophy.isEmpty else { return nil }
         var plan = PhantomSessions(count: sessions, intervalDays: intervalDays)
         plan.longitudinalShift = repositionMm
+        plan.rotationRange = repositionDeg
         plan.atrophy = try atrophy.split(separator: ",").map { item in
             guard let a = PlantedAtrophy(text: String(item)) else {
                 throw ValidationError("--atrophy: \"\(item)\" is not LEVEL:FRACTION/y (e.g. C5:0.08/y)")

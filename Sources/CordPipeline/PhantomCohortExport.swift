@@ -107,7 +107,8 @@ public enum PhantomCohortExport {
 
     // MARK: - Sessions
 
-    public static let sessionTruthColumns = ["participant_id", "session_id", "days", "shift_x_mm", "shift_y_mm", "shift_z_mm"]
+    public static let sessionTruthColumns = ["participant_id", "session_id", "days", "shift_x_mm", "shift_y_mm", "shift_z_mm",
+                                             "rotation_x_deg", "rotation_y_deg", "rotation_z_deg"]
     public static let sessionLevelColumns = ["participant_id", "session_id", "level", "planted_factor", "requested_csa_mm2",
                                              "measured_csa_mm2"]
 
@@ -155,7 +156,9 @@ public enum PhantomCohortExport {
                 let day = sessions.firstDay + CheckedNumber.clamped(sessions.days[n], .toNearestOrAwayFromZero)
                 own.append([ses, SessionDate.format(day: day) + "T10:00:00"])
                 let shift = sessions.shift(session: n, seed: s.parameters.seed)
-                sessionTable.append([s.id, ses, formatFixed(sessions.days[n], 0), formatFixed(shift.x, 2), formatFixed(shift.y, 2), formatFixed(shift.z, 2)])
+                let turn = sessions.rotation(session: n, seed: s.parameters.seed)
+                sessionTable.append([s.id, ses, formatFixed(sessions.days[n], 0), formatFixed(shift.x, 2), formatFixed(shift.y, 2), formatFixed(shift.z, 2),
+                                     formatFixed(turn.x, 2), formatFixed(turn.y, 2), formatFixed(turn.z, 2)])
                 for l in truth[n].levels {
                     levelTable.append([s.id, ses, l.level.name, formatFixed(sessions.factor(l.level, session: n), 4),
                                        formatFixed(l.requestedCSA, 3), l.measuredCSA.map { formatFixed($0, 3) } ?? "n/a"])
@@ -180,21 +183,24 @@ public enum PhantomCohortExport {
         func path(_ relative: String) -> String { root + "/" + relative }
         let p = try sessions.parameters(s.parameters, session: n)
         let grid = grid(for: s.parameters, fieldOfView: fieldOfView, margin: sessions.longitudinalShift)
-        let phantom = try PhantomSubject(p, on: grid)
+        // A head rotation: the phantom is sampled on the turned grid and written with the scanner's.
+        let turn = sessions.rotation(session: n, seed: s.parameters.seed)
+        let phantom = try PhantomSubject(p, on: PhantomSessions.rotatedSamplingGrid(grid, degrees: turn))
+        func scanner<T>(_ v: Volume<T>) -> Volume<T> { Volume(grid: grid, frames: v.frames, exactly: v.data) }
         let ses = "ses-" + sessions.label(n)
         let anat = "\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax_T2w"
-        try NIfTIFile.write(phantom.t2w, to: path(anat + ".nii.gz"), description: "cordq phantom cohort T2w")
+        try NIfTIFile.write(scanner(phantom.t2w), to: path(anat + ".nii.gz"), description: "cordq phantom cohort T2w")
         var sidecar = PhantomAcquisition.axialT2w.sidecar
         sidecar["ConversionSoftware"] = .string("cordq phantom cohort")
         try JSONFile.write(sidecar, to: path(anat + ".json"))
         if n == 0 {
-            try NIfTIFile.write(PhantomExport.discLabels(phantom),
+            try NIfTIFile.write(scanner(PhantomExport.discLabels(phantom)),
                                 to: path("derivatives/labels/\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax_T2w_labels-disc.nii.gz"),
                                 datatype: .uint8, description: "disc labels (phantom truth)")
         }
         let t = "derivatives/truth/\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax"
-        try NIfTIFile.write(phantom.levels.volume, to: path(t + "_desc-levels_dseg.nii.gz"), datatype: .int16)
-        try NIfTIFile.write(phantom.cordMask, to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)
+        try NIfTIFile.write(scanner(phantom.levels.volume), to: path(t + "_desc-levels_dseg.nii.gz"), datatype: .int16)
+        try NIfTIFile.write(scanner(phantom.cordMask), to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)
         try JSONFile.write(phantom.truth, to: path(t + "_desc-truth_parameters.json"))
         return phantom.truth
     }

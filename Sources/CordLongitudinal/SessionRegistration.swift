@@ -112,7 +112,7 @@ struct IntensityFit {
         let cov = sfm - sf * sm / n, vm = smm - sm * sm / n, vf = sff - sf * sf / n
         guard vm > 0, vf > 0 else { return }
         a = cov / vm; b = (sf - a * sm) / n
-        ncc = cov / (vm * vf).squareRoot(); count = Int(n)
+        ncc = cov / (vm * vf).squareRoot(); count = CheckedNumber.clamped(n, .toNearestOrAwayFromZero)
     }
 }
 

@@ -104,10 +104,13 @@ public enum LongitudinalPipeline {
         var withinSD = r.withinSD
         if let dbPath = r.normativeDatabase {
             guard TextFile.exists(dbPath) else { throw CordIOError.notFound(path: dbPath + " (--db, the normative database)") }
-            let estimates = TestRetest.estimate(try NormativeDatabase(path: dbPath, readOnly: true).rows())
-            withinSD.addDatabase(estimates)
+            let database = try NormativeDatabase(path: dbPath, readOnly: true)
+            let pairs = try database.retestPairs()
+            // Declared test–retest pairs (db build --retest) when the database has them, else every repeat session.
+            let estimates = pairs.isEmpty ? TestRetest.estimate(try database.rows()) : TestRetest.estimate(try database.rows(), pairs: pairs)
+            withinSD.addDatabase(estimates, fromPairs: !pairs.isEmpty)
             log(estimates.isEmpty ? "the normative database has no subjects with repeat sessions (≥ 5 per metric and region): literature within-subject SDs used"
-                : "within-subject SDs from the database's repeat sessions: " + estimates.map { "\($0.metric) \($0.region) \(formatFixed($0.cov * 100, 2)) %" }.joined(separator: ", "))
+                : "within-subject SDs from the database's \(pairs.isEmpty ? "repeat sessions" : "\(pairs.count) test–retest pairs"): " + estimates.map { "\($0.metric) \($0.region) \(formatFixed($0.cov * 100, 2)) %" }.joined(separator: ", "))
         }
         func contrasts(_ p: ProcessInventory) -> [String] { LongitudinalPlan.contrasts(p) }
 

@@ -134,6 +134,6 @@ import Testing
         #expect(e.first?.degreesOfFreedom == 120)
         var table = WithinSubjectSDTable()
         table.addDatabase(e)
-        if case .database(120)? = table.sd(metric: "csa_mm2", region: "cord")?.source {} else { Issue.record("database SD not preferred over the literature") }
+        if case .database(120, false)? = table.sd(metric: "csa_mm2", region: "cord")?.source {} else { Issue.record("database SD not preferred over the literature") }
     }
 }

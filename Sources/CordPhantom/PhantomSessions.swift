@@ -41,6 +41,12 @@ public struct PhantomSessions: Sendable, Equatable {
     public var inPlaneShiftSD = 1.0, longitudinalShift = 6.0
     /// Half-range (degrees) of the head's rotation about R–L between sessions (A–P, S–I: half of it).
     public var rotationRange = 0.0
+    /// Also acquire a single-shell DWI and the MT set (MT-on, MT-off, T1w FLASH) at every visit.
+    public var diffusionAndMT = false
+    /// Demyelination planted in the dorsal columns (both sides): at day t their MT saturation
+    /// is × (1 − rate · t/365.25) and their radial diffusivity × (1 + rate · t/365.25), so MTR
+    /// and FA fall there while every other tissue stays.
+    public var dorsalDemyelinationPerYear = 0.0
     /// Calendar day (days since 1970-01-01) of the first session: 2026-01-05.
     public var firstDay = 20458
 
@@ -67,6 +73,9 @@ public struct PhantomSessions: Sendable, Equatable {
         guard inPlaneShiftSD >= 0, inPlaneShiftSD <= 3, longitudinalShift >= 0, longitudinalShift <= 15 else {
             throw fail("repositioning", "in-plane SD \(inPlaneShiftSD) mm (0…3) and S–I range ±\(longitudinalShift) mm (0…15)")
         }
+        guard dorsalDemyelinationPerYear >= 0, dorsalDemyelinationPerYear * (days.last ?? 0) / 365.25 <= 0.7 else {
+            throw fail("dorsal demyelination", "\(dorsalDemyelinationPerYear)/y: use a rate ≥ 0 that leaves at least 30 % of the MT saturation by the last session")
+        }
         guard rotationRange >= 0, rotationRange <= 10 else {
             throw fail("rotation", "±\(rotationRange)°: use 0…10 degrees")
         }
@@ -85,6 +94,9 @@ public struct PhantomSessions: Sendable, Equatable {
         let z = (2 * rng.uniform() - 1) * longitudinalShift
         return SIMD3((x * 100).rounded() / 100, (y * 100).rounded() / 100, (z * 100).rounded() / 100)
     }
+
+    /// The fraction of dorsal-column MT saturation lost (and of radial diffusivity gained) at session `n`.
+    public func demyelination(session n: Int) -> Double { dorsalDemyelinationPerYear * days[n] / 365.25 }
 
     /// The session's head rotation (rotation vector, degrees: about R–L, A–P, S–I), drawn from
     /// `seed` and the session; zero when `rotationRange` is 0.

@@ -74,7 +74,7 @@ let package = Package(
                 dependencies: ["CordCore", "CordAlign", "CordRegistration", "CordMetrics", "CordNormative"]),
         .testTarget(name: "CordLongitudinalTests",
                     dependencies: ["CordTestSupport", "CordLongitudinal", "CordPipeline", "CordPhantom", "CordIO", "CordCore",
-                                   "CordMetrics", "CordRegistration", "CordNormative", "CordSegmentation"]),
+                                   "CordMetrics", "CordRegistration", "CordNormative"]),
         // Protocol cards: decoding (the only Yams user) and checking an in-memory subject inventory.
         // QC rendering (mosaics, overlays, colour maps, SVG plots, HTML) as bytes; CordIO writes them.
         .target(name: "CordReport", dependencies: ["CordCore", "CPNG"]),

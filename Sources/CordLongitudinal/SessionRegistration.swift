@@ -394,11 +394,13 @@ extension HalfwaySpace {
                     let r = fit.a * mValues[q] + fit.b - f[q]
                     let j = fit.a * gh[q]
                     let (k, w) = brackets[q]
-                    let terms = kc == 1 ? [(0, 1.0)] : [(k, 1 - w), (k + 1, w)]
-                    for (ka, wa) in terms {
+                    // The sample's two knots (one when there is a single knot), without allocating.
+                    let count = kc == 1 ? 1 : 2
+                    for ia in 0..<count {
+                        let ka = k + ia, wa = count == 1 ? 1 : (ia == 0 ? 1 - w : w)
                         b[2 * ka] += wa * j.x * r; b[2 * ka + 1] += wa * j.y * r
-                        for (kb, wb) in terms {
-                            let ww = wa * wb
+                        for ib in 0..<count {
+                            let kb = k + ib, ww = wa * (count == 1 ? 1 : (ib == 0 ? 1 - w : w))
                             a[(2 * ka) * u + 2 * kb] += ww * j.x * j.x; a[(2 * ka) * u + 2 * kb + 1] += ww * j.x * j.y
                             a[(2 * ka + 1) * u + 2 * kb] += ww * j.y * j.x; a[(2 * ka + 1) * u + 2 * kb + 1] += ww * j.y * j.y
                         }

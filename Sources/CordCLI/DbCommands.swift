@@ -60,6 +60,15 @@ public struct DbBuildCommand: ParsableCommand {
         --participants is a BIDS participants.tsv (participant_id, sex, age, height_cm, weight_kg, \
         site, manufacturer, scanner, protocol, group; any subset); with --bids it defaults to \
         ROOT/participants.tsv.
+
+        Sessions (with --tables): --sessions FILE stores each session's age at scan (participant_id, \
+        session_id, age in years, acq_time; BIDS sessions.tsv columns with participant_id added). \
+        --retest FILE declares test–retest pairs (participant_id, session_a, session_b: two scans \
+        of one volunteer with no change expected between them, e.g. same day, repositioned); the \
+        within-subject SD per metric and region is then estimated from those pairs only \
+        (s_w² = Σd²/2n on relative differences, Bland & Altman 1996 BMJ 313:744) and used by \
+        cordq longitudinal --db for the reliable-change index. A pair naming a session the tables \
+        do not hold stops the build before anything is written.
         """)
     @Argument(help: "Database file (created when absent).") public var database: String
     @Option(parsing: .upToNextOption, help: "Long-form tables or folders of them.") public var tables: [String] = []
@@ -68,8 +77,13 @@ public struct DbBuildCommand: ParsableCommand {
     @Option(help: "With --bids: QC verdicts from the dataset QC page (default ROOT/derivatives/cordq/qc/verdicts.json when present); subjects marked fail or artefact are excluded and listed.")
     public var qcVerdicts: String?
     @Flag(help: "With --bids: do not run cordq process on subjects without a table (they fail).") public var noProcess = false
+    @Option(help: "With --tables: sessions table (participant_id, session_id, age at scan in years, acq_time) stored per session.")
+    public var sessions: String?
+    @Option(help: "With --tables: test–retest pairs (participant_id, session_a, session_b) for the within-subject SD of the reliable-change index.")
+    public var retest: String?
     public init() {}
     public func validate() throws {
+        if (sessions != nil || retest != nil) && bids != nil { throw ValidationError("--sessions and --retest go with --tables") }
         if noProcess && bids == nil { throw ValidationError("--no-process goes with --bids") }
         if tables.isEmpty && bids == nil { throw ValidationError("give --tables (files or folders) or --bids ROOT") }
         if !tables.isEmpty && bids != nil { throw ValidationError("give --tables or --bids, not both") }
@@ -97,7 +111,7 @@ public struct DbBuildCommand: ParsableCommand {
             return
         }
         try runReporting("db build") {
-            report(try NormativePipeline.build(database: database, tables: tables, participants: participants))
+            report(try NormativePipeline.build(database: database, tables: tables, participants: participants, sessions: sessions, retest: retest))
         }
     }
 }

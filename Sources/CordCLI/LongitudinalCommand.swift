@@ -49,10 +49,14 @@ public struct LongitudinalOptions: ParsableArguments {
     static let methodText = """
     Method: every session is processed as cordq process does, with one vertebral labelling for \
     the subject so that levels cannot drift between visits. The sessions' anatomical images are \
-    aligned pairwise (3D translation maximising the normalised cross-correlation over the cord, \
-    CSF and front of the spine within 10 mm of each slice's cord centre) and the translations are \
-    combined into a halfway space (the mean position; offsets sum to zero, so no session is \
-    the reference, cf. Reuter et al. 2012 NeuroImage 61:1402). Labels under \
+    aligned pairwise, rigidly (3 rotations + 3 translations, mm and degrees; Levenberg–Marquardt \
+    on the intensity-fitted SSD, i.e. maximising the normalised cross-correlation, over the cord, \
+    CSF and front of the spine within 10 mm of each slice's cord centre, on images smoothed \
+    with σ = 2, 1, 0 mm), the transforms are combined into a halfway space (SE(3) mean; for two \
+    sessions each moves by half the relative transform, so no session is the reference, cf. \
+    Reuter et al. 2010 NeuroImage 53:1181 and 2012 61:1402), then per-slice in-plane shifts \
+    (mm, regularised by a first-difference penalty along S–I) are estimated pairwise in that \
+    space and averaged likewise. Change maps (FA, MD, MTR) are computed there. Labels under \
     derivatives/labels/<sub>/ses-*/anat/ (any session; else discs found automatically in every \
     session) are averaged there and propagated to every session.
 

@@ -44,8 +44,11 @@ public struct PhantomCohortCommand: ParsableCommand {
         Sessions (--sessions N, --interval-days, --atrophy C5:0.08/y, --reposition-mm): each \
         subject is scanned N times; at day t the planted level's CSA is baseline × (1 − rate × t/365.25) \
         (diameters × √factor); between visits the subject moves (S–I uniform in ±--reposition-mm, \
-        in-plane SD 1 mm) while the scanner grid stays; every visit has fresh noise. Truth: \
-        derivatives/truth/sessions.tsv (days, shift in mm) and session_levels.tsv (planted factor, \
+        in-plane SD 1 mm) and, with --reposition-deg D, turns about the grid centre (about R–L \
+        uniform in ±D degrees, about A–P and S–I in ±D/2) while the scanner grid stays; every visit \
+        has fresh noise. Truth: derivatives/truth/sessions.tsv (days, shift in mm, rotation vector \
+        in degrees: scanner point w = c + R(p + shift − c), c the grid centre, p the baseline \
+        anatomy) and session_levels.tsv (planted factor, \
         requested and rasterised CSA in mm² per level and session).
         """)
 
@@ -75,6 +78,12 @@ public struct PhantomCohortCommand: ParsableCommand {
     public var atrophy = ""
     @Option(help: "Repositioning between visits: the cord moves up to ± this many mm along S–I (uniform) and by a normal in-plane shift of SD 1 mm.")
     public var repositionMm: Double = 6
+    @Flag(name: .customLong("dwi-mt"), help: "With --sessions: also a single-shell DWI (1×1×5 mm, 5 b=0 + 30 × b=800 s/mm²) and the MT set (MT-on, MT-off, T1w FLASH, 0.9×0.9×5 mm) at every visit, moved and turned like the T2w; truth FA, MTR and tissue labels per session.")
+    public var dwiMt = false
+    @Option(help: "With --dwi-mt: demyelination planted in the dorsal columns, fraction per year: MT saturation × (1 − rate·t) and radial diffusivity × (1 + rate·t) at day t (years), so MTR and FA fall there only.")
+    public var dorsalDemyelination: Double = 0
+    @Option(help: "Head rotation between visits (degrees): about R–L uniform in ± this, about A–P and S–I in ± half of it, about the grid centre (0…10; default 0 = none).")
+    public var repositionDeg: Double = 0
 
     public init() {}
 
@@ -98,9 +107,12 @@ public struct PhantomCohortCommand: ParsableCommand {
     }
 
     func sessionPlan() throws -> PhantomSessions? {
-        guard sessions > 1 || !atrophy.isEmpty else { return nil }
+        guard sessions > 1 || !atrophy.isEmpty || dwiMt else { return nil }
         var plan = PhantomSessions(count: sessions, intervalDays: intervalDays)
         plan.longitudinalShift = repositionMm
+        plan.rotationRange = repositionDeg
+        plan.diffusionAndMT = dwiMt
+        plan.dorsalDemyelinationPerYear = dorsalDemyelination
         plan.atrophy = try atrophy.split(separator: ",").map { item in
             guard let a = PlantedAtrophy(text: String(item)) else {
                 throw ValidationError("--atrophy: \"\(item)\" is not LEVEL:FRACTION/y (e.g. C5:0.08/y)")
@@ -115,6 +127,8 @@ public struct PhantomCohortCommand: ParsableCommand {
         guard snr > 0 else { throw ValidationError("--snr must be positive") }
         guard intervalDays > 0, intervalDays <= 3650 else { throw ValidationError("--interval-days must lie within (0, 3650]") }
         if !atrophy.isEmpty && sessions < 2 { throw ValidationError("--atrophy needs --sessions 2 or more (change is seen between visits)") }
+        if dwiMt && sessions < 2 { throw ValidationError("--dwi-mt goes with --sessions 2 or more") }
+        if dorsalDemyelination != 0 && !dwiMt { throw ValidationError("--dorsal-demyelination needs --dwi-mt (it changes FA and MTR)") }
         _ = try cohort()
         _ = try sessionPlan()
     }

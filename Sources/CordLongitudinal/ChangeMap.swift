@@ -19,12 +19,12 @@ public struct ChangeMap: Sendable {
     public var voxels: Int, fractionAbove: Double
 
     /// Samples both maps at the halfway-space positions of `grid`'s voxel centres (session k
-    /// at h + offset[k], trilinear; masks nearest-neighbour) and differences them. With the
-    /// baseline session's own grid as `grid` and offsets summing to zero over the sessions,
-    /// both sessions are interpolated, neither is kept on its own voxels (Reuter et al. 2012,
+    /// at mapping_k(h): rigid plus slice-wise in-plane shifts; trilinear, masks
+    /// nearest-neighbour) and differences them. With the halfway space's mappings, both
+    /// sessions are interpolated, neither is kept on its own voxels (Reuter et al. 2012,
     /// NeuroImage 61:1402: resampling only one time point biases change).
-    public static func compute(grid: Grid, baseline: Volume<Float>, baselineOffset: SIMD3<Double>, baselineCord: Mask,
-                               follow: Volume<Float>, followOffset: SIMD3<Double>, followCord: Mask,
+    public static func compute(grid: Grid, baseline: Volume<Float>, baselineMapping: SessionMapping, baselineCord: Mask,
+                               follow: Volume<Float>, followMapping: SessionMapping, followCord: Mask,
                                threshold: Double = 1.96) throws -> ChangeMap {
         try baseline.grid.requireCompatible(with: baselineCord.grid, "baseline map", "baseline cord mask")
         try follow.grid.requireCompatible(with: followCord.grid, "follow-up map", "follow-up cord mask")
@@ -36,7 +36,7 @@ public struct ChangeMap: Sendable {
                 for j in 0..<grid.ny {
                     for i in 0..<grid.nx {
                         let h = grid.world(SIMD3(i, j, k))
-                        let pb = h + baselineOffset, pf = h + followOffset
+                        let pb = baselineMapping.apply(h), pf = followMapping.apply(h)
                         guard baselineCord.nearest(world: pb, outside: 0) != 0, followCord.nearest(world: pf, outside: 0) != 0 else { continue }
                         let vb = b.trilinear(world: pb, outside: .nan), vf = f.trilinear(world: pf, outside: .nan)
                         guard vb.isFinite, vf.isFinite else { continue }

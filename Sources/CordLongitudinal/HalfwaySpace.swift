@@ -1,5 +1,6 @@
-// Sessions of one subject in a common, unbiased space: cord-masked rigid (translation)
-// alignment of every pair of sessions, combined so that no session is the reference.
+// Sessions of one subject in a common, unbiased space: cord-masked rigid alignment (3
+// rotations + 3 translations) of every pair of sessions, combined in SE(3) so that no session
+// is the reference, then slice-wise in-plane shifts regularised along the cord.
 import CordCore
 import CordRegistration
 
@@ -16,32 +17,109 @@ public struct HalfwayOptions: Sendable {
     /// In-plane radius (mm) around each slice's cord centre that is compared: cord, CSF and
     /// the front of the vertebral column (whose discs fix the S–I position).
     public var radius = 10.0
-    /// S–I shifts searched first (± mm, 1 mm steps), then refined in 3D down to `finestStep` mm.
+    /// S–I shifts scanned first (± mm, 1 mm steps) before the rigid optimisation.
     public var searchRange = 15.0
-    public var finestStep = 0.1
+    /// Best S–I scan peaks (≥ 6 mm apart) each starting the rigid optimisation; the highest NCC wins.
+    public var starts = 3
     /// In-plane sampling distance (mm) of the compared voxels (every voxel when finer than the grid).
     public var sampling = 1.0
+    /// Estimate rotations (rigid); false: translation only.
+    public var rotations = true
+    /// Gaussian σ (mm) of the coarse-to-fine levels of the rigid optimisation (0 = the image).
+    public var smoothing = [2.0, 1.0, 0.0]
+    /// Slice-wise in-plane refinement after the rigid alignment.
+    public var sliceWise = true
+    /// Weight of the first-difference penalty on the in-plane shifts along z, relative to the
+    /// median data curvature of one knot (≈ the number of knots over which shifts are smoothed, squared).
+    public var sliceSmoothness = 1.0
+    /// Largest in-plane shift (mm) the slice-wise step may add; larger ones are clamped.
+    public var maximumSliceShift = 4.0
     public init() {}
 }
 
-/// The subject's position in each session relative to the halfway space (mm, world): a
-/// point h of the halfway space is at h + offset[k] in session k. The offsets sum to zero
-/// (the halfway space is the mean position), so no session is privileged.
+/// In-plane shifts (halfway x, y; mm) as a function of halfway z: linear between knots every
+/// `spacing` mm from `z0`, constant beyond the ends.
+public struct InPlaneShifts: Sendable, Equatable {
+    public var z0: Double, spacing: Double
+    public var shifts: [SIMD2<Double>]
+    public init(z0: Double, spacing: Double, shifts: [SIMD2<Double>]) { self.z0 = z0; self.spacing = spacing; self.shifts = shifts }
+
+    /// Knot index and weight of the upper knot for height z.
+    @inline(__always) func bracket(_ z: Double) -> (Int, Double) {
+        guard shifts.count > 1 else { return (0, 0) }
+        let u = (z - z0) / spacing
+        if !(u > 0) { return (0, 0) }
+        if u >= Double(shifts.count - 1) { return (shifts.count - 2, 1) }
+        let k = min(CheckedNumber.clamped(u, .down), shifts.count - 2)
+        return (k, u - Double(k))
+    }
+    public func shift(at z: Double) -> SIMD2<Double> {
+        guard !shifts.isEmpty else { return .zero }
+        let (k, w) = bracket(z)
+        return shifts.count == 1 ? shifts[0] : shifts[k] * (1 - w) + shifts[k + 1] * w
+    }
+    /// Knot heights (mm).
+    public var knots: [Double] { shifts.indices.map { z0 + Double($0) * spacing } }
+    /// RMS length of the shifts (mm).
+    public var rms: Double {
+        shifts.isEmpty ? 0 : (shifts.map { ($0 * $0).sum() }.reduce(0, +) / Double(shifts.count)).squareRoot()
+    }
+}
+
+/// How a halfway-space point h is found in one session: p = rigid(h + (shift(h.z), 0)).
+public struct SessionMapping: Sendable, Equatable {
+    public var rigid: RigidTransform
+    public var inPlane: InPlaneShifts?
+    public init(rigid: RigidTransform, inPlane: InPlaneShifts? = nil) { self.rigid = rigid; self.inPlane = inPlane }
+    @inline(__always) public func apply(_ h: SIMD3<Double>) -> SIMD3<Double> {
+        guard let s = inPlane?.shift(at: h.z) else { return rigid.apply(h) }
+        return rigid.apply(SIMD3(h.x + s.x, h.y + s.y, h.z))
+    }
+    /// The halfway-space point of session point p (exact: the shifts do not move z).
+    public func inverse(_ p: SIMD3<Double>) -> SIMD3<Double> {
+        let q = rigid.inverse.apply(p)
+        guard let s = inPlane?.shift(at: q.z) else { return q }
+        return SIMD3(q.x - s.x, q.y - s.y, q.z)
+    }
+}
+
+/// One pairwise alignment: session i's point p lies at `transform(p)` in session j.
+public struct PairAlignment: Sendable {
+    public var i: Int, j: Int
+    public var transform: RigidTransform
+    /// NCC over the compared samples after the rigid alignment, and after the slice-wise step.
+    public var ncc: Double, nccSliceWise: Double?
+    /// In-plane shifts of j relative to i in the halfway space (nil without the slice-wise step).
+    public var inPlane: InPlaneShifts?
+    /// Displacement (mm) of session i's cord centroid: transform(c) − c.
+    public var t: SIMD3<Double>
+}
+
+/// The subject's sessions in a halfway space: `mappings[k]` takes a halfway point to session
+/// k. The rigid parts are the SE(3) means of the pairwise transforms (for two sessions, each
+/// is the exact half of their relative transform), the in-plane shifts are means of the
+/// pairwise slice-wise shifts, so no session is privileged (Reuter et al. 2010, NeuroImage
+/// 53:1181: inverse-consistent halfway registration).
 public struct HalfwaySpace: Sendable {
     public var labels: [String]
-    public var offsets: [SIMD3<Double>]
-    /// Pairwise translations (i, j, t): a point p of session i lies at p + t in session j,
-    /// with the normalised cross-correlation reached.
-    public var pairs: [(i: Int, j: Int, t: SIMD3<Double>, ncc: Double)]
-    /// RMS (mm) of the pairwise translations' disagreement with the offsets (0 for two sessions).
+    public var mappings: [SessionMapping]
+    public var pairs: [PairAlignment]
+    /// Where rotations are centred (mean cord centroid of the sessions, world mm).
+    public var centre: SIMD3<Double>
+    /// RMS (mm) over pairs of the disagreement between the combined and the pairwise
+    /// transforms at the cord centroid (0 for two sessions).
     public var inconsistency: Double
 
-    /// World position in session `k` of halfway-space point `h`, and back.
-    public func toSession(_ h: SIMD3<Double>, _ k: Int) -> SIMD3<Double> { h + offsets[k] }
-    public func toHalfway(_ p: SIMD3<Double>, from k: Int) -> SIMD3<Double> { p - offsets[k] }
+    /// Displacement of each session at the centre: mapping(centre) − centre (mm, world).
+    public var offsets: [SIMD3<Double>] { mappings.map { $0.apply(centre) - centre } }
+    /// Rotation of each session relative to the halfway space (rotation vector, degrees).
+    public var rotationsDegrees: [SIMD3<Double>] { mappings.map { $0.rigid.rotationVector * (180 / .pi) } }
 
-    /// Aligns every pair of sessions (both cores) and solves for offsets with zero sum: for a
-    /// complete set of pairs the least-squares solution is offset[k] = mean over j of t(j→k).
+    public func toSession(_ h: SIMD3<Double>, _ k: Int) -> SIMD3<Double> { mappings[k].apply(h) }
+    public func toHalfway(_ p: SIMD3<Double>, from k: Int) -> SIMD3<Double> { mappings[k].inverse(p) }
+
+    /// Aligns every pair of sessions (both cores), combines them into the halfway space, then
+    /// refines slice-wise in-plane shifts pairwise in that space and averages them likewise.
     public static func estimate(_ sessions: [SessionAnatomy], options: HalfwayOptions = HalfwayOptions()) throws -> HalfwaySpace {
         let n = sessions.count
         guard n >= 1 else { throw CordError.invalidValue(what: "halfway space", detail: "needs at least one session") }
@@ -49,134 +127,87 @@ public struct HalfwaySpace: Sendable {
             try s.image.grid.requireCompatible(with: s.cord.grid, "ses-\(s.label) image", "ses-\(s.label) cord segmentation")
             try s.cord.requireNonEmpty("ses-\(s.label) cord segmentation")
         }
-        var pairList: [(Int, Int)] = []
-        for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { pairList.append((i, j)) } }
-        let jobs = pairList
-        let slots = ResultSlots<(SIMD3<Double>, Double)>(jobs.count)
+        var jobs: [(Int, Int)] = []
+        for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { jobs.append((i, j)) } }
+        let pairJobs = jobs
+        let slots = ResultSlots<(RigidTransform, Double)>(jobs.count)
         parallelChunks(jobs.count) { range, _ in
             for q in range {
-                let (i, j) = jobs[q]
+                let (i, j) = pairJobs[q]
                 slots.set(q, Result { try align(fixed: sessions[i], moving: sessions[j], options: options) })
             }
         }
         let found = try slots.results("session alignment").map { try $0.get() }
-        var t = [[SIMD3<Double>]](repeating: [SIMD3<Double>](repeating: .zero, count: n), count: n)
-        var pairs: [(i: Int, j: Int, t: SIMD3<Double>, ncc: Double)] = []
-        for (q, (i, j)) in jobs.enumerated() {
-            t[i][j] = found[q].0; t[j][i] = -found[q].0
-            pairs.append((i, j, found[q].0, found[q].1))
+        let centroids = sessions.map { s -> SIMD3<Double> in
+            var c = SIMD3<Double>.zero, m = 0.0
+            for v in 0..<s.cord.data.count where s.cord.data[v] != 0 { c += s.cord.grid.world(s.cord.grid.coordinates(of: v)); m += 1 }
+            return c / max(m, 1)
         }
-        var offsets: [SIMD3<Double>] = []
+        let centre = centroids.reduce(.zero, +) / Double(n)
+        // SE(3) mean per session of the transforms from every session (itself: identity).
+        var rigid: [RigidTransform] = []
         for k in 0..<n {
-            var s = SIMD3<Double>.zero
-            for j in 0..<n { s += t[j][k] }
-            offsets.append(s / Double(n))
+            var w = SIMD3<Double>.zero, u = SIMD3<Double>.zero
+            for (q, (i, j)) in jobs.enumerated() where i == k || j == k {
+                let t = j == k ? found[q].0 : found[q].0.inverse   // from the other session to k
+                let l = t.log(centre: centre)
+                w += l.omega; u += l.u
+            }
+            rigid.append(RigidTransform.exp(omega: w / Double(n), u: u / Double(n), centre: centre))
+        }
+        var pairs = jobs.enumerated().map { q, ij in
+            PairAlignment(i: ij.0, j: ij.1, transform: found[q].0, ncc: found[q].1, nccSliceWise: nil, inPlane: nil,
+                          t: found[q].0.apply(centroids[ij.0]) - centroids[ij.0])
+        }
+        var mappings = rigid.map { SessionMapping(rigid: $0) }
+        if options.sliceWise && n >= 2 {
+            let knots = knotGrid(sessions, mappings: mappings)
+            let fixedRigid = mappings
+            let refine = ResultSlots<(InPlaneShifts, Double)>(jobs.count)
+            parallelChunks(jobs.count) { range, _ in
+                for q in range {
+                    let (i, j) = pairJobs[q]
+                    refine.set(q, Result { try sliceWise(fixed: sessions[i], fixedMapping: fixedRigid[i], moving: sessions[j],
+                                                         movingMapping: fixedRigid[j], knots: knots, options: options) })
+                }
+            }
+            let shifts = try refine.results("slice-wise session alignment").map { try $0.get() }
+            for q in pairs.indices { pairs[q].inPlane = shifts[q].0; pairs[q].nccSliceWise = shifts[q].1 }
+            for k in 0..<n {
+                var sum = [SIMD2<Double>](repeating: .zero, count: knots.shifts.count)
+                for (q, (i, j)) in jobs.enumerated() where i == k || j == k {
+                    let sign = j == k ? 1.0 : -1.0
+                    for m in sum.indices { sum[m] += sign * shifts[q].0.shifts[m] }
+                }
+                mappings[k].inPlane = InPlaneShifts(z0: knots.z0, spacing: knots.spacing, shifts: sum.map { $0 / Double(n) })
+            }
         }
         var sq = 0.0
-        for p in pairs { let r = p.t - (offsets[p.j] - offsets[p.i]); sq += (r * r).sum() }
-        return HalfwaySpace(labels: sessions.map(\.label), offsets: offsets, pairs: pairs,
+        for p in pairs {
+            let combined = mappings[p.j].rigid.after(mappings[p.i].rigid.inverse).apply(centroids[p.i])
+            let r = combined - p.transform.apply(centroids[p.i])
+            sq += (r * r).sum()
+        }
+        return HalfwaySpace(labels: sessions.map(\.label), mappings: mappings, pairs: pairs, centre: centre,
                             inconsistency: pairs.isEmpty ? 0 : (sq / Double(pairs.count)).squareRoot())
     }
 
-    /// The translation t (mm) with moving(p + t) ≈ fixed(p), by normalised cross-correlation
-    /// over the fixed session's cord neighbourhood: an S–I scan at 1 mm steps (in-plane start
-    /// from the cord centroids), then a 3D pattern search halving the step to `finestStep`.
-    public static func align(fixed: SessionAnatomy, moving: SessionAnatomy, options: HalfwayOptions = HalfwayOptions()) throws -> (SIMD3<Double>, Double) {
-        let g = fixed.image.grid, mg = moving.image.grid
-        // Samples: voxels within `radius` of each slice's cord centre (slice = voxel k).
-        var points: [SIMD3<Double>] = [], values: [Double] = []
-        var centre = SIMD3<Double>.zero, centreCount = 0.0
-        let r2 = options.radius * options.radius
-        let stepX = max(1, CheckedNumber.clamped(options.sampling / g.spacing.x, .toNearestOrAwayFromZero))
-        let stepY = max(1, CheckedNumber.clamped(options.sampling / g.spacing.y, .toNearestOrAwayFromZero))
-        for k in 0..<g.nz {
-            var c = SIMD3<Double>.zero, count = 0.0
-            for j in 0..<g.ny { for i in 0..<g.nx where fixed.cord.data[g.index(i, j, k)] != 0 { c += g.world(SIMD3(i, j, k)); count += 1 } }
-            guard count > 0 else { continue }
-            c /= count
-            centre += c; centreCount += 1
-            for j in stride(from: 0, to: g.ny, by: stepY) {
-                for i in stride(from: 0, to: g.nx, by: stepX) {
-                    let w = g.world(SIMD3(i, j, k))
-                    let d = w - c
-                    guard d.x * d.x + d.y * d.y <= r2 else { continue }
-                    points.append(mg.voxel(ofWorld: w)); values.append(Double(fixed.image.data[g.index(i, j, k)]))
-                }
+    /// Knots shared by every pair: halfway z over all sessions' cord, at the finest slice
+    /// spacing of the sessions (the voxel axis closest to S–I).
+    static func knotGrid(_ sessions: [SessionAnatomy], mappings: [SessionMapping]) -> InPlaneShifts {
+        var lo = Double.infinity, hi = -Double.infinity, spacing = Double.infinity
+        for (k, s) in sessions.enumerated() {
+            let g = s.cord.grid, l = g.affine.linear
+            let axis = (0..<3).max { abs(l.column($0).z) / length(l.column($0)) < abs(l.column($1).z) / length(l.column($1)) } ?? 2
+            spacing = min(spacing, length(l.column(axis)))
+            let inverse = mappings[k].rigid.inverse
+            for v in 0..<s.cord.data.count where s.cord.data[v] != 0 {
+                let z = inverse.apply(g.world(g.coordinates(of: v))).z
+                lo = min(lo, z); hi = max(hi, z)
             }
         }
-        guard points.count >= 100 else {
-            throw CordError.invalidValue(what: "ses-\(fixed.label) cord segmentation", detail: "covers too little of the image to align sessions (\(points.count) voxels)")
-        }
-        guard mg.nx >= 2, mg.ny >= 2, mg.nz >= 2 else {
-            throw CordError.invalidValue(what: "ses-\(moving.label) image", detail: "needs at least 2 voxels along every axis to be aligned")
-        }
-        let inverse = mg.inverseAffine
-        let nx = mg.nx, ny = mg.ny, nz = mg.nz, nxy = nx * ny
-        let px = points.map(\.x), py = points.map(\.y), pz = points.map(\.z)
-        /// NCC of fixed samples (every `stride`-th) against moving(p + t); samples leaving the
-        /// moving grid are dropped. Trilinear interpolation inline on the contiguous buffer.
-        func ncc(_ t: SIMD3<Double>, stride: Int = 1) -> Double {
-            let d = inverse.apply(t) - inverse.apply(.zero)
-            var sm = 0.0, smm = 0.0, sfm = 0.0, sf = 0.0, sff = 0.0, n = 0.0, tried = 0.0
-            moving.image.data.withUnsafeBufferPointer { buf in
-                var q = 0
-                while q < px.count {
-                    defer { q += stride }
-                    tried += 1
-                    let x = px[q] + d.x, y = py[q] + d.y, z = pz[q] + d.z
-                    guard x >= 0, y >= 0, z >= 0, x <= Double(nx - 1), y <= Double(ny - 1), z <= Double(nz - 1) else { continue }
-                    let i0 = min(CheckedNumber.clamped(x), nx - 2 < 0 ? 0 : nx - 2), j0 = min(CheckedNumber.clamped(y), max(ny - 2, 0))
-                    let k0 = min(CheckedNumber.clamped(z), max(nz - 2, 0))
-                    let fx = x - Double(i0), fy = y - Double(j0), fz = z - Double(k0)
-                    let b = i0 + nx * j0 + nxy * k0
-                    let c000 = Double(buf[b]), c100 = Double(buf[b + 1]), c010 = Double(buf[b + nx]), c110 = Double(buf[b + nx + 1])
-                    let c001 = Double(buf[b + nxy]), c101 = Double(buf[b + nxy + 1]), c011 = Double(buf[b + nxy + nx]), c111 = Double(buf[b + nxy + nx + 1])
-                    let c00 = c000 + (c100 - c000) * fx, c10 = c010 + (c110 - c010) * fx
-                    let c01 = c001 + (c101 - c001) * fx, c11 = c011 + (c111 - c011) * fx
-                    let c0 = c00 + (c10 - c00) * fy, c1 = c01 + (c11 - c01) * fy
-                    let m = c0 + (c1 - c0) * fz
-                    let f = values[q]
-                    sm += m; smm += m * m; sfm += f * m; sf += f; sff += f * f; n += 1
-                }
-            }
-            guard n > tried / 2 else { return -1 }
-            let cov = sfm - sf * sm / n, vf = sff - sf * sf / n, vm = smm - sm * sm / n
-            guard vf > 0, vm > 0 else { return -1 }
-            return cov / (vf * vm).squareRoot()
-        }
-        // Start: in-plane from the cord centroids (S–I ignored: the cord fills the grid).
-        var mc = SIMD3<Double>.zero, mcount = 0.0
-        for n in 0..<moving.cord.data.count where moving.cord.data[n] != 0 { mc += mg.world(mg.coordinates(of: n)); mcount += 1 }
-        var fc = SIMD3<Double>.zero, fcount = 0.0
-        for n in 0..<fixed.cord.data.count where fixed.cord.data[n] != 0 { fc += g.world(g.coordinates(of: n)); fcount += 1 }
-        let start = SIMD3(mc.x / mcount - fc.x / fcount, mc.y / mcount - fc.y / fcount, 0)
-        // Coarse (every 4th sample) S–I scan and steps ≥ 0.5 mm, then all samples.
-        var best = start, bestScore = -2.0
-        var z = -options.searchRange
-        while z <= options.searchRange + 1e-9 {
-            let t = SIMD3(start.x, start.y, z), s = ncc(t, stride: 4)
-            if s > bestScore { bestScore = s; best = t }
-            z += 1
-        }
-        var step = 1.0
-        var coarse = true
-        while step >= options.finestStep - 1e-12 {
-            if coarse && step < 0.5 { coarse = false; bestScore = ncc(best) }
-            let stride = coarse ? 4 : 1
-            var improved = true
-            while improved {
-                improved = false
-                for axis in 0..<3 {
-                    for sign in [-1.0, 1.0] {
-                        var t = best; t[axis] += sign * step
-                        let s = ncc(t, stride: stride)
-                        if s > bestScore + 1e-9 { bestScore = s; best = t; improved = true }
-                    }
-                }
-            }
-            step /= 2
-        }
-        return (best, coarse ? ncc(best) : bestScore)
+        let count = max(1, CheckedNumber.clamped((hi - lo) / spacing, .up) + 1)
+        return InPlaneShifts(z0: lo, spacing: spacing, shifts: [SIMD2<Double>](repeating: .zero, count: count))
     }
 
     /// One labelling for the subject: each session's labels taken to the halfway space and
@@ -198,7 +229,7 @@ public struct HalfwaySpace: Sendable {
         }
         let points = sums.values.map { VertebralLabels.Point(level: $0.2, kind: $0.3, world: $0.0 / $0.1) }
         let halfway = VertebralLabels(points: points)
-        let per = offsets.indices.map { k in
+        let per = mappings.indices.map { k in
             VertebralLabels(points: halfway.points.map { VertebralLabels.Point(level: $0.level, kind: $0.kind, world: toSession($0.world, k)) })
         }
         return (halfway, per)

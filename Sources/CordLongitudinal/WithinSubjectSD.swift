@@ -6,15 +6,18 @@ import CordNormative
 public enum WithinSubjectSDSource: Sendable, Equatable {
     /// A coefficient of variation (fraction of the value) from a publication.
     case literature(citation: String)
-    /// Repeat scans of healthy volunteers in a normative database (pairs used).
-    case database(pairs: Int)
+    /// Repeat scans of healthy volunteers in a normative database (degrees of freedom);
+    /// `declaredPairs` when only the sessions `db build --retest` declared were used.
+    case database(pairs: Int, declaredPairs: Bool = false)
     /// Given by the user (`--within-sd`).
     case user
 
     public var label: String {
         switch self {
         case let .literature(c): return "literature: " + c
-        case let .database(n): return "normative database repeat scans (\(n) degrees of freedom; Bland & Altman 1996)"
+        case let .database(n, declared):
+            return declared ? "normative database test–retest pairs (\(n) pair × level values; Bland & Altman 1996)"
+                : "normative database repeat scans (\(n) degrees of freedom; Bland & Altman 1996)"
         case .user: return "given with --within-sd"
         }
     }
@@ -80,9 +83,9 @@ public struct WithinSubjectSDTable: Sendable {
     }
 
     /// Uses a normative database's test–retest estimates (`TestRetest.estimate`) before the literature's.
-    public mutating func addDatabase(_ estimates: [TestRetestEstimate]) {
+    public mutating func addDatabase(_ estimates: [TestRetestEstimate], fromPairs: Bool = false) {
         for e in estimates {
-            database[e.metric + "|" + e.region] = WithinSubjectSD(cov: e.cov, source: .database(pairs: e.degreesOfFreedom))
+            database[e.metric + "|" + e.region] = WithinSubjectSD(cov: e.cov, source: .database(pairs: e.degreesOfFreedom, declaredPairs: fromPairs))
         }
     }
 

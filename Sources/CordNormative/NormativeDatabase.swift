@@ -12,8 +12,13 @@ public struct SubjectRecord: Sendable, Equatable {
     public var rows: [MetricRow]
     /// Provenance as JSON text (see `Provenance`).
     public var provenance: String
-    public init(participant: Participant, rows: [MetricRow], provenance: String) {
+    /// The subject's sessions with their age at scan (may be empty).
+    public var sessions: [SessionRecord]
+    /// The subject's test–retest pairs of sessions (may be empty).
+    public var retestPairs: [RetestPair]
+    public init(participant: Participant, rows: [MetricRow], provenance: String, sessions: [SessionRecord] = [], retestPairs: [RetestPair] = []) {
         self.participant = participant; self.rows = rows; self.provenance = provenance
+        self.sessions = sessions; self.retestPairs = retestPairs
     }
 }
 
@@ -34,7 +39,7 @@ public struct StoredSubject: Sendable, Equatable {
 /// file written by a newer CordQ is refused rather than misread.
 public final class NormativeDatabase: Sendable {
     /// Schema version this code writes and reads.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     public let path: String
     /// A pool (WAL, concurrent readers) for writing; a queue for read-only access.
     private let store: any DatabaseWriter
@@ -158,6 +163,19 @@ public final class NormativeDatabase: Sendable {
                 PRAGMA user_version = 1;
                 """)
         }
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE sessions (
+                    participant_id TEXT NOT NULL REFERENCES subjects(participant_id) ON DELETE CASCADE,
+                    session TEXT NOT NULL, age_years REAL, acquired TEXT NOT NULL DEFAULT '',
+                    PRIMARY KEY (participant_id, session));
+                CREATE TABLE retest_pairs (
+                    participant_id TEXT NOT NULL REFERENCES subjects(participant_id) ON DELETE CASCADE,
+                    session_a TEXT NOT NULL, session_b TEXT NOT NULL,
+                    PRIMARY KEY (participant_id, session_a, session_b));
+                PRAGMA user_version = 2;
+                """)
+        }
         return m
     }
 
@@ -174,6 +192,17 @@ public final class NormativeDatabase: Sendable {
         var seen = Set<[String]>()
         for r in record.rows where !seen.insert([r.session, r.level, r.region, r.metric, r.method]).inserted {
             throw CordError.invalidValue(what: "subject \(id)", detail: "has two values for \(r.metric) in \(r.region) at \(r.level)\(r.session.isEmpty ? "" : " session \(r.session)")\(r.method.isEmpty ? "" : " (\(r.method))")")
+        }
+        let sessionLabels = Set(record.rows.map { SessionTables.normalised($0.session) })
+        for pair in record.retestPairs {
+            guard pair.participant == id else { throw CordError.invalidValue(what: "subject \(id)", detail: "holds a test–retest pair of subject \(pair.participant)") }
+            for s in [pair.first, pair.second] where !sessionLabels.contains(SessionTables.normalised(s)) {
+                throw CordError.invalidValue(what: "subject \(id)", detail: "test–retest pair \(pair.first)–\(pair.second) names session \(s), which has no rows (sessions with rows: \(sessionLabels.sorted().joined(separator: ", ")))")
+            }
+        }
+        var seenSessions = Set<String>()
+        for ses in record.sessions where !seenSessions.insert(SessionTables.normalised(ses.session)).inserted {
+            throw CordError.invalidValue(what: "subject \(id)", detail: "lists session \(ses.session) twice")
         }
         let p = record.participant
         // A missing value (NaN, `n/a` in tables) is not stored: never as 0, never as NULL.
@@ -194,6 +223,14 @@ public final class NormativeDatabase: Sendable {
                 """)
             for r in stored {
                 try insert.execute(arguments: [id, r.session, r.level, r.region, r.metric, r.value, r.method, r.count])
+            }
+            for ses in record.sessions {
+                try db.execute(sql: "INSERT INTO sessions (participant_id, session, age_years, acquired) VALUES (?, ?, ?, ?)",
+                               arguments: [id, ses.session, ses.ageYears, ses.acquired])
+            }
+            for pair in record.retestPairs {
+                try db.execute(sql: "INSERT OR IGNORE INTO retest_pairs (participant_id, session_a, session_b) VALUES (?, ?, ?)",
+                               arguments: [id, pair.first, pair.second])
             }
         } }
     }
@@ -220,6 +257,28 @@ public final class NormativeDatabase: Sendable {
                                                        protocolName: r["protocol"], pathology: r["pathology"]),
                               rowCount: r["row_count"], provenance: r["provenance"], cordqVersion: r["cordq_version"],
                               addedAt: r["added_at"])
+            }
+        }
+    }
+
+    /// Every stored session (age at scan, acquisition time), by subject then session.
+    public func sessions() throws -> [String: [SessionRecord]] {
+        try pool.read { db in
+            var out: [String: [SessionRecord]] = [:]
+            guard try db.tableExists("sessions") else { return out }   // a schema-1 file opened read-only
+            for r in try Row.fetchAll(db, sql: "SELECT * FROM sessions ORDER BY participant_id, session") {
+                out[r["participant_id"], default: []].append(SessionRecord(session: r["session"], ageYears: r["age_years"], acquired: r["acquired"]))
+            }
+            return out
+        }
+    }
+
+    /// Every stored test–retest pair, sorted.
+    public func retestPairs() throws -> [RetestPair] {
+        try pool.read { db in
+            guard try db.tableExists("retest_pairs") else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT * FROM retest_pairs ORDER BY participant_id, session_a, session_b").map {
+                RetestPair(participant: $0["participant_id"], first: $0["session_a"], second: $0["session_b"])
             }
         }
     }

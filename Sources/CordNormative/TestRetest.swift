@@ -39,4 +39,25 @@ public enum TestRetest {
         }
         return out.sorted { ($0.metric, $0.region) < ($1.metric, $1.region) }
     }
+
+    /// The estimate from declared test–retest pairs only: for every pair and every level ×
+    /// method both sessions measured, the two values form a group (one degree of freedom), so
+    /// s_w² = Σ d² / (2 n) with d the relative difference (Bland & Altman 1996). Sessions that
+    /// are not in a pair (follow-ups with real change) do not enter.
+    public static func estimate(_ table: LongFormTable, pairs: [RetestPair], minimumGroups: Int = 5) -> [TestRetestEstimate] {
+        var bySession: [String: [MetricRow]] = [:]
+        for r in table.rows where !r.session.isEmpty && r.value.isFinite {
+            bySession[r.subject + "\u{1}" + SessionTables.normalised(r.session), default: []].append(r)
+        }
+        var rows: [MetricRow] = []
+        for (n, pair) in Set(pairs).sorted(by: { ($0.participant, $0.first, $0.second) < ($1.participant, $1.first, $1.second) }).enumerated() {
+            for s in [pair.first, pair.second] {
+                for var r in bySession[pair.participant + "\u{1}" + SessionTables.normalised(s)] ?? [] {
+                    r.subject = pair.participant + "\u{1}pair\(n)"   // one group per pair
+                    rows.append(r)
+                }
+            }
+        }
+        return estimate(LongFormTable(rows), minimumGroups: minimumGroups)
+    }
 }

@@ -43,8 +43,12 @@ public struct LongitudinalSession: Sendable {
     public var day: Double?, dateSource: String?
     /// Contrasts found (`T2w`, `DWI`, `MT`).
     public var contrasts: [String]
-    /// The session's offset from the halfway space (mm, world).
+    /// The session's displacement from the halfway space at the subject's cord centre (mm,
+    /// world) and its rotation (rotation vector, degrees).
     public var offset: SIMD3<Double>
+    public var rotationDegrees: SIMD3<Double> = .zero
+    /// RMS (mm) of the session's slice-wise in-plane shifts in the halfway space.
+    public var inPlaneRMS = 0.0
     /// The session's `process` output folder and its long-form table.
     public var processOutput: String, table: String
     public var rows: Int
@@ -100,10 +104,13 @@ public enum LongitudinalPipeline {
         var withinSD = r.withinSD
         if let dbPath = r.normativeDatabase {
             guard TextFile.exists(dbPath) else { throw CordIOError.notFound(path: dbPath + " (--db, the normative database)") }
-            let estimates = TestRetest.estimate(try NormativeDatabase(path: dbPath, readOnly: true).rows())
-            withinSD.addDatabase(estimates)
+            let database = try NormativeDatabase(path: dbPath, readOnly: true)
+            let pairs = try database.retestPairs()
+            // Declared test–retest pairs (db build --retest) when the database has them, else every repeat session.
+            let estimates = pairs.isEmpty ? TestRetest.estimate(try database.rows()) : TestRetest.estimate(try database.rows(), pairs: pairs)
+            withinSD.addDatabase(estimates, fromPairs: !pairs.isEmpty)
             log(estimates.isEmpty ? "the normative database has no subjects with repeat sessions (≥ 5 per metric and region): literature within-subject SDs used"
-                : "within-subject SDs from the database's repeat sessions: " + estimates.map { "\($0.metric) \($0.region) \(formatFixed($0.cov * 100, 2)) %" }.joined(separator: ", "))
+                : "within-subject SDs from the database's \(pairs.isEmpty ? "repeat sessions" : "\(pairs.count) test–retest pairs"): " + estimates.map { "\($0.metric) \($0.region) \(formatFixed($0.cov * 100, 2)) %" }.joined(separator: ", "))
         }
         func contrasts(_ p: ProcessInventory) -> [String] { LongitudinalPlan.contrasts(p) }
 
@@ -144,9 +151,10 @@ public enum LongitudinalPipeline {
         let t0 = ContinuousClock.now
         let halfway = try HalfwaySpace.estimate(anatomies, options: r.alignment)
         progress.advance()
-        log("halfway space: \(halfway.pairs.count) pairwise alignments, inconsistency \(formatFixed(halfway.inconsistency, 2)) mm [\(formatFixed((ContinuousClock.now - t0).seconds, 1)) s]")
+        log("halfway space: \(halfway.pairs.count) pairwise rigid alignments + slice-wise in-plane shifts, inconsistency \(formatFixed(halfway.inconsistency, 2)) mm [\(formatFixed((ContinuousClock.now - t0).seconds, 1)) s]")
         for (k, o) in halfway.offsets.enumerated() {
-            log("ses-\(halfway.labels[k]): offset from the halfway space \(formatFixed(o.x, 2)), \(formatFixed(o.y, 2)), \(formatFixed(o.z, 2)) mm")
+            let r = halfway.rotationsDegrees[k]
+            log("ses-\(halfway.labels[k]): offset from the halfway space \(formatFixed(o.x, 2)), \(formatFixed(o.y, 2)), \(formatFixed(o.z, 2)) mm, rotation \(formatFixed(r.x, 2)), \(formatFixed(r.y, 2)), \(formatFixed(r.z, 2))° (about R–L, A–P, S–I), in-plane shifts RMS \(formatFixed(halfway.mappings[k].inPlane?.rms ?? 0, 2)) mm")
         }
         for p in halfway.pairs where p.ncc < 0.5 {
             warn("ses-\(halfway.labels[p.i]) and ses-\(halfway.labels[p.j]) align poorly (NCC \(formatFixed(p.ncc, 2))): check that both show the same stretch of cord")
@@ -197,7 +205,8 @@ public enum LongitudinalPipeline {
             measurements.append(SessionMeasurements(label: s.label, day: day?.0, scores: inventory.sessionEntry(s.label)?.columns ?? [:],
                                                     rows: table.rows))
             sessions.append(LongitudinalSession(label: s.label, day: day?.0, dateSource: day?.1, contrasts: contrasts(s.inventory),
-                                                offset: halfway.offsets[k], processOutput: out.destination + "/ses-" + s.label,
+                                                offset: halfway.offsets[k], rotationDegrees: halfway.rotationsDegrees[k],
+                                                inPlaneRMS: halfway.mappings[k].inPlane?.rms ?? 0, processOutput: out.destination + "/ses-" + s.label,
                                                 table: out.destination + "/ses-" + s.label + "/" + URL(fileURLWithPath: tablePath).lastPathComponent,
                                                 rows: table.rows.count))
             progress.advance()
@@ -214,8 +223,8 @@ public enum LongitudinalPipeline {
                     guard TextFile.exists(mapPath.0), TextFile.exists(mapPath.1), TextFile.exists(maskPath.0), TextFile.exists(maskPath.1) else { continue }
                     let (mb, hb) = try NIfTIFile.read(mapPath.0), (mf, _) = try NIfTIFile.read(mapPath.1)
                     let (cb, _) = try NIfTIFile.read(maskPath.0), (cf, _) = try NIfTIFile.read(maskPath.1)
-                    let change = try ChangeMap.compute(grid: mb.grid, baseline: mb, baselineOffset: halfway.offsets[b],
-                                                       baselineCord: Mask.threshold(cb, above: 0.5), follow: mf, followOffset: halfway.offsets[k],
+                    let change = try ChangeMap.compute(grid: mb.grid, baseline: mb, baselineMapping: halfway.mappings[b],
+                                                       baselineCord: Mask.threshold(cb, above: 0.5), follow: mf, followMapping: halfway.mappings[k],
                                                        followCord: Mask.threshold(cf, above: 0.5))
                     let file = "changemaps/\(participant)_ses-\(label)_desc-\(name)change_map.nii.gz"
                     try NIfTIFile.write(change.difference, to: out.path(file), like: hb.singleVolume,
@@ -385,16 +394,18 @@ public enum LongitudinalPipeline {
         return [
             "Participant": .string(participant),
             "Version": .string(CordQVersion.string),
-            "Method": .string("Sessions aligned pairwise (cord-masked NCC, 3D translation) and combined into a halfway space (offsets sum to zero); one vertebral labelling averaged there and propagated to every session; change from the earliest session; RCI = change / (√2 · within-subject SD), Jacobson & Truax 1991"),
+            "Method": .string("Sessions aligned pairwise (cord-neighbourhood intensity-fitted SSD, rigid: 3 rotations + 3 translations, Levenberg–Marquardt coarse to fine) and combined into a halfway space (SE(3) mean of the pairwise transforms: no session privileged), then slice-wise in-plane shifts regularised along z, averaged likewise; one vertebral labelling averaged there and propagated to every session; change from the earliest session; RCI = change / (√2 · within-subject SD), Jacobson & Truax 1991"),
             "Sessions": .array(sessions.map { s in
                 .object(["session": .string("ses-" + s.label), "date": s.day.map { .string(SessionDate.format(day: CheckedNumber.clamped($0, .down))) } ?? .null,
                          "date_source": s.dateSource.map { .string($0) } ?? .null,
                          "contrasts": .array(s.contrasts.map { .string($0) }), "offset_mm": vec(s.offset),
+                         "rotation_deg": vec(s.rotationDegrees), "in_plane_shift_rms_mm": .number(s.inPlaneRMS),
                          "table": .string(s.table), "rows": .number(Double(s.rows))])
             }),
             "Alignments": .array(halfway.pairs.map { p in
                 .object(["from": .string("ses-" + halfway.labels[p.i]), "to": .string("ses-" + halfway.labels[p.j]),
-                         "translation_mm": vec(p.t), "ncc": .number(p.ncc)])
+                         "translation_at_centroid_mm": vec(p.t), "rotation_deg": vec(p.transform.rotationVector * (180 / .pi)),
+                         "ncc": .number(p.ncc), "ncc_slice_wise": p.nccSliceWise.map { .number($0) } ?? .null])
             }),
             "AlignmentInconsistency_mm": .number(halfway.inconsistency),
             "Labels": .object(["source": .string(labelSource),

@@ -20,14 +20,45 @@ public enum NormativePipeline {
     /// files are read, `participants.tsv` excepted) with demographics from a BIDS-style
     /// participants table. The database is created when absent; stored subjects that appear
     /// again are replaced. `progress` is called after each subject.
-    public static func build(database: String, tables: [String], participants: String?,
+    ///
+    /// `sessions` (a table of participant_id, session_id, age at scan, acq_time) stores each
+    /// session's age; `retest` (participant_id, session_a, session_b) declares test–retest
+    /// pairs, from which the within-subject SD is estimated (`TestRetest.estimate(_:pairs:)`)
+    /// for the reliable-change index of `cordq longitudinal --db`. Both are checked against the
+    /// tables before anything is written.
+    public static func build(database: String, tables: [String], participants: String?, sessions: String? = nil, retest: String? = nil,
                              progress: ((Int, Int, String) -> Void)? = nil) throws -> IngestSummary {
         let files = try tableFiles(tables)
         let people = try participants.map { path in
             let t = try TSVTable.read(path)
             return (path, try Participant.parseTable(columns: t.columns, rows: t.rows, source: path))
         }
-        return try ingest(database: database, files: files, participants: people, only: nil, command: "db build", progress: progress)
+        let extra = try sessionExtras(sessions: sessions, retest: retest)
+        return try ingest(database: database, files: files, participants: people, only: nil, command: "db build", extras: extra, progress: progress)
+    }
+
+    /// Sessions and test–retest pairs per subject from the `--sessions` and `--retest` tables.
+    static func sessionExtras(sessions: String?, retest: String?) throws -> SessionExtras {
+        var out = SessionExtras()
+        if let path = sessions {
+            let t = try TSVTable.read(path)
+            out.sessions = try SessionTables.parseSessions(columns: t.columns, rows: t.rows, source: path)
+            out.sources.append(.init(path: TextFile.canonicalPath(path), sha256: try FileChecksum.sha256(path)))
+        }
+        if let path = retest {
+            let t = try TSVTable.read(path)
+            out.pairs = Dictionary(grouping: try SessionTables.parsePairs(columns: t.columns, rows: t.rows, source: path), by: \.participant)
+            out.sources.append(.init(path: TextFile.canonicalPath(path), sha256: try FileChecksum.sha256(path)))
+            out.pairsSource = path
+        }
+        return out
+    }
+
+    struct SessionExtras {
+        var sessions: [String: [SessionRecord]] = [:]
+        var pairs: [String: [RetestPair]] = [:]
+        var sources: [Provenance.Source] = []
+        var pairsSource: String?
     }
 
     /// `cordq db add`: adds or replaces the subjects of one or more long-form tables. With
@@ -90,7 +121,7 @@ public enum NormativePipeline {
     /// Reads every table first (so a malformed one stops the run before anything is written),
     /// then writes subject by subject.
     static func ingest(database: String, files: [String], participants: (String, [Participant])?, only: String?,
-                       command: String, progress: ((Int, Int, String) -> Void)?) throws -> IngestSummary {
+                       command: String, extras: SessionExtras = SessionExtras(), progress: ((Int, Int, String) -> Void)?) throws -> IngestSummary {
         var rowsBySubject: [String: [MetricRow]] = [:], sourcesBySubject: [String: [Provenance.Source]] = [:]
         for f in files {
             let t = try TSVTable.read(f)
@@ -111,6 +142,18 @@ public enum NormativePipeline {
             people = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             if TextFile.exists(path) { participantsSource = .init(path: TextFile.canonicalPath(path), sha256: try FileChecksum.sha256(path)) }
         }
+        // Every declared pair must name sessions the tables hold (checked before writing).
+        for (id, pairs) in extras.pairs {
+            guard let rows = rowsBySubject[id] else {
+                throw CordError.invalidValue(what: extras.pairsSource ?? "--retest", detail: "lists \(id), which no table holds")
+            }
+            let held = Set(rows.map { SessionTables.normalised($0.session) })
+            for pair in pairs {
+                for s in [pair.first, pair.second] where !held.contains(SessionTables.normalised(s)) {
+                    throw CordError.invalidValue(what: extras.pairsSource ?? "--retest", detail: "pairs \(id) \(pair.first)–\(pair.second), but the tables have no rows of session \(s) (\(id) has \(held.sorted().joined(separator: ", ")))")
+                }
+            }
+        }
         try InputGuard.check(database)
         let db = try NormativeDatabase(path: database)
         let subjects = rowsBySubject.keys.sorted()
@@ -118,8 +161,9 @@ public enum NormativePipeline {
         for (n, id) in subjects.enumerated() {
             let rows = rowsBySubject[id] ?? []
             if people[id] == nil { missing.append(id) }
-            let provenance = Provenance(command: command, sources: (sourcesBySubject[id] ?? []) + (participantsSource.map { [$0] } ?? []))
-            try db.put(SubjectRecord(participant: people[id] ?? Participant(id: id), rows: rows, provenance: provenance.json))
+            let provenance = Provenance(command: command, sources: (sourcesBySubject[id] ?? []) + (participantsSource.map { [$0] } ?? []) + extras.sources)
+            try db.put(SubjectRecord(participant: people[id] ?? Participant(id: id), rows: rows, provenance: provenance.json,
+                                     sessions: extras.sessions[id] ?? [], retestPairs: extras.pairs[id] ?? []))
             total += rows.count
             progress?(n + 1, subjects.count, id)
         }

@@ -107,7 +107,8 @@ public enum PhantomCohortExport {
 
     // MARK: - Sessions
 
-    public static let sessionTruthColumns = ["participant_id", "session_id", "days", "shift_x_mm", "shift_y_mm", "shift_z_mm"]
+    public static let sessionTruthColumns = ["participant_id", "session_id", "days", "shift_x_mm", "shift_y_mm", "shift_z_mm",
+                                             "rotation_x_deg", "rotation_y_deg", "rotation_z_deg"]
     public static let sessionLevelColumns = ["participant_id", "session_id", "level", "planted_factor", "requested_csa_mm2",
                                              "measured_csa_mm2"]
 
@@ -130,6 +131,9 @@ public enum PhantomCohortExport {
             for n in 0..<sessions.count {
                 let ses = "ses-" + sessions.label(n)
                 for d in ["\(s.id)/\(ses)/anat", "derivatives/truth/\(s.id)/\(ses)/anat"] { _ = try out.path(d, isFolder: true) }
+                if sessions.diffusionAndMT {
+                    for d in ["\(s.id)/\(ses)/dwi", "derivatives/truth/\(s.id)/\(ses)/dwi"] { _ = try out.path(d, isFolder: true) }
+                }
             }
             _ = try out.path("derivatives/labels/\(s.id)/ses-\(sessions.label(0))/anat", isFolder: true)
         }
@@ -155,7 +159,9 @@ public enum PhantomCohortExport {
                 let day = sessions.firstDay + CheckedNumber.clamped(sessions.days[n], .toNearestOrAwayFromZero)
                 own.append([ses, SessionDate.format(day: day) + "T10:00:00"])
                 let shift = sessions.shift(session: n, seed: s.parameters.seed)
-                sessionTable.append([s.id, ses, formatFixed(sessions.days[n], 0), formatFixed(shift.x, 2), formatFixed(shift.y, 2), formatFixed(shift.z, 2)])
+                let turn = sessions.rotation(session: n, seed: s.parameters.seed)
+                sessionTable.append([s.id, ses, formatFixed(sessions.days[n], 0), formatFixed(shift.x, 2), formatFixed(shift.y, 2), formatFixed(shift.z, 2),
+                                     formatFixed(turn.x, 2), formatFixed(turn.y, 2), formatFixed(turn.z, 2)])
                 for l in truth[n].levels {
                     levelTable.append([s.id, ses, l.level.name, formatFixed(sessions.factor(l.level, session: n), 4),
                                        formatFixed(l.requestedCSA, 3), l.measuredCSA.map { formatFixed($0, 3) } ?? "n/a"])
@@ -180,23 +186,72 @@ public enum PhantomCohortExport {
         func path(_ relative: String) -> String { root + "/" + relative }
         let p = try sessions.parameters(s.parameters, session: n)
         let grid = grid(for: s.parameters, fieldOfView: fieldOfView, margin: sessions.longitudinalShift)
-        let phantom = try PhantomSubject(p, on: grid)
+        // A head rotation: the phantom is sampled on the turned grid and written with the scanner's.
+        let turn = sessions.rotation(session: n, seed: s.parameters.seed)
+        let phantom = try PhantomSubject(p, on: PhantomSessions.rotatedSamplingGrid(grid, degrees: turn))
+        func scanner<T>(_ v: Volume<T>) -> Volume<T> { Volume(grid: grid, frames: v.frames, exactly: v.data) }
         let ses = "ses-" + sessions.label(n)
         let anat = "\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax_T2w"
-        try NIfTIFile.write(phantom.t2w, to: path(anat + ".nii.gz"), description: "cordq phantom cohort T2w")
+        try NIfTIFile.write(scanner(phantom.t2w), to: path(anat + ".nii.gz"), description: "cordq phantom cohort T2w")
         var sidecar = PhantomAcquisition.axialT2w.sidecar
         sidecar["ConversionSoftware"] = .string("cordq phantom cohort")
         try JSONFile.write(sidecar, to: path(anat + ".json"))
         if n == 0 {
-            try NIfTIFile.write(PhantomExport.discLabels(phantom),
+            try NIfTIFile.write(scanner(PhantomExport.discLabels(phantom)),
                                 to: path("derivatives/labels/\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax_T2w_labels-disc.nii.gz"),
                                 datatype: .uint8, description: "disc labels (phantom truth)")
         }
+        if sessions.diffusionAndMT { try writeSessionDWIAndMT(s, parameters: p, sessions: sessions, session: n, root: root, fieldOfView: fieldOfView) }
         let t = "derivatives/truth/\(s.id)/\(ses)/anat/\(s.id)_\(ses)_acq-ax"
-        try NIfTIFile.write(phantom.levels.volume, to: path(t + "_desc-levels_dseg.nii.gz"), datatype: .int16)
-        try NIfTIFile.write(phantom.cordMask, to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)
+        try NIfTIFile.write(scanner(phantom.levels.volume), to: path(t + "_desc-levels_dseg.nii.gz"), datatype: .int16)
+        try NIfTIFile.write(scanner(phantom.cordMask), to: path(t + "_label-cord_mask.nii.gz"), datatype: .uint8)
         try JSONFile.write(phantom.truth, to: path(t + "_desc-truth_parameters.json"))
         return phantom.truth
+    }
+
+    /// The DWI and MT grid of a session: 1 mm (MT 0.9 mm) in plane, 5 mm slices from 30 mm
+    /// below to 20 mm above the subject's C1–T1 centre (the demo's voxel sizes).
+    static func sessionGrid(for p: PhantomParameters, inPlane: Double, fieldOfView: Double) -> Grid {
+        PhantomGrid.axial(inPlane: inPlane, sliceThickness: 5, fieldOfView: fieldOfView, inferior: -30, superior: 20,
+                          centre: [p.centerlineX, p.centerlineY + 4])
+    }
+
+    /// A session's single-shell DWI (5 b = 0 + 30 × b = 800 s/mm²) and MT set, turned and moved
+    /// like its T2w, with the planted dorsal-column demyelination; truth: FA and MTR maps and
+    /// tissue labels on each grid. FA and MTR do not depend on the gradient frame, so the
+    /// gradient table is written in the scanner's frame unchanged.
+    static func writeSessionDWIAndMT(_ s: CohortSubject, parameters p: PhantomParameters, sessions: PhantomSessions, session n: Int,
+                                     root: String, fieldOfView: Double) throws {
+        func path(_ relative: String) -> String { root + "/" + relative }
+        let ses = "ses-" + sessions.label(n), turn = sessions.rotation(session: n, seed: s.parameters.seed)
+        let loss = sessions.demyelination(session: n)
+        let dorsal = [TissueClass.dorsalColumnLeft, .dorsalColumnRight].map { Int($0.rawValue) }
+        // DWI.
+        let dwiGrid = sessionGrid(for: s.parameters, inPlane: 1, fieldOfView: fieldOfView)
+        let dwiPhantom = try PhantomSubject(p, on: PhantomSessions.rotatedSamplingGrid(dwiGrid, degrees: turn))
+        func onDWI<T>(_ v: Volume<T>) -> Volume<T> { Volume(grid: dwiGrid, frames: v.frames, exactly: v.data) }
+        let table = try DiffusionSchemes.named("dti").orThrow("the dti scheme")
+        var d = DiffusionPhantomParameters(); d.snr = p.snr; d.seed = p.seed
+        for i in dorsal {
+            d.tissues[i].populations = d.tissues[i].populations.map { var q = $0; q.radial *= 1 + loss; return q }
+        }
+        let sim = try DWISimulator.simulate(dwiPhantom, table: table, parameters: d)
+        let base = "\(s.id)/\(ses)/dwi/\(s.id)_\(ses)_dwi"
+        try NIfTIFile.write(onDWI(sim.image), to: path(base + ".nii.gz"), description: "cordq phantom cohort DWI")
+        try GradientFiles.write(table, grid: dwiGrid, bval: path(base + ".bval"), bvec: path(base + ".bvec"))
+        try JSONFile.write(PhantomAcquisition.dwi.sidecar, to: path(base + ".json"))
+        let t = "derivatives/truth/\(s.id)/\(ses)/dwi/\(s.id)_\(ses)"
+        try NIfTIFile.write(onDWI(sim.truth.fa), to: path(t + "_desc-truthFA_dwimap.nii.gz"))
+        try NIfTIFile.write(onDWI(dwiPhantom.tissueLabels.volume), to: path(t + "_desc-tissues_dseg.nii.gz"), datatype: .int16)
+        // MT.
+        let mtGrid = sessionGrid(for: s.parameters, inPlane: 0.9, fieldOfView: fieldOfView)
+        let mtPhantom = try PhantomSubject(p, on: PhantomSessions.rotatedSamplingGrid(mtGrid, degrees: turn))
+        var tissues = FLASHSimulationParameters.defaultTissues
+        for i in dorsal { tissues[i].mtsat *= 1 - loss }
+        let mtTruth = "derivatives/truth/\(s.id)/\(ses)/anat/\(s.id)_\(ses)_mt"
+        _ = try PhantomExport.writeMT(mtPhantom, imageBase: "\(s.id)/\(ses)/anat/\(s.id)_\(ses)", truthBase: mtTruth, snr: p.snr,
+                                      seed: p.seed, tissues: tissues, scanner: mtGrid) { path($0) }
+        try NIfTIFile.write(Volume(grid: mtGrid, frames: 1, exactly: mtPhantom.tissueLabels.volume.data), to: path(mtTruth + "_desc-tissues_dseg.nii.gz"), datatype: .int16)
     }
 
     /// Simulates one subject's axial T2w and writes it with its labels and truth.

@@ -19,9 +19,21 @@ extension PhantomExport {
     /// MTR in p.u.). Returns the paths written (relative to the dataset).
     static func writeMT(_ phantom: PhantomSubject, sub: String, snr: Double?, seed: UInt64,
                         into out: OutputFolder) throws -> (images: [String], truth: [String]) {
+        try writeMT(phantom, imageBase: "\(sub)/anat/\(sub)", truthBase: "derivatives/truth/\(sub)/anat/\(sub)_mt", snr: snr, seed: seed) { try out.path($0) }
+    }
+
+    /// The same with the images at `imageBase`_<series>_MTS and the truth at `truthBase`_…
+    /// (paths relative to the dataset, made absolute by `path`), the tissues' relaxometry
+    /// given (`tissues`, default the simulator's) and every volume written on `scanner` (same
+    /// voxel counts; the phantom sampled on a turned grid appears turned).
+    static func writeMT(_ phantom: PhantomSubject, imageBase: String, truthBase: String, snr: Double?, seed: UInt64,
+                        tissues: [RelaxometryTissue]? = nil, scanner: Grid? = nil,
+                        path: (String) throws -> String) throws -> (images: [String], truth: [String]) {
+        func onScanner<T>(_ v: Volume<T>) -> Volume<T> { scanner.map { Volume(grid: $0, frames: v.frames, exactly: v.data) } ?? v }
         // `snr` is the image's: the MT-off signal in the cord over σ (the simulator's own SNR
         // refers to the white-matter PD, about 8× the signal of a 9° / 35 ms FLASH).
         var clean = FLASHSimulationParameters(); clean.snr = nil; clean.seed = seed
+        if let tissues { clean.tissues = tissues }
         let noiseFree = try FLASHSimulator.simulate(phantom.composition, acquisitions: mtSeries.map(\.acquisition).prefix(2).map { $0 },
                                                     parameters: clean)
         let cord = (0..<phantom.grid.voxelCount).filter { phantom.cordMask.data[$0] != 0 }
@@ -32,25 +44,25 @@ extension PhantomExport {
         let sim = try FLASHSimulator.simulate(phantom.composition, acquisitions: mtSeries.map(\.acquisition), parameters: p)
         var images: [String] = [], truth: [String] = []
         for (n, s) in mtSeries.enumerated() {
-            let base = "\(sub)/anat/\(sub)_\(s.name)_MTS"
-            try NIfTIFile.write(sim.images[n], to: out.path(base + ".nii.gz"), description: "cordq phantom MT FLASH")
+            let base = "\(imageBase)_\(s.name)_MTS"
+            try NIfTIFile.write(onScanner(sim.images[n]), to: path(base + ".nii.gz"), description: "cordq phantom MT FLASH")
             var sidecar = PhantomAcquisition.mt.sidecar
             sidecar["FlipAngle"] = .number(s.acquisition.flipAngleDegrees)
             sidecar["RepetitionTime"] = .number(s.acquisition.repetitionTime)
             sidecar["RepetitionTimeExcitation"] = .number(s.acquisition.repetitionTime)   // required by BIDS for MTS
             sidecar["MTState"] = .bool(s.acquisition.mtPulse)
             sidecar["SeriesDescription"] = .string("MT FLASH \(s.name) (phantom)")
-            try JSONFile.write(sidecar, to: out.path(base + ".json"))
+            try JSONFile.write(sidecar, to: path(base + ".json"))
             images.append(base + ".nii.gz")
         }
         let on = noiseFree.images[0], off = noiseFree.images[1]
         let mtr = try Volume(grid: on.grid, frames: 1, data: zip(on.data, off.data).map { $1 > 0 ? 100 * ($1 - $0) / $1 : 0 })
-        let t = "derivatives/truth/\(sub)/anat/\(sub)_mt"
+        let t = truthBase
         for (v, name) in [(sim.mtsat, "MTsat"), (sim.t1, "T1"), (mtr, "MTR")] {
-            try NIfTIFile.write(v, to: out.path("\(t)_desc-truth\(name)_map.nii.gz"))
+            try NIfTIFile.write(onScanner(v), to: path("\(t)_desc-truth\(name)_map.nii.gz"))
             truth.append("\(t)_desc-truth\(name)_map.nii.gz")
         }
-        try NIfTIFile.write(phantom.cordMask, to: out.path("\(t)_label-cord_mask.nii.gz"), datatype: .uint8)
+        try NIfTIFile.write(onScanner(phantom.cordMask), to: path("\(t)_label-cord_mask.nii.gz"), datatype: .uint8)
         truth.append("\(t)_label-cord_mask.nii.gz")
         return (images, truth)
     }

@@ -84,7 +84,7 @@ import Testing
         }}}
         let mask = Mask(grid: g, repeating: 1)
         // Halfway: offsets ±d/2 (sum zero).
-        let m = try ChangeMap.compute(grid: g, baseline: a, baselineOffset: -d / 2, baselineCord: mask, follow: b, followOffset: d / 2, followCord: mask)
+        let m = try ChangeMap.compute(grid: g, baseline: a, baselineMapping: SessionMapping(rigid: RigidTransform(rotation: .identity, translation: -d / 2)), baselineCord: mask, follow: b, followMapping: SessionMapping(rigid: RigidTransform(rotation: .identity, translation: d / 2)), followCord: mask)
         // Trilinear interpolation at sub-voxel fraction f per axis scales white noise's variance by
         // Π((1−f)² + f²): here f = 0.75, 0.25 (x, y: 0.75 and 0.25 mm of 1 mm) and 0.5 (z: 1 mm of
         // 2 mm) for both sessions, so the difference's SD is √2 σ · √(0.625 · 0.625 · 0.5).
@@ -134,6 +134,6 @@ import Testing
         #expect(e.first?.degreesOfFreedom == 120)
         var table = WithinSubjectSDTable()
         table.addDatabase(e)
-        if case .database(120)? = table.sd(metric: "csa_mm2", region: "cord")?.source {} else { Issue.record("database SD not preferred over the literature") }
+        if case .database(120, false)? = table.sd(metric: "csa_mm2", region: "cord")?.source {} else { Issue.record("database SD not preferred over the literature") }
     }
 }

@@ -107,8 +107,10 @@ public struct SegGMCommand: ParsableCommand {
         (the in-plane step of PAM50 registration, De Leener et al. 2018, NeuroImage 165:170), with \
         in-plane partial volume. That prior weights a two-class Gaussian mixture (GM, WM) fitted by \
         EM inside the cord (spatial atlas priors as in Van Leemput et al. 1999, IEEE TMI 18:897), after \
-        the prior is shifted in-plane by up to 0.5 mm where the mixture explains the slice clearly \
-        better (likelihood-ratio test, χ²₂ 95 %); each voxel's intensity evidence is pooled over a Gaussian of --smoothing mm before it meets \
+        the prior is shifted in-plane by up to 1 mm where the mixture explains the slice clearly \
+        better (likelihood-ratio test, χ²₂ 95 %, with the evidence counted per independent sample: \
+        the log-likelihood gain is divided by the voxels per independent sample estimated from the \
+        residuals' neighbour correlation); each voxel's intensity evidence is pooled over a Gaussian of --smoothing mm before it meets \
         the prior (shape regularisation). Grey matter is brighter than white matter on T2*w and on \
         MT-on/off gradient echo; a slice whose fitted contrast has the wrong sign keeps the prior. \
         The classical atlas-based family of the GM segmentation challenge (Prados et al. 2017, \

@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEMO_DIR ?= demo-output
 CORDQ := .build/release/cordq
 
-.PHONY: deps build demo test clean atlas
+.PHONY: deps build demo test clean atlas bids-check
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +35,10 @@ demo: build
 	$(CORDQ) qc dataset $(DEMO_DIR)/derivatives/cordq
 	@echo "QC report of the demo subject (open it in a browser): $(abspath $(OUT))/qc/index.html"
 	@echo "QC page of the dataset: $(abspath $(DEMO_DIR))/derivatives/cordq/qc/index.html"
+
+# BIDS validation (bids-validator-deno) of the demo's output and of two small phantom cohorts.
+bids-check: build
+	scripts/validate-bids.sh $(CORDQ)
 
 test: deps
 	$(SWIFT) test

@@ -53,24 +53,13 @@ extension ProcessRun {
             let estimate = try FieldEstimation.estimate(try lowB(pair.same), try lowB(pair.reverse), options: options)
             let unwarped = try Unwarp.apply(EPIImage(image: loaded.image, readout: target, name: series.path),
                                             fieldHz: estimate.fieldHz, fieldName: "field from \(pair.source)")
-            let field = names.dwiField(series.stem), image = names.dwiSeries(series.stem, desc: "unwarped")
-            let b0 = names.dwiUnwarpedB0(series.stem), record = names.dwiField(series.stem, ext: ".json")
-            let single = loaded.header.singleVolume
-            try NIfTIFile.write(estimate.fieldHz, to: out.path(field), like: single, description: "cordq field (Hz)")
-            try NIfTIFile.write(unwarped.corrected, to: out.path(image), like: loaded.header, description: "cordq unwarped DWI")
-            try NIfTIFile.write(estimate.combined, to: out.path(b0), like: single, description: "cordq unwarped b=0 (pair)")
             var rec = EPIDistortion.record(estimate, options: options, inputs: [pair.same.imagePath, pair.reverse.imagePath].compactMap { $0 })
             rec["PairSource"] = .string(pair.source)
             rec["UnwarpedSeriesMinimumJacobian"] = .number(unwarped.minimumJacobian)
-            rec["Units"] = .string("Hz")
-            let gradients = try writeGradients(series.stem, desc: "unwarped", table: loaded.table, grid: loaded.image.grid)
             let pairSources = [pair.same.imagePath, pair.reverse.imagePath].compactMap { $0 }
-            describeImage(field, "Susceptibility field (Hz) estimated from the reverse phase-encoding pair (\(pair.source)); HySCO-style objective.",
-                          sources: pairSources, space: "dwi", on: series.path, extra: rec)
-            describeImage(image, "DWI series unwarped with the field (Jacobian-modulated resampling along phase encoding).",
-                          sources: [series.path] + pairSources, space: "dwi", on: series.path)
-            describeImage(b0, "b = 0 of the pair after correction (least-squares combination of both readouts).",
-                          sources: pairSources, space: "dwi", on: series.path)
+            let written = try writeUnwarped(series, loaded, field: estimate.fieldHz, corrected: unwarped.corrected, b0: estimate.combined, record: rec,
+                                            sources: pairSources, fieldWhat: "estimated from the reverse phase-encoding pair (\(pair.source)); HySCO-style objective",
+                                            b0What: "b = 0 of the pair after correction (least-squares combination of both readouts)", b0Header: "pair")
             if request.qc { qcImages.distortion.append((series: series.stem, field: estimate.fieldHz, before: meanB0(loaded), after: estimate.combined)) }
             corrected = unwarped.corrected
             var m = StepMetrics(); m.volumes = loaded.image.frames
@@ -81,7 +70,7 @@ extension ProcessRun {
                 m.warnings.append("the corrected pair agrees little better than the acquired one (mismatch \(formatFixed(estimate.mismatchBefore, 3)) → \(formatFixed(estimate.mismatchAfter, 3))); check the pair")
             }
             let why = asked.value == .anat ? "; \(asked.source): the pair is used (it is the stronger method)" : (plan.distortionAsked ? "; \(asked.source)" : "")
-            return ("\(pair.source): \(EPIDistortion.summary(estimate))\(why)", [field, image, b0, record] + gradients, m)
+            return ("\(pair.source): \(EPIDistortion.summary(estimate))\(why)", written, m)
         }
         if let c = corrected { d.image = c }
     }
@@ -109,23 +98,12 @@ extension ProcessRun {
                                                            anatomicalName: anatomy.path, cordMask: cord, maskName: "cord of \(anatomy.path)", options: options)
             let unwarped = try Unwarp.apply(EPIImage(image: loaded.image, readout: target, name: series.path),
                                             fieldHz: estimate.fieldHz, fieldName: "field from \(anatomy.path)")
-            let field = names.dwiField(series.stem), image = names.dwiSeries(series.stem, desc: "unwarped")
-            let b0Name = names.dwiUnwarpedB0(series.stem), record = names.dwiField(series.stem, ext: ".json")
-            let single = loaded.header.singleVolume
-            try NIfTIFile.write(estimate.fieldHz, to: out.path(field), like: single, description: "cordq field from T2w (Hz)")
-            try NIfTIFile.write(unwarped.corrected, to: out.path(image), like: loaded.header, description: "cordq unwarped DWI")
-            try NIfTIFile.write(estimate.corrected, to: out.path(b0Name), like: single, description: "cordq unwarped b=0 (T2w fallback)")
             var rec = EPIDistortion.record(estimate, options: options, inputs: [series.path, anatomy.path])
             rec["Decision"] = .string(source)
             rec["UnwarpedSeriesMinimumJacobian"] = .number(unwarped.minimumJacobian)
-            rec["Units"] = .string("Hz")
-            let gradients = try writeGradients(series.stem, desc: "unwarped", table: loaded.table, grid: loaded.image.grid)
-            describeImage(field, "Susceptibility field (Hz) from registering the mean b = 0 to \(anatomy.path) along phase encoding (the weaker fallback without a reverse phase-encoding pair).",
-                          sources: [series.path, anatomy.path], space: "dwi", on: series.path, extra: rec)
-            describeImage(image, "DWI series unwarped with the field (Jacobian-modulated resampling along phase encoding).",
-                          sources: [series.path, anatomy.path], space: "dwi", on: series.path)
-            describeImage(b0Name, "Mean b = 0 after correction with the field registered to the anatomical image.",
-                          sources: [series.path, anatomy.path], space: "dwi", on: series.path)
+            let written = try writeUnwarped(series, loaded, field: estimate.fieldHz, corrected: unwarped.corrected, b0: estimate.corrected, record: rec,
+                                            sources: [anatomy.path], fieldWhat: "from registering the mean b = 0 to \(anatomy.path) along phase encoding (the weaker fallback without a reverse phase-encoding pair)",
+                                            b0What: "mean b = 0 after correction with the field registered to the anatomical image", b0Header: "T2w fallback")
             if request.qc { qcImages.distortion.append((series: series.stem, field: estimate.fieldHz, before: b0, after: estimate.corrected)) }
             corrected = unwarped.corrected
             var m = StepMetrics(); m.volumes = loaded.image.frames
@@ -136,9 +114,31 @@ extension ProcessRun {
                 m.warnings.append("the registration to the T2w improved the local correlation little (\(formatFixed(estimate.similarityBefore, 3)) → \(formatFixed(estimate.similarityAfter, 3))); check the corrected b = 0")
             }
             let summary = "T2w fallback (\(source); no reverse phase-encoding pair): field \(formatFixed(Double(estimate.fieldHz.minimum), 1)) to \(formatFixed(Double(estimate.fieldHz.maximum), 1)) Hz; local cc² with \(anatomy.path) \(formatFixed(estimate.similarityBefore, 3)) → \(formatFixed(estimate.similarityAfter, 3)); minimum Jacobian \(formatFixed(estimate.minimumJacobian, 3))"
-            return (summary, [field, image, b0Name, record] + gradients, m)
+            return (summary, written, m)
         }
         if let c = corrected { d.image = c }
+    }
+
+    /// Writes a distortion correction's outputs, with their sidecars: the field (Hz; the
+    /// estimation record is its sidecar), the unwarped series with bval/bvec, the corrected
+    /// b = 0. Returns the files written.
+    func writeUnwarped(_ series: SubjectImage, _ loaded: LoadedDiffusion, field fieldHz: Volume<Float>, corrected: Volume<Float>, b0 b0Image: Volume<Float>,
+                       record: [String: JSONValue], sources: [String], fieldWhat: String, b0What: String, b0Header: String) throws -> [String] {
+        let field = names.dwiField(series.stem), image = names.dwiSeries(series.stem, desc: "unwarped")
+        let b0 = names.dwiUnwarpedB0(series.stem), json = names.dwiField(series.stem, ext: ".json")
+        let single = loaded.header.singleVolume
+        try NIfTIFile.write(fieldHz, to: out.path(field), like: single, description: "cordq field (Hz)")
+        try NIfTIFile.write(corrected, to: out.path(image), like: loaded.header, description: "cordq unwarped DWI")
+        try NIfTIFile.write(b0Image, to: out.path(b0), like: single, description: "cordq unwarped b=0 (\(b0Header))")
+        var rec = record
+        rec["Units"] = .string("Hz")
+        let gradients = try writeGradients(series.stem, desc: "unwarped", table: loaded.table, grid: loaded.image.grid)
+        let sources = ([series.path] + sources).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        describeImage(field, "Susceptibility field (Hz) " + fieldWhat + ".", sources: sources, space: "dwi", on: series.path, extra: rec)
+        describeImage(image, "DWI series unwarped with the field (Jacobian-modulated resampling along phase encoding).",
+                      sources: sources, space: "dwi", on: series.path)
+        describeImage(b0, b0What.prefix(1).uppercased() + b0What.dropFirst() + ".", sources: sources, space: "dwi", on: series.path)
+        return [field, image, b0, json] + gradients
     }
 
     /// The mean of the series' b = 0 volumes (all volumes when it has none), for the QC.

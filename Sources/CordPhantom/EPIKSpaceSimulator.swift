@@ -113,17 +113,9 @@ public enum EPIKSpaceSimulator {
             }
         }
         // Noise covariance Ψ = C Cᴴ with C lower bidiagonal (neighbour correlation).
-        var chol = [ComplexD](repeating: .zero, count: nc * nc)
-        for i in 0..<nc {
-            chol[i * nc + i] = ComplexD(s.noise * (1 + 0.1 * Double(i)), 0)
-            if i > 0 { chol[i * nc + i - 1] = ComplexD(s.noise * s.noiseCorrelation, 0) }
-        }
-        var psi = [ComplexD](repeating: .zero, count: nc * nc)
-        for i in 0..<nc { for j in 0..<nc { var t = ComplexD.zero; for k in 0..<nc { t = t + chol[i * nc + k] * chol[j * nc + k].conjugate }; psi[i * nc + j] = t } }
-        func noiseVector() -> [ComplexD] {
-            let z = (0..<nc).map { _ in ComplexD(rng.normal() / 2.0.squareRoot(), rng.normal() / 2.0.squareRoot()) }
-            return (0..<nc).map { i in (0...i).reduce(ComplexD.zero) { $0 + chol[i * nc + $1] * z[$1] } }
-        }
+        let coilNoise = CoilNoise(coils: nc, noise: s.noise, correlation: s.noiseCorrelation)
+        let psi = coilNoise.covariance
+        func noiseVector() -> [ComplexD] { coilNoise.sample(&rng) }
         // Readout positions.
         let dwell = (s.rampUp + s.flatTop + s.rampDown - 2 * s.acquisitionDelay) / Double(ns)
         let timing = EPIReadoutTiming(numberOfSamples: ns, rampUp: s.rampUp, flatTop: s.flatTop, rampDown: s.rampDown,

@@ -116,13 +116,8 @@ public enum ResolveKSpaceSimulator {
             } }
         }
         // Noise covariance Ψ = C Cᴴ (neighbour correlation).
-        var chol = [ComplexD](repeating: .zero, count: nc * nc)
-        for i in 0..<nc {
-            chol[i * nc + i] = ComplexD(s.noise * (1 + 0.1 * Double(i)), 0)
-            if i > 0 { chol[i * nc + i - 1] = ComplexD(s.noise * s.noiseCorrelation, 0) }
-        }
-        var psi = [ComplexD](repeating: .zero, count: nc * nc)
-        for i in 0..<nc { for j in 0..<nc { var t = ComplexD.zero; for k in 0..<nc { t = t + chol[i * nc + k] * chol[j * nc + k].conjugate }; psi[i * nc + j] = t } }
+        let coilNoise = CoilNoise(coils: nc, noise: s.noise, correlation: s.noiseCorrelation)
+        let psi = coilNoise.covariance
         var psiInv = psi
         EPIKSpaceSimulator.invertHermitian(&psiInv, n: nc)
         var coilGain = [Double](repeating: 0, count: nx * ny)
@@ -146,10 +141,7 @@ public enum ResolveKSpaceSimulator {
         // Twix-representable geometry: read = slice × phase.
         let phaseDir = SIMD3<Double>(0, 1, 0), sliceDir = SIMD3<Double>(0, 0, 1), readDir = cross(sliceDir, phaseDir)
         var acqs: [RawAcquisition] = []
-        func noiseVector() -> [ComplexD] {
-            let z = (0..<nc).map { _ in ComplexD(rng.normal() / 2.0.squareRoot(), rng.normal() / 2.0.squareRoot()) }
-            return (0..<nc).map { i in (0...i).reduce(ComplexD.zero) { $0 + chol[i * nc + $1] * z[$1] } }
-        }
+        func noiseVector() -> [ComplexD] { coilNoise.sample(&rng) }
         let noiseSamples = max(ws, 128)   // enough samples for the channel covariance
         for _ in 0..<s.noiseScans {
             var a = RawAcquisition(channels: nc, samples: noiseSamples, data: [ComplexF](repeating: .zero, count: nc * noiseSamples))

@@ -135,13 +135,8 @@ public enum SMSKSpaceSimulator {
             }
         }
         // Noise covariance Ψ = C Cᴴ, C lower bidiagonal.
-        var chol = [ComplexD](repeating: .zero, count: nc * nc)
-        for i in 0..<nc {
-            chol[i * nc + i] = ComplexD(s.noise * (1 + 0.1 * Double(i)), 0)
-            if i > 0 { chol[i * nc + i - 1] = ComplexD(s.noise * s.noiseCorrelation, 0) }
-        }
-        var psi = [ComplexD](repeating: .zero, count: nc * nc)
-        for i in 0..<nc { for j in 0..<nc { var t = ComplexD.zero; for k in 0..<nc { t = t + chol[i * nc + k] * chol[j * nc + k].conjugate }; psi[i * nc + j] = t } }
+        let coilNoise = CoilNoise(coils: nc, noise: s.noise, correlation: s.noiseCorrelation)
+        let psi = coilNoise.covariance
         // Slice-specific odd/even phase.
         var ghost: [(constant: Double, linear: Double)] = []
         for sl in 0..<ns {
@@ -208,10 +203,7 @@ public enum SMSKSpaceSimulator {
             }
             return out
         }
-        func noiseVector() -> [ComplexD] {
-            let zz = (0..<nc).map { _ in ComplexD(rng.normal() / 2.0.squareRoot(), rng.normal() / 2.0.squareRoot()) }
-            return (0..<nc).map { i in (0...i).reduce(ComplexD.zero) { $0 + chol[i * nc + $1] * zz[$1] } }
-        }
+        func noiseVector() -> [ComplexD] { coilNoise.sample(&rng) }
         let echoSpacingMs = 0.5, trMs = 3000.0
         let ticksPerTR = CheckedNumber.clamped(trMs / 2.5, .toNearestOrAwayFromZero, to: 1...1_000_000)
         // Interleaved group order (0, 2, 4, …, 1, 3, …) within the TR.

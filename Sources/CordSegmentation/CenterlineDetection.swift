@@ -175,12 +175,62 @@ enum CenterlineDetector {
         return (path, Double(total[last]))
     }
 
+    /// How far (mm) a slice's centre may lie from the point its neighbours predict (the
+    /// midpoint of the slices on either side; at either end, the line through the next two
+    /// extended) before the slice is searched again near that point: 3 mm of detection noise
+    /// and sub-voxel jitter, plus the sagitta a cord bending with a 60 mm radius of curvature
+    /// (tighter than the cervical lordosis) gives over the slice gap, dz²/(2·60 mm), twice that
+    /// when extrapolating at an end: 3.2 mm at 5 mm slices, 5.4 mm (interior) at 17 mm.
+    static func maximumKink(dz: Double, end: Bool) -> Double { 3 + (end ? 2 : 1) * dz * dz / (2 * 60) }
+    /// Radius (mm) around the predicted point within which a kinked slice is searched again.
+    static let kinkSearchRadius = 3.0
+
+    /// The slice whose centre lies furthest beyond `maximumKink` from the point its neighbours
+    /// predict: (slice, that point in pixels, the excess in mm); nil when none does. `centres`
+    /// per RPI slice in pixels (nil: no cord there; a slice is judged only with both
+    /// neighbours, or at either end of the run the next two, present). `ends`: whether the
+    /// first and last slices are judged (by extrapolation, which one wrong neighbour throws
+    /// further off than the interpolation of an interior slice).
+    static func worstKink(_ centres: [SIMD2<Double>?], stack: AxialStack, ends: Bool) -> (Int, SIMD2<Double>, Double)? {
+        let nz = centres.count
+        func c(_ k: Int) -> SIMD2<Double>? { k >= 0 && k < nz ? centres[k] : nil }
+        var worst: (Int, SIMD2<Double>, Double)?
+        for k in 0..<nz {
+            guard let here = centres[k] else { continue }
+            let predicted: SIMD2<Double>, end: Bool
+            if let a = c(k - 1), let b = c(k + 1) {
+                predicted = (a + b) / 2; end = false
+            } else if ends, c(k - 1) == nil, let a = c(k + 1), let b = c(k + 2) {
+                predicted = 2 * a - b; end = true
+            } else if ends, c(k + 1) == nil, let a = c(k - 1), let b = c(k - 2) {
+                predicted = 2 * a - b; end = true
+            } else { continue }
+            let d = (here - predicted) * SIMD2(stack.dx, stack.dy)
+            let excess = (d * d).sum().squareRoot() - maximumKink(dz: stack.dz, end: end)
+            if excess > 0, worst == nil || excess > worst!.2 { worst = (k, predicted, excess) }
+        }
+        return worst
+    }
+
+    /// Scores of slice `k` beyond `radius` mm of `centre` (pixels) set to −10.
+    static func restrict(_ scores: UnsafeMutableBufferPointer<Float>, stack: AxialStack, slice k: Int, around centre: SIMD2<Double>, radius: Double) {
+        let per = stack.nx * stack.ny
+        for j in 0..<stack.ny {
+            for i in 0..<stack.nx {
+                let x = (Double(i) - centre.x) * stack.dx, y = (Double(j) - centre.y) * stack.dy
+                if x * x + y * y > radius * radius { scores[per * k + i + stack.nx * j] = -10 }
+            }
+        }
+    }
+
     /// Detects the cord's centre on every slice for a given polarity. Pixels within 4 mm of
-    /// an `excluded` centre (per slice, continuous pixel coordinates) cannot be chosen.
+    /// an `excluded` centre (per slice, continuous pixel coordinates) cannot be chosen; on a
+    /// `constrained` slice only pixels within `kinkSearchRadius` of the given point can.
     /// `seedSlice`: when there is no `anchor`, the RPI slice `k` (and the input's slice
     /// index, for messages) in which `seed` picks the most cord-like candidate as the anchor.
     static func detect(_ stack: AxialStack, polarity: CordPolarity, anchor given: (k: Int, p: SIMD2<Double>)?,
-                       excluded: [[SIMD2<Double>]] = [], seedSlice: (k: Int, input: Int)? = nil,
+                       excluded: [[SIMD2<Double>]] = [], constrained: [Int: SIMD2<Double>] = [:],
+                       seedSlice: (k: Int, input: Int)? = nil,
                        minimumSignificance: Double = 6) throws -> AxialCentres {
         let (scores, noise) = scoreMaps(stack, sign: polarity.sign)
         defer { scores.deallocate() }
@@ -195,6 +245,9 @@ enum CenterlineDetector {
                     }
                 }
             }
+        }
+        for (k, centre) in constrained where k >= 0 && k < stack.nz {
+            restrict(scores, stack: stack, slice: k, around: centre, radius: kinkSearchRadius)
         }
         var anchor = given
         if anchor == nil, let seedSlice {

@@ -119,9 +119,9 @@ public enum CordSegmenter {
             var outcome: (Attempt?, Error?)
             var centres: [SIMD2<Double>?] = []
             do {
-                let (c, detection) = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded)
+                let (c, attempt) = try straightened(image, stack, polarity: polarity, options: options, excluded: excluded)
                 centres = c
-                outcome = (try segmentScored(image, stack, polarity: polarity, options: options, centres: c, detection: detection), nil)
+                outcome = (attempt, nil)
             } catch {
                 outcome = (nil, error)
             }
@@ -131,6 +131,33 @@ public enum CordSegmenter {
             for k in 0..<stack.nz { if let c = centres[k] { excluded[k].append(c) } }
         }
         return first ?? (nil, nil)
+    }
+
+    /// Detection and outlines, then kinks taken out: where an outline's centre leaves the point
+    /// its neighbouring slices' outlines predict by more than the cord can bend
+    /// (`CenterlineDetector.maximumKink`: on thick slices the path's slope penalty lets it
+    /// step aside to a dark structure beside the cord and back, as on the MT-off test scan's
+    /// middle slice), that slice is detected again within `kinkSearchRadius` of the predicted
+    /// point, interior slices first, each slice at most once. Returns the detected centres
+    /// (for `excluded`) and the result.
+    static func straightened(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
+                             options: CordSegmentationOptions, excluded: [[SIMD2<Double>]]) throws -> ([SIMD2<Double>?], Attempt) {
+        var constrained: [Int: SIMD2<Double>] = [:]
+        var (centres, detection) = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded)
+        var attempt = try segmentScored(image, stack, polarity: polarity, options: options, centres: centres, detection: detection)
+        let fixed = !(options.centerline ?? []).isEmpty
+        for ends in [false, true] where !fixed {
+            while true {
+                let outlineCentres = attempt.contours.map { c in c.map { $0.centre + $0.polygon().centroid / SIMD2(stack.dx, stack.dy) } }
+                guard let (k, predicted, _) = CenterlineDetector.worstKink(outlineCentres, stack: stack, ends: ends),
+                      constrained[k] == nil else { break }
+                constrained[k] = predicted
+                let again = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded, constrained: constrained)
+                centres = again.0
+                attempt = try segmentScored(image, stack, polarity: polarity, options: options, centres: again.0, detection: again.1)
+            }
+        }
+        return (centres, attempt)
     }
 
     /// Picks the cord among the two polarities' results, in this order:
@@ -173,7 +200,8 @@ public enum CordSegmenter {
     /// detection's median significance (1 for a given centerline). Throws when the best
     /// candidate is not significant.
     static func detectCentres(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
-                              options: CordSegmentationOptions, excluded: [[SIMD2<Double>]]) throws -> ([SIMD2<Double>?], Double) {
+                              options: CordSegmentationOptions, excluded: [[SIMD2<Double>]],
+                              constrained: [Int: SIMD2<Double>] = [:]) throws -> ([SIMD2<Double>?], Double) {
         func toRPI(_ v: SIMD3<Double>) -> SIMD3<Double> { stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)) }
         if let given = options.centerline, !given.isEmpty {
             var centres: [SIMD2<Double>?] = Array(repeating: nil, count: stack.nz)
@@ -190,7 +218,7 @@ public enum CordSegmenter {
         let seedSlice = try options.hintSlice.map {
             (k: try CenterlineDetector.rpiSlice(ofInputSlice: $0, image: image, stack: stack), input: $0)
         }
-        let found = try CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor, excluded: excluded,
+        let found = try CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor, excluded: excluded, constrained: constrained,
                                                   seedSlice: seedSlice, minimumSignificance: options.minimumSignificance)
         var centres = found.centres
         let sig = found.significance.sorted()

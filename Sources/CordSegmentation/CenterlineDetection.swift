@@ -34,9 +34,16 @@ enum CenterlineDetector {
     static let ringInner = SIMD2(6.8, 4.5), ringOuter = SIMD2(8.8, 6.0)
     static let slopePenalty = 0.1
     static let sectorCount = 16
+    /// Ring scales tried in turn: 1 for a CSF layer of 2–3 mm around a cord of about
+    /// 13 × 8.5 mm; 0.8 when that finds no cord, for the thin layer of a narrow dural sac
+    /// (15 × 10 mm, common in cervical stenosis), where the default ring lies in the epidural
+    /// fat beyond it (as bright as the cord on T1w: no cord found at all on such a phantom).
+    /// Only a fallback: as the first choice the smaller ring took the MT-off test scan's upper
+    /// slices to a dark region in front of the CSF.
+    static let ringScales = [1.0, 0.8]
 
     /// Pixel offsets of the core and of the ring's 16 sectors for pixels of dx × dy mm.
-    static func kernel(dx: Double, dy: Double) -> (inner: [SIMD2<Int>], sectors: [[SIMD2<Int>]]) {
+    static func kernel(dx: Double, dy: Double, ringScale: Double = 1) -> (inner: [SIMD2<Int>], sectors: [[SIMD2<Int>]]) {
         var inner = Set<SIMD2<Int>>()
         let step = 0.5
         var y = -innerSemiAxes.y
@@ -55,7 +62,7 @@ enum CenterlineDetector {
             for a in 0..<4 {
                 let t = (Double(d) + Double(a) / 4) / Double(sectorCount) * 2 * Double.pi
                 for f in [0.0, 0.33, 0.67, 1.0] {
-                    let s = ringInner + (ringOuter - ringInner) * f
+                    let s = (ringInner + (ringOuter - ringInner) * f) * ringScale
                     ring.insert(SIMD2(CheckedNumber.clamped(s.x * cos(t) / dx, .toNearestOrAwayFromZero), CheckedNumber.clamped(s.y * sin(t) / dy, .toNearestOrAwayFromZero)))
                 }
             }
@@ -66,8 +73,8 @@ enum CenterlineDetector {
 
     /// Score maps (one per slice, nx·ny values, for `sign`) and the score's noise SD.
     /// Centres whose ring would leave the slice score −10 (the cord and its CSF must be inside).
-    static func scoreMaps(_ stack: AxialStack, sign: Float) -> (scores: UnsafeMutableBufferPointer<Float>, noiseSD: Double) {
-        let (inner, sectors) = kernel(dx: stack.dx, dy: stack.dy)
+    static func scoreMaps(_ stack: AxialStack, sign: Float, ringScale: Double = 1) -> (scores: UnsafeMutableBufferPointer<Float>, noiseSD: Double) {
+        let (inner, sectors) = kernel(dx: stack.dx, dy: stack.dy, ringScale: ringScale)
         let stats = stack.intensityStatistics()
         let range = Double(max(stats.high - stats.low, 1e-12))
         let nx = stack.nx, ny = stack.ny, per = nx * ny
@@ -229,10 +236,10 @@ enum CenterlineDetector {
     /// `seedSlice`: when there is no `anchor`, the RPI slice `k` (and the input's slice
     /// index, for messages) in which `seed` picks the most cord-like candidate as the anchor.
     static func detect(_ stack: AxialStack, polarity: CordPolarity, anchor given: (k: Int, p: SIMD2<Double>)?,
-                       excluded: [[SIMD2<Double>]] = [], constrained: [Int: SIMD2<Double>] = [:],
+                       excluded: [[SIMD2<Double>]] = [], constrained: [Int: SIMD2<Double>] = [:], ringScale: Double = 1,
                        seedSlice: (k: Int, input: Int)? = nil,
                        minimumSignificance: Double = 6) throws -> AxialCentres {
-        let (scores, noise) = scoreMaps(stack, sign: polarity.sign)
+        let (scores, noise) = scoreMaps(stack, sign: polarity.sign, ringScale: ringScale)
         defer { scores.deallocate() }
         let ri = CheckedNumber.clamped(4 / stack.dx, .up), rj = CheckedNumber.clamped(4 / stack.dy, .up)
         for (k, points) in excluded.enumerated() where k < stack.nz {

@@ -108,27 +108,33 @@ public enum CordSegmenter {
 
     /// Up to `rounds` detections for one polarity, each one excluding the pixels within
     /// 4 mm of the centres found before (a dark vessel or fat plane behind the cord can
-    /// outscore a cord whose posterior CSF is thin). Returns the first cord-like result;
-    /// when no round gives one, the first round's result or error stands, so a failure is
-    /// never replaced by a non-cord-like outline found elsewhere.
+    /// outscore a cord whose posterior CSF is thin), with the detector's default ring and then,
+    /// only if no round found a cord-like outline, its smaller ring for a narrow sac
+    /// (`CenterlineDetector.ringScales`). Returns the first cord-like result; when no round
+    /// gives one, the first round's result or error stands, so a failure is never replaced by
+    /// a non-cord-like outline found elsewhere.
     static func search(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
                        options: CordSegmentationOptions, rounds: Int) -> (Attempt?, Error?) {
-        var excluded: [[SIMD2<Double>]] = Array(repeating: [], count: stack.nz)
         var first: (Attempt?, Error?)?
-        for _ in 0..<max(rounds, 1) {
-            var outcome: (Attempt?, Error?)
-            var centres: [SIMD2<Double>?] = []
-            do {
-                let (c, attempt) = try straightened(image, stack, polarity: polarity, options: options, excluded: excluded)
-                centres = c
-                outcome = (attempt, nil)
-            } catch {
-                outcome = (nil, error)
+        for ringScale in CenterlineDetector.ringScales {
+            var excluded: [[SIMD2<Double>]] = Array(repeating: [], count: stack.nz)
+            for _ in 0..<max(rounds, 1) {
+                var outcome: (Attempt?, Error?)
+                var centres: [SIMD2<Double>?] = []
+                do {
+                    let (c, attempt) = try straightened(image, stack, polarity: polarity, options: options, excluded: excluded, ringScale: ringScale)
+                    centres = c
+                    outcome = (attempt, nil)
+                } catch {
+                    outcome = (nil, error)
+                }
+                if let a = outcome.0, a.cordLike >= cordLikeMinimum { return (a, nil) }
+                if first == nil { first = outcome }
+                guard !centres.isEmpty else { break }
+                for k in 0..<stack.nz { if let c = centres[k] { excluded[k].append(c) } }
             }
-            if let a = outcome.0, a.cordLike >= cordLikeMinimum { return (a, nil) }
-            if first == nil { first = outcome }
-            guard !centres.isEmpty else { break }
-            for k in 0..<stack.nz { if let c = centres[k] { excluded[k].append(c) } }
+            // A given centreline fixes the centres: other ring scales would change nothing.
+            if !(options.centerline ?? []).isEmpty { break }
         }
         return first ?? (nil, nil)
     }
@@ -141,9 +147,10 @@ public enum CordSegmenter {
     /// point, interior slices first, each slice at most once. Returns the detected centres
     /// (for `excluded`) and the result.
     static func straightened(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
-                             options: CordSegmentationOptions, excluded: [[SIMD2<Double>]]) throws -> ([SIMD2<Double>?], Attempt) {
+                             options: CordSegmentationOptions, excluded: [[SIMD2<Double>]],
+                             ringScale: Double = 1) throws -> ([SIMD2<Double>?], Attempt) {
         var constrained: [Int: SIMD2<Double>] = [:]
-        var (centres, detection) = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded)
+        var (centres, detection) = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded, ringScale: ringScale)
         var attempt = try segmentScored(image, stack, polarity: polarity, options: options, centres: centres, detection: detection)
         let fixed = !(options.centerline ?? []).isEmpty
         for ends in [false, true] where !fixed {
@@ -152,7 +159,7 @@ public enum CordSegmenter {
                 guard let (k, predicted, _) = CenterlineDetector.worstKink(outlineCentres, stack: stack, ends: ends),
                       constrained[k] == nil else { break }
                 constrained[k] = predicted
-                let again = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded, constrained: constrained)
+                let again = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded, constrained: constrained, ringScale: ringScale)
                 centres = again.0
                 attempt = try segmentScored(image, stack, polarity: polarity, options: options, centres: again.0, detection: again.1)
             }
@@ -201,7 +208,7 @@ public enum CordSegmenter {
     /// candidate is not significant.
     static func detectCentres(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
                               options: CordSegmentationOptions, excluded: [[SIMD2<Double>]],
-                              constrained: [Int: SIMD2<Double>] = [:]) throws -> ([SIMD2<Double>?], Double) {
+                              constrained: [Int: SIMD2<Double>] = [:], ringScale: Double = 1) throws -> ([SIMD2<Double>?], Double) {
         func toRPI(_ v: SIMD3<Double>) -> SIMD3<Double> { stack.grid.voxel(ofWorld: image.grid.world(v.x, v.y, v.z)) }
         if let given = options.centerline, !given.isEmpty {
             var centres: [SIMD2<Double>?] = Array(repeating: nil, count: stack.nz)
@@ -218,7 +225,7 @@ public enum CordSegmenter {
         let seedSlice = try options.hintSlice.map {
             (k: try CenterlineDetector.rpiSlice(ofInputSlice: $0, image: image, stack: stack), input: $0)
         }
-        let found = try CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor, excluded: excluded, constrained: constrained,
+        let found = try CenterlineDetector.detect(stack, polarity: polarity, anchor: anchor, excluded: excluded, constrained: constrained, ringScale: ringScale,
                                                   seedSlice: seedSlice, minimumSignificance: options.minimumSignificance)
         var centres = found.centres
         let sig = found.significance.sorted()

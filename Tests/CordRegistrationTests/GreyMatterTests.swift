@@ -214,7 +214,11 @@ struct GreyMatterRealScanTests {
         let cnr = gm.slices.map { formatFixed($0.contrastToNoise, 2) }.joined(separator: " ")
         print("mt1 GM: Dice \(formatFixed(d, 3)) (\(gm.binary.count) voxels vs \(truth.count)); with the reference cord \(formatFixed(dRef, 3)); prior alone \(formatFixed(dPrior, 3)); GM area per slice ours/reference mm² \(rows.joined(separator: " ")), mean \(formatFixed(meanError * 100, 1)) %; CNR per slice \(cnr); \(time)")
         #expect(d >= 0.77, "GM Dice \(d) ≥ 0.77 (measured 0.784; issue #25's target 0.80)")
-        #expect(dRef >= 0.80, "GM Dice with the reference cord \(dRef) ≥ 0.80")
+        // Issue #25's own measurement gave `seg gm` on mt1 with `mt1_seg` as its cord (the old Otsu
+        // method reproduces its "Dice 0.44, 160 voxels found, 99 in the reference" only with that
+        // cord: 0.423/185 with CordQ's binary cord, 0.413/293 with its soft one), so this is the
+        // issue's target: measured 0.810 (101 voxels vs 99).
+        #expect(dRef >= 0.80, "GM Dice with the reference cord \(dRef) ≥ 0.80 (issue #25's protocol)")
         #expect(abs(meanError) <= 0.25, "mean GM area error \(meanError) within 25 % (measured +19.0 %)")
         #expect(errors.count == 5)
     }

@@ -107,3 +107,34 @@ func meanOfFrames(_ v: Volume<Float>, where keep: [Bool]) -> Volume<Float> {
     }
     return try! Volume(grid: v.grid, frames: 1, data: sum.map { $0 / max(n, 1) })
 }
+
+extension RealScanSegmentationTests {
+    /// Thick axial slices of real anatomy: t2.nii.gz (1 mm isotropic) averaged into axial slabs
+    /// of 3, 5 and 7 mm (slice partial volume along S–I, as a thick-slice acquisition records
+    /// it), the same done to t2_seg-manual (slab fraction ≥ ½ is the reference). Measured:
+    /// Dice 0.987, 0.985, 0.987 without --contrast. Tolerance: Dice ≥ 0.95 at every thickness.
+    @Test(arguments: [3, 5, 7])
+    func thickAxialSlabsOfTheT2Scan(thickness: Int) throws {
+        let (img, _) = try NIfTIFile.read(Self.root + "/t2/t2.nii.gz")
+        let (ref, _) = try NIfTIFile.read(Self.root + "/t2/t2_seg-manual.nii.gz")
+        func slabs(_ v: Volume<Float>) -> Volume<Float> {
+            let (rpi, _) = v.reoriented()
+            let g = rpi.grid, per = g.nx * g.ny, nz = g.nz / thickness
+            var out = [Float](repeating: 0, count: per * nz)
+            for k in 0..<nz {
+                for t in 0..<thickness { for n in 0..<per { out[k * per + n] += rpi.data[(k * thickness + t) * per + n] / Float(thickness) } }
+            }
+            let l = g.affine.linear, c2 = l.column(2)
+            let origin = g.world(0, 0, Double(thickness - 1) / 2)
+            let affine = Mat4(linear: Mat3(columns: l.column(0), l.column(1), c2 * Double(thickness)), translation: origin)
+            return Volume(grid: Grid(nx: g.nx, ny: g.ny, nz: nz, affine: affine), frames: 1, exactly: out)
+        }
+        let thick = slabs(img), reference = slabs(ref).map { $0 >= 0.5 ? UInt8(1) : 0 }
+        #expect(abs(thick.grid.spacing.z - Double(thickness)) < 1e-6)
+        let seg = try CordSegmenter.segment(thick)
+        let d = dice(seg.binary, reference)
+        print("t2 in \(thickness) mm axial slabs (\(thick.grid.nz) slices): Dice \(formatFixed(d, 3)), polarity \(seg.polarity.rawValue)")
+        #expect(seg.polarity == .darkCord)
+        #expect(d >= 0.95, "\(thickness) mm: Dice \(d)")
+    }
+}

@@ -28,7 +28,7 @@ public enum SegmentationPipeline {
     /// an image whose non-zero voxels are the centerline (centre of mass per slice).
     /// `hintSlice`: a slice index along the input's voxel axis closest to superior–inferior
     /// where the cord is visible (`CordSegmentationOptions.hintSlice`); errors about it name
-    /// the image. Nothing is written when the segmentation fails.
+    /// the image, as do the segmenter's own errors. Nothing is written when the segmentation fails.
     public static func segmentCord(image imagePath: String, output outputPath: String, softPath: String? = nil,
                                    contrast: SegmentationContrast? = nil, hintPath: String? = nil,
                                    hintVoxel: SIMD3<Double>? = nil, hintSlice: Int? = nil, centerlinePath: String? = nil,
@@ -56,8 +56,9 @@ public enum SegmentationPipeline {
         let seg: CordSegmentation
         do {
             seg = try CordSegmenter.segment(image, options: options)
-        } catch let e as SegmentationError where hintSlice != nil && options.hint == nil {
-            throw CordError.invalidValue(what: "\(imagePath) with --hint-slice \(hintSlice!)", detail: e.description)
+        } catch let e as SegmentationError {
+            let what = hintSlice.flatMap { options.hint == nil ? "\(imagePath) with --hint-slice \($0)" : nil } ?? imagePath
+            throw CordError.invalidValue(what: what, detail: e.description)
         }
         let elapsed = ContinuousClock.now - start
         let soft = softPath ?? defaultSoftPath(outputPath)

@@ -213,5 +213,13 @@ import CordTestSupport
         var cmd = try CordQCommand.parseAsRoot(["seg", "cord", dir + "/cut.nii.gz", dir + "/seg.nii.gz", "--contrast", "t2"])
         #expect(throws: ExitCode.self) { try cmd.run() }
         #expect(Support.files(in: dir) == ["cut.nii.gz"])
+        // The segmenter's own errors name the image.
+        do {
+            _ = try SegmentationPipeline.segmentCord(image: dir + "/cut.nii.gz", output: dir + "/seg.nii.gz", contrast: .t2)
+            Issue.record("the cut cord gave a segmentation")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains(dir + "/cut.nii.gz") && text.contains("edge"), "\(text)")
+        }
     }
 }

@@ -3,7 +3,8 @@
 # scripts/install-deps.sh into .tools/venv) on
 #   1. the demo dataset (demo-output/, when `make demo` has written it), raw + derivatives;
 #   2. a small phantom cohort (3 volunteers, 2 patients) run through `cordq batch run`;
-#   3. a two-session cohort (2 volunteers × 2 visits) run with `batch run --session 01`.
+#   3. a two-session cohort (2 volunteers × 2 visits) run with `batch run` (every session a unit,
+#      into sub-*/ses-*/).
 # Prints the number of errors and warnings of each and exits non-zero when any has an error.
 # Usage: scripts/validate-bids.sh [CORDQ]   (default .build/release/cordq; `make bids-check`)
 set -euo pipefail
@@ -34,9 +35,9 @@ echo "phantom cohort (3 volunteers, 2 patients) through cordq batch run:"
 "$cordq" batch run "$work/cohort" --jobs 2 --no-qc >/dev/null
 check "$work/cohort" --recursive
 check "$work/cohort/derivatives/cordq"
-echo "two-session cohort (2 volunteers × 2 visits), batch run --session 01:"
+echo "two-session cohort (2 volunteers × 2 visits), batch run (every session):"
 "$cordq" phantom cohort --healthy 2 --compressed 0 --sessions 2 --seed 7 "$work/sessions" >/dev/null
-"$cordq" batch run "$work/sessions" --jobs 2 --no-qc --session 01 >/dev/null
+"$cordq" batch run "$work/sessions" --jobs 2 --no-qc >/dev/null
 check "$work/sessions" --recursive
 check "$work/sessions/derivatives/cordq"
 exit $failed

@@ -25,7 +25,7 @@ public struct BatchCommand: ParsableCommand {
 
 /// Options shared by the batch and each of its subjects.
 public struct BatchSubjectOptions: ParsableArguments {
-    @Option(help: "Session label (without ses-) for subjects with several sessions (a subject with several and none chosen fails, naming them).")
+    @Option(help: "Session label (without ses-) to process for every subject that has sessions. Without it, every session is one unit (sub-XX_ses-YY, processed into derivatives/cordq/sub-XX/ses-YY), e.g. the visits before and after a therapy.")
     public var session: String?
     @Option(help: "Protocol card name or YAML path for every subject (cordq process --protocol); default: inferred per subject.")
     public var `protocol`: String?
@@ -60,14 +60,20 @@ public struct BatchRunCommand: ParsableCommand {
         (Benchmarks/batch/RESULTS.md); on a shared node give --jobs and --threads so the \
         batch takes only your share.
 
+        Units: a subject without sessions, or each session of a subject with sessions (only \
+        --session's when given): sub-XX_ses-YY, its outputs in sub-XX/ses-YY/, its log and \
+        record named by the unit.
+
         Files under BIDS_ROOT/derivatives/cordq/: sub-XX/ (the outputs), logs/sub-XX.log (the \
-        subject's log), batch/sub-XX.json (its record), batch.tsv (participant_id, status \
-        ok/failed/stopped/running/pending, seconds of wall time, peak_memory_mib = peak \
-        resident memory in MiB, error), rewritten atomically as subjects start and finish.
+        subject's log), batch/sub-XX.json (its record), batch.tsv (participant_id, session_id \
+        (ses-YY or empty), status ok/failed/stopped/running/pending, seconds of wall time, \
+        peak_memory_mib = peak resident memory in MiB, error), rewritten atomically as subjects \
+        start and finish.
 
         --resume skips a subject whose last record says ok, whose outputs are complete, and \
         whose inputs are unchanged: SHA-256 over every file of BIDS_ROOT/sub-XX and \
-        BIDS_ROOT/derivatives/labels/sub-XX and over the options that change its outputs \
+        BIDS_ROOT/derivatives/labels/sub-XX (for a session unit, without the other sessions' \
+        folders) and over the options that change its outputs \
         (session, protocol card, database, QC) and CordQ's version (FIPS 180-4).
 
         A failing subject is recorded with its error; without --keep-going no new subject \
@@ -234,7 +240,7 @@ public struct BatchSubjectCommand: ParsableCommand {
         seconds, peak_memory_mib, error, inputs_sha256). Exit status 1 when the subject failed.
         """)
     @Argument(help: "BIDS dataset folder.") public var root: String
-    @Argument(help: "Participant (sub-XX).") public var participant: String
+    @Argument(help: "Participant (sub-XX), or one session of it (sub-XX_ses-YY: processed into derivatives/cordq/sub-XX/ses-YY).") public var participant: String
     @OptionGroup public var subjectOptions: BatchSubjectOptions
     public init() {}
     public func run() throws {

@@ -208,6 +208,48 @@ import Glibc
         #expect(BatchResources.plan(q, subjects: 50, records: []).threads == max(1, plan.cores / 3))
     }
 
+    /// Sessions are units: a subject with `ses-*` folders gives one unit per session (only
+    /// `--session`'s when given), processed into `sub-XX/ses-YY` side by side, named by the
+    /// unit in records, logs and `batch.tsv` (participant_id and session_id); `--resume`
+    /// re-runs only the session whose inputs changed.
+    @Test func sessionsAreUnits() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        for f in ["ds/sub-01/ses-pre/anat", "ds/sub-01/ses-post/anat", "ds/sub-02/anat"] { try TextFile.makeDirectory(dir + "/" + f) }
+        var r = BatchRequest(root: dir + "/ds")
+        #expect(try BatchSubjects.list(r) == ["sub-01_ses-post", "sub-01_ses-pre", "sub-02"])
+        r.session = "pre"
+        #expect(try BatchSubjects.list(r) == ["sub-01_ses-pre", "sub-02"])
+        #expect(BatchUnit.split("sub-01_ses-pre") == ("sub-01", "pre") && BatchUnit.split("sub-02") == ("sub-02", nil))
+        #expect(BatchLayout(root: "/d").output(unit: "sub-01_ses-pre") == "/d/derivatives/cordq/sub-01/ses-pre")
+
+        let root = dir + "/visits"
+        var make = try CordQCommand.parseAsRoot(["phantom", "cohort", root, "--healthy", "1", "--compressed", "0", "--sessions", "2",
+                                                 "--seed", "3", "--field-of-view", "24"])
+        try make.run()
+        var batch = try CordQCommand.parseAsRoot(["batch", root, "--jobs", "2", "--threads", "1", "--no-qc"])
+        try batch.run()
+        let rows = try TSVTable.read(root + "/derivatives/cordq/batch.tsv")
+        #expect(rows.columns.prefix(3) == ["participant_id", "session_id", "status"])
+        #expect(rows.records.map { "\($0["participant_id"] ?? "") \($0["session_id"] ?? "") \($0["status"] ?? "")" }
+                == ["sub-hc01 ses-01 ok", "sub-hc01 ses-02 ok"])
+        let out = root + "/derivatives/cordq/sub-hc01"
+        for s in ["01", "02"] {
+            #expect(TextFile.exists(out + "/ses-\(s)/sub-hc01_ses-\(s)_metrics.tsv"), "ses-\(s) table")
+            #expect(TextFile.exists(root + "/derivatives/cordq/batch/sub-hc01_ses-\(s).json"))
+            #expect(TextFile.exists(root + "/derivatives/cordq/logs/sub-hc01_ses-\(s).log"))
+        }
+        // One session's input changes: only that unit runs again.
+        let anat = root + "/sub-hc01/ses-02/anat"
+        let sidecar = try #require(try TextFile.listDirectory(anat).first { $0.hasSuffix(".json") })
+        try TextFile.write(try TextFile.read(anat + "/" + sidecar) + " ", to: anat + "/" + sidecar)
+        let r2 = BatchRequest(root: root)
+        let before = try #require(BatchSubjects.record(BatchLayout(root: root), "sub-hc01_ses-01"))
+        var again = r2; again.resume = true; again.jobs = 2; again.threads = 1; again.qc = false
+        let summary = try BatchRunner.run(again, progress: false)
+        #expect(summary.skipped == ["sub-hc01_ses-01"] && summary.processed == ["sub-hc01_ses-02"])
+        #expect(BatchSubjects.record(BatchLayout(root: root), "sub-hc01_ses-01") == before)
+    }
+
     @Test func progressLineAndQueueParsing() {
         let rows = [BatchRow(participant: "a", status: .ok, seconds: 1, peakMemoryMiB: 1, error: ""),
                     BatchRow(participant: "b", status: .failed, seconds: 1, peakMemoryMiB: 1, error: "x"),

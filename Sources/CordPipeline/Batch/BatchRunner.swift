@@ -72,7 +72,7 @@ public enum BatchRunner {
         var finishedSeconds: [Double] = []
 
         func finish(_ id: String, _ child: ChildProcess, _ exit: ChildExit, stopped: Bool) throws {
-            FolderTree.removeAbandonedStaging(of: layout.output(id))
+            FolderTree.removeAbandonedStaging(of: layout.output(unit: id))
             var rec = BatchSubjects.record(layout, id)
             if rec?.run != runToken { rec = nil }
             let peak = Double(exit.peakMemoryBytes) / 1_048_576

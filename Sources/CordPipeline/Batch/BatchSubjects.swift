@@ -18,13 +18,34 @@ public enum BatchSubjects {
         let folders = try TextFile.listDirectory(r.root).filter { $0.hasPrefix("sub-") && TextFile.isDirectory(r.root + "/" + $0) }
         guard !r.participants.isEmpty else {
             guard !folders.isEmpty else { throw BatchError.noSubjects(root: r.root, detail: "it holds no sub-* folder; is it a BIDS dataset?") }
-            return folders
+            return try units(r, folders.sorted())
         }
         let wanted = r.participants.map { $0.hasPrefix("sub-") ? $0 : "sub-" + $0 }
         let unknown = wanted.filter { !folders.contains($0) }
         guard unknown.isEmpty else { throw BatchError.unknownParticipants(root: r.root, ids: unknown) }
         var seen = Set<String>()
-        return wanted.filter { seen.insert($0).inserted }.sorted()
+        return try units(r, wanted.filter { seen.insert($0).inserted }.sorted())
+    }
+
+    /// The batch's units (`BatchUnit`): a subject without `ses-*` folders is one unit; a
+    /// subject with sessions gives one unit per session (a pre- and a post-therapy visit are
+    /// processed side by side), or only `--session`'s. A session unit is processed into
+    /// `derivatives/cordq/<sub>/ses-<label>`, so sessions never replace each other's outputs.
+    static func units(_ r: BatchRequest, _ participants: [String]) throws -> [String] {
+        var out: [String] = []
+        for p in participants {
+            let sessions = try TextFile.listDirectory(r.root + "/" + p)
+                .filter { $0.hasPrefix("ses-") && TextFile.isDirectory(r.root + "/" + p + "/" + $0) }
+                .map { String($0.dropFirst(4)) }.sorted()
+            if sessions.isEmpty {
+                out.append(p)
+            } else if let s = r.session {
+                out.append(BatchUnit.id(p, session: s))
+            } else {
+                out += sessions.map { BatchUnit.id(p, session: $0) }
+            }
+        }
+        return out
     }
 
     /// Participant ids from `--participants`: a file (a TSV with a `participant_id` column,
@@ -58,14 +79,17 @@ public enum BatchSubjects {
     /// `ROOT/<sub>/` and `ROOT/derivatives/labels/<sub>/` (where labels and segmentations are
     /// read), plus the options that change its outputs (session, protocol card and its bytes
     /// when it is a file, database, QC) and CordQ's version. Any change means "process again".
-    public static func inputsSHA256(_ r: BatchRequest, participant: String) throws -> String {
+    public static func inputsSHA256(_ r: BatchRequest, participant id: String) throws -> String {
+        let (participant, unitSession) = BatchUnit.split(id)
+        let session = unitSession ?? r.session
         var lines: [String] = ["cordq \(CordQVersion.string)"]
         for (name, base) in [("subject", r.root + "/" + participant), ("labels", r.root + "/derivatives/labels/" + participant)] {
-            for rel in FolderTree.files(base) {
+            // One session of several: the other sessions' files do not change this one's outputs.
+            for rel in FolderTree.files(base) where unitSession == nil || !rel.hasPrefix("ses-") || rel.hasPrefix("ses-\(unitSession!)/") {
                 lines.append("\(name)/\(rel)\t\(try FileChecksum.sha256(base + "/" + rel))")
             }
         }
-        lines.append("session\t\(r.session ?? "")")
+        lines.append("session\t\(session ?? "")")
         lines.append("protocol\t\(r.protocolName ?? "")")
         if let p = r.protocolName, TextFile.exists(p), !TextFile.isDirectory(p) { lines.append("protocol-file\t\(try FileChecksum.sha256(p))") }
         lines.append("db\t\(r.normativeDatabase.map { TextFile.canonicalPath($0) } ?? "")")
@@ -80,8 +104,9 @@ public enum BatchSubjects {
 
     /// Whether the subject's `cordq process` output is complete (its table and provenance
     /// record exist: the folder is moved into place only once everything is written).
-    public static func outputComplete(_ r: BatchRequest, participant: String) -> Bool {
-        let out = BatchLayout(root: r.root).output(participant) + "/" + prefix(participant, session: r.session)
+    public static func outputComplete(_ r: BatchRequest, participant id: String) -> Bool {
+        let (participant, session) = BatchUnit.split(id)
+        let out = BatchLayout(root: r.root).output(unit: id) + "/" + prefix(participant, session: session ?? r.session)
         return TextFile.exists(out + "_metrics.tsv") && TextFile.exists(out + "_provenance.json")
     }
 
@@ -111,7 +136,7 @@ public enum BatchSubjects {
 
     // MARK: - The dataset table
 
-    public static let tableColumns = ["participant_id", "status", "seconds", "peak_memory_mib", "error"]
+    public static let tableColumns = ["participant_id", "session_id", "status", "seconds", "peak_memory_mib", "error"]
 
     /// Writes `batch.tsv` (atomically: readers see the old table or the new one, never half).
     /// `rows` first, then any subject with a record that is not among them (earlier runs).
@@ -121,7 +146,8 @@ public enum BatchSubjects {
         for (id, rec) in records(layout).sorted(by: { $0.key < $1.key }) where !listed.contains(id) { all.append(row(rec)) }
         var t = TSVTable(columns: tableColumns)
         for r in all {
-            t.append([r.participant, r.status.rawValue, r.seconds.map { formatFixed($0, 1) } ?? "",
+            let (participant, session) = BatchUnit.split(r.participant)
+            t.append([participant, session.map { "ses-" + $0 } ?? "", r.status.rawValue, r.seconds.map { formatFixed($0, 1) } ?? "",
                       r.peakMemoryMiB.map { formatFixed($0, 0) } ?? "",
                       r.error.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ")])
         }

@@ -9,7 +9,9 @@ public struct BatchRequest: Sendable {
     public var root: String
     /// Participant ids to process (`sub-01` or `01`); empty = every `sub-*` folder of the root.
     public var participants: [String] = []
-    /// Session label (without `ses-`) for subjects with several sessions.
+    /// Session label (without `ses-`) to process for every subject that has sessions. nil:
+    /// every session, one unit each (`BatchUnit`). A session is processed into
+    /// `derivatives/cordq/<sub>/ses-<label>`.
     public var session: String?
     /// Subjects processed at once (local) — nil = from the cores and memory (`BatchResources.plan`).
     public var jobs: Int?
@@ -141,6 +143,12 @@ public struct BatchLayout: Sendable {
     public var derivatives: String { root + "/derivatives/cordq" }
     /// `cordq process` output of a subject.
     public func output(_ participant: String) -> String { derivatives + "/" + participant }
+    /// `cordq process` output of a batch unit (`BatchUnit`): the subject's folder, or
+    /// `<sub>/ses-<label>` for one session of a subject with several.
+    public func output(unit id: String) -> String {
+        let (participant, session) = BatchUnit.split(id)
+        return session.map { output(participant) + "/ses-" + $0 } ?? output(participant)
+    }
     /// The subject's log (its `cordq process` lines and errors).
     public func log(_ participant: String) -> String { derivatives + "/logs/" + participant + ".log" }
     /// The subject's record (`BatchSubjectRecord`).
@@ -151,4 +159,18 @@ public struct BatchLayout: Sendable {
     public var slurmJob: String { slurm + "/job.json" }
     public var slurmScript: String { slurm + "/cordq-batch.sbatch" }
     public var slurmSubjects: String { slurm + "/subjects.txt" }
+}
+
+/// One unit of a batch: a subject (`sub-01`), or one session of a subject with several
+/// (`sub-01_ses-pre`, the session's BIDS file-name prefix). Records, logs and `batch.tsv`
+/// rows are named by the unit.
+public enum BatchUnit {
+    /// `sub-01_ses-pre` → (`sub-01`, `pre`); `sub-01` → (`sub-01`, nil).
+    public static func split(_ id: String) -> (participant: String, session: String?) {
+        guard let r = id.range(of: "_ses-") else { return (id, nil) }
+        return (String(id[..<r.lowerBound]), String(id[r.upperBound...]))
+    }
+    public static func id(_ participant: String, session: String?) -> String {
+        participant + (session.map { "_ses-" + $0 } ?? "")
+    }
 }

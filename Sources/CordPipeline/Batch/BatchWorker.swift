@@ -15,7 +15,8 @@ public enum BatchWorker {
     /// Environment variable with the batch run's token, copied into the record.
     public static let runVariable = "CORDQ_BATCH_RUN"
 
-    /// Processes `participant` of `r.root` into `derivatives/cordq/<participant>` with
+    /// Processes `participant` (a `BatchUnit`: a subject, or `sub-01_ses-pre` for one session
+    /// of several) of `r.root` into `derivatives/cordq/<participant>` (`<sub>/ses-<label>`) with
     /// `cordq process` (`ProcessPipeline.run`: staged, moved into place only when complete,
     /// replacing an earlier output only then) and writes its record
     /// `derivatives/cordq/batch/<participant>.json`: ok, or failed with the error. The peak
@@ -31,8 +32,9 @@ public enum BatchWorker {
                                         finished: "", run: environment[runVariable] ?? "")
         do {
             record.inputsSHA256 = try BatchSubjects.inputsSHA256(r, participant: participant)
-            var p = ProcessRequest(subject: layout.root + "/" + participant, output: layout.output(participant))
-            p.session = r.session; p.protocolName = r.protocolName; p.normativeDatabase = r.normativeDatabase
+            let (subject, session) = BatchUnit.split(participant)
+            var p = ProcessRequest(subject: layout.root + "/" + subject, output: layout.output(unit: participant))
+            p.session = session ?? r.session; p.protocolName = r.protocolName; p.normativeDatabase = r.normativeDatabase
             p.qc = r.qc; p.overwrite = true
             let s = try ProcessPipeline.run(p, log: log)
             record.status = .ok

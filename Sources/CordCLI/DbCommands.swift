@@ -51,8 +51,11 @@ public struct DbBuildCommand: ParsableCommand {
 
         --bids ROOT takes every sub-* of a BIDS dataset whose group (or pathology) in \
         participants.tsv is empty or healthy (HC, control); patients are skipped. Each subject's \
-        table is ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv; a subject without one is processed \
-        first (cordq process with its defaults, into that folder; --no-process: such a subject fails \
+        table is ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv; a subject with ses-* folders is \
+        stored with every session's table (<sub>/ses-<label>/<sub>_ses-<label>_metrics.tsv, as cordq \
+        batch writes it, or <sub>/<sub>_ses-<label>_metrics.tsv) and the ages (age, years) or \
+        acq_time of its BIDS <sub>/<sub>_sessions.tsv. A subject or session without a table is \
+        processed first (cordq process with its defaults, into that folder; --no-process: it fails \
         instead). A failing subject is reported and the others go on (exit code 1 at the end). \
         Subjects are stored one transaction each, so a killed build keeps only complete subjects, and \
         a re-run reuses the tables already made and completes it.

@@ -7,9 +7,11 @@ import CordNormative
 import Foundation
 
 extension NormativePipeline {
-    /// Processes one subject: `subject` is the BIDS subject folder, `output` its derivatives
-    /// folder (`ROOT/derivatives/cordq/sub-…`), where `sub-…_metrics.tsv` must appear.
-    public typealias SubjectProcessor = @Sendable (_ subject: String, _ output: String) throws -> Void
+    /// Processes one subject, or one session of it: `subject` is the BIDS subject folder,
+    /// `session` the session label (nil for a subject without sessions), `output` the
+    /// derivatives folder (`ROOT/derivatives/cordq/sub-…`, or `…/sub-…/ses-…` for a session),
+    /// where `sub-…[_ses-…]_metrics.tsv` must appear.
+    public typealias SubjectProcessor = @Sendable (_ subject: String, _ session: String?, _ output: String) throws -> Void
 
     /// What `buildFromBIDS` did, subject by subject.
     public struct BIDSBuildSummary: Sendable {
@@ -29,17 +31,48 @@ extension NormativePipeline {
 
     /// `cordq process` with its defaults (the project's atlas, labels from
     /// `derivatives/labels/`, every contrast the subject has).
-    public static let standardProcessor: SubjectProcessor = { subject, output in
-        _ = try ProcessPipeline.run(ProcessRequest(subject: subject, output: output))
+    public static let standardProcessor: SubjectProcessor = { subject, session, output in
+        var r = ProcessRequest(subject: subject, output: output)
+        r.session = session
+        _ = try ProcessPipeline.run(r)
     }
 
     /// Values of the participants table's `group`/`pathology` column that mark a healthy
     /// volunteer (case-insensitive; an empty cell counts as healthy).
     public static let healthyGroups: Set<String> = ["", "healthy", "hc", "control", "controls", "healthy control", "volunteer"]
 
-    /// The long-form table `cordq process` writes for a subject: `ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv`.
-    public static func derivativeTable(root: String, subject: String) -> String {
-        "\(root)/derivatives/cordq/\(subject)/\(subject)_metrics.tsv"
+    /// The long-form table `cordq process` writes for a subject: `ROOT/derivatives/cordq/<sub>/<sub>_metrics.tsv`;
+    /// for one session, as `cordq batch` lays it out: `…/<sub>/ses-<label>/<sub>_ses-<label>_metrics.tsv`.
+    public static func derivativeTable(root: String, subject: String, session: String? = nil) -> String {
+        guard let session else { return "\(root)/derivatives/cordq/\(subject)/\(subject)_metrics.tsv" }
+        return "\(root)/derivatives/cordq/\(subject)/ses-\(session)/\(subject)_ses-\(session)_metrics.tsv"
+    }
+
+    /// Where the table of a session may already be: the `cordq batch` layout, or that of
+    /// `cordq process --session` into the subject's folder (`…/<sub>/<sub>_ses-<label>_metrics.tsv`).
+    static func existingSessionTable(root: String, subject: String, session: String) -> String? {
+        [derivativeTable(root: root, subject: subject, session: session),
+         "\(root)/derivatives/cordq/\(subject)/\(subject)_ses-\(session)_metrics.tsv"].first(where: TextFile.exists)
+    }
+
+    /// The subject's `ses-*` labels in the raw dataset, sorted (empty: no sessions).
+    static func rawSessions(root: String, subject: String) throws -> [String] {
+        try TextFile.listDirectory(root + "/" + subject)
+            .filter { $0.hasPrefix("ses-") && TextFile.isDirectory(root + "/" + subject + "/" + $0) }
+            .map { String($0.dropFirst(4)) }.sorted()
+    }
+
+    /// The subject's BIDS sessions file (`sub-…/sub-…_sessions.tsv`: session_id, and age or
+    /// acq_time) as session records, with its source; nil when absent.
+    static func sessionsFile(root: String, subject: String) throws -> ([SessionRecord], Provenance.Source)? {
+        let path = "\(root)/\(subject)/\(subject)_sessions.tsv"
+        guard TextFile.exists(path) else { return nil }
+        let t = try TSVTable.read(path)
+        // The file is per subject: BIDS gives it no participant_id column.
+        let columns = t.columns.contains("participant_id") ? t.columns : ["participant_id"] + t.columns
+        let rows = t.columns.contains("participant_id") ? t.rows : t.rows.map { [subject] + $0 }
+        let records = try SessionTables.parseSessions(columns: columns, rows: rows, source: path)[subject] ?? []
+        return (records, .init(path: TextFile.canonicalPath(path), sha256: try FileChecksum.sha256(path)))
     }
 
     /// The `sub-*` folders of a BIDS dataset, sorted.
@@ -52,7 +85,9 @@ extension NormativePipeline {
 
     /// `cordq db build DB --bids ROOT`: for every healthy `sub-*` of ROOT (group/pathology
     /// empty or healthy in the participants table; others are skipped), takes
-    /// `derivatives/cordq/<sub>/<sub>_metrics.tsv` when present, else runs `process` (default
+    /// `derivatives/cordq/<sub>/<sub>_metrics.tsv` (for a subject with sessions, every
+    /// session's table, `<sub>/ses-<label>/<sub>_ses-<label>_metrics.tsv`, and the ages of
+    /// `<sub>/<sub>_sessions.tsv`) when present, else runs `process` (default
     /// `cordq process`) on the subject to make it (with `process` nil such a subject fails), and stores the
     /// subject's rows with its demographics from `participants` (default
     /// ROOT/participants.tsv, optional) and provenance (table and participants SHA-256).
@@ -90,7 +125,7 @@ extension NormativePipeline {
                 healthy.append(id)
             }
         }
-        if process != nil && healthy.contains(where: { !TextFile.exists(derivativeTable(root: root, subject: $0)) }) {
+        if process != nil {
             try prepareDerivatives(root)
         }
         try InputGuard.check(database)
@@ -122,30 +157,52 @@ extension NormativePipeline {
     }
 
     /// Processes (when needed) and stores one subject; returns its row count and whether it was processed now.
+    /// A subject with `ses-*` folders is stored with every session's table (made by `process`
+    /// for the sessions that have none), each table's rows checked to be of that session, and
+    /// the ages or acquisition times of its BIDS sessions file.
     static func ingestSubject(_ id: String, root: String, database db: NormativeDatabase, participant: Participant?,
                               participantsSource: Provenance.Source?, process: SubjectProcessor?) throws -> (Int, Bool) {
-        let table = derivativeTable(root: root, subject: id)
         var processed = false
-        if !TextFile.exists(table) {
-            guard let process else {
-                throw CordError.invalidValue(what: id, detail: "has no table \(table) (run cordq process on the subject first)")
+        var rows: [MetricRow] = [], sources: [Provenance.Source] = []
+        let sessions = try rawSessions(root: root, subject: id)
+        for session in sessions.isEmpty ? [nil] : sessions.map(Optional.some) {
+            let made = derivativeTable(root: root, subject: id, session: session)
+            var table = session.flatMap { existingSessionTable(root: root, subject: id, session: $0) } ?? made
+            if !TextFile.exists(table) {
+                let what = id + (session.map { " ses-" + $0 } ?? "")
+                guard let process else {
+                    throw CordError.invalidValue(what: what, detail: "has no table \(made) (run cordq process, or cordq batch, on it first)")
+                }
+                try process(root + "/" + id, session, "\(root)/derivatives/cordq/\(id)" + (session.map { "/ses-" + $0 } ?? ""))
+                guard TextFile.exists(made) else {
+                    throw CordError.invalidValue(what: what, detail: "processing finished without writing \(made)")
+                }
+                table = made
+                processed = true
             }
-            try process(root + "/" + id, "\(root)/derivatives/cordq/\(id)")
-            guard TextFile.exists(table) else {
-                throw CordError.invalidValue(what: id, detail: "processing finished without writing \(table)")
+            let t = try TSVTable.read(table)
+            let these = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: table).rows
+            if let other = these.first(where: { $0.subject != id }) {
+                throw CordError.invalidValue(what: table, detail: "holds a row of \(other.subject), not of \(id)")
             }
-            processed = true
+            if let session, let other = these.first(where: { SessionTables.normalised($0.session) != session }) {
+                throw CordError.invalidValue(what: table, detail: "holds a row of session \"\(other.session)\", not of ses-\(session)")
+            }
+            guard !these.isEmpty else { throw CordError.invalidValue(what: table, detail: "holds no rows") }
+            rows += these
+            sources.append(Provenance.Source(path: TextFile.canonicalPath(table), sha256: try FileChecksum.sha256(table)))
         }
-        let t = try TSVTable.read(table)
-        let rows = try LongFormTable.parse(columns: t.columns, rows: t.rows, source: table).rows
-        if let other = rows.first(where: { $0.subject != id }) {
-            throw CordError.invalidValue(what: table, detail: "holds a row of \(other.subject), not of \(id)")
+        let sessionRecords = try sessionsFile(root: root, subject: id)
+        if let records = sessionRecords?.0 {
+            let held = Set(sessions)
+            for r in records where !held.contains(SessionTables.normalised(r.session)) {
+                throw CordError.invalidValue(what: "\(root)/\(id)/\(id)_sessions.tsv", detail: "lists session \(r.session), which \(id) has no ses-* folder for")
+            }
         }
-        guard !rows.isEmpty else { throw CordError.invalidValue(what: table, detail: "holds no rows") }
-        let sources = [Provenance.Source(path: TextFile.canonicalPath(table), sha256: try FileChecksum.sha256(table))]
-            + (participantsSource.map { [$0] } ?? [])
+        sources += (participantsSource.map { [$0] } ?? []) + (sessionRecords.map { [$0.1] } ?? [])
         let provenance = Provenance(command: "db build --bids", sources: sources)
-        try db.put(SubjectRecord(participant: participant ?? Participant(id: id), rows: rows, provenance: provenance.json))
+        try db.put(SubjectRecord(participant: participant ?? Participant(id: id), rows: rows, provenance: provenance.json,
+                                 sessions: sessionRecords?.0 ?? []))
         return (rows.count, processed)
     }
 

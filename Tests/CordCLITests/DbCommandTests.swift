@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Testing
 import CordTestSupport
 @testable import CordCLI
@@ -199,7 +200,7 @@ enum SyntheticCohort {
         let provenance = try #require(Provenance.decode(try db.subjects()[0].provenance))
         #expect(provenance.command == "db build --bids" && provenance.sources.count == 2)
         // With a processor, the missing tables are made (sub-c has no demographics) and stored.
-        let made = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root) { subject, output in
+        let made = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root) { subject, _, output in
             let id = URL(fileURLWithPath: subject).lastPathComponent
             try TextFile.makeDirectory(output)
             try table(id, 75).write(to: output + "/\(id)_metrics.tsv")
@@ -212,5 +213,42 @@ enum SyntheticCohort {
         let wrong = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root, process: nil)
         #expect(wrong.failed.map(\.subject) == ["sub-a"] && wrong.failed[0].reason.contains("sub-x"))
         #expect(wrong.ingested == ["sub-b", "sub-c"])
+    }
+
+    /// `db build --bids` over subjects with sessions: every session's table is stored (the
+    /// `cordq batch` layout `<sub>/ses-<label>/…`, or `process --session`'s `<sub>/<sub>_ses-<label>_metrics.tsv`),
+    /// a missing one is made by the processor for that session, ages and times come from the
+    /// subject's BIDS sessions file, and a table whose rows name another session is refused.
+    @Test func bidsBuildStoresEverySession() throws {
+        let dir = try Support.temporaryDirectory(); defer { Support.remove(dir) }
+        let root = dir + "/bids"
+        @Sendable func table(_ id: String, _ session: String, _ csa: Double) -> TSVTable {
+            TSVTable(columns: LongFormTable.columns, rows: [[id, session, "C3", "cord", "csa_mm2", String(csa), "morphometry", "6"]])
+        }
+        for f in ["sub-a/ses-1/anat", "sub-a/ses-2/anat", "sub-b/ses-1/anat", "sub-b/ses-2/anat"] { try TextFile.makeDirectory(root + "/" + f) }
+        try TextFile.makeDirectory(root + "/derivatives/cordq/sub-a/ses-1")
+        try table("sub-a", "1", 70).write(to: NormativePipeline.derivativeTable(root: root, subject: "sub-a", session: "1"))
+        try table("sub-a", "ses-2", 71).write(to: root + "/derivatives/cordq/sub-a/sub-a_ses-2_metrics.tsv")
+        try TextFile.write("session_id\tage\tacq_time\nses-1\t30.0\t2026-01-05T10:00:00\nses-2\t30.5\tn/a\n", to: root + "/sub-a/sub-a_sessions.tsv")
+        let made = Mutex<[String]>([])
+        let s = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root) { subject, session, output in
+            let id = URL(fileURLWithPath: subject).lastPathComponent
+            made.withLock { $0.append("\(id) \(session ?? "-") \(URL(fileURLWithPath: output).lastPathComponent)") }
+            try TextFile.makeDirectory(output)
+            try table(id, session ?? "", 72).write(to: output + "/\(id)_ses-\(session ?? "")_metrics.tsv")
+        }
+        #expect(s.ingested == ["sub-a", "sub-b"] && s.processed == ["sub-b"] && s.failed.isEmpty, "\(s.failed)")
+        #expect(made.withLock { $0.sorted() } == ["sub-b 1 ses-1", "sub-b 2 ses-2"])
+        let db = try NormativeDatabase(path: dir + "/n.sqlite", readOnly: true)
+        #expect(try db.counts() == (2, 4))
+        let a = try db.rows(subject: "sub-a").rows.map { "\($0.session) \($0.value)" }.sorted()
+        #expect(a == ["1 70.0", "ses-2 71.0"])
+        let sessions = try db.sessions()["sub-a"] ?? []
+        #expect(sessions.map(\.session) == ["ses-1", "ses-2"] && sessions.map(\.ageYears) == [30.0, 30.5])
+        // Rows of another session in a session's table: that subject fails, the other goes on.
+        try table("sub-a", "2", 70).write(to: NormativePipeline.derivativeTable(root: root, subject: "sub-a", session: "1"))
+        let wrong = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root, process: nil)
+        #expect(wrong.failed.map(\.subject) == ["sub-a"] && wrong.failed[0].reason.contains("not of ses-1"), "\(wrong.failed)")
+        #expect(wrong.ingested == ["sub-b"])
     }
 }

@@ -221,6 +221,11 @@ import Glibc
         #expect(try BatchSubjects.list(r) == ["sub-01_ses-pre", "sub-02"])
         #expect(BatchUnit.split("sub-01_ses-pre") == ("sub-01", "pre") && BatchUnit.split("sub-02") == ("sub-02", nil))
         #expect(BatchLayout(root: "/d").output(unit: "sub-01_ses-pre") == "/d/derivatives/cordq/sub-01/ses-pre")
+        // On Slurm each unit is an array task.
+        var sr = BatchRequest(root: dir + "/ds"); sr.threads = 1; sr.memoryLimitGB = 2
+        var sl = SlurmRequest(); sl.dryRun = true; sl.time = "00:30:00"
+        let planned = try BatchSlurm.submit(sr, sl)
+        #expect(planned.subjects == ["sub-01_ses-post", "sub-01_ses-pre", "sub-02"] && planned.script.contains("#SBATCH --array=0-2"))
 
         let root = dir + "/visits"
         var make = try CordQCommand.parseAsRoot(["phantom", "cohort", root, "--healthy", "1", "--compressed", "0", "--sessions", "2",

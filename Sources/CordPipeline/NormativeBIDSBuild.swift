@@ -55,6 +55,13 @@ extension NormativePipeline {
          "\(root)/derivatives/cordq/\(subject)/\(subject)_ses-\(session)_metrics.tsv"].first(where: TextFile.exists)
     }
 
+    /// Whether the subject, or one of its sessions, has no table yet (it will be processed).
+    static func lacksTable(root: String, subject: String) throws -> Bool {
+        let sessions = try rawSessions(root: root, subject: subject)
+        guard !sessions.isEmpty else { return !TextFile.exists(derivativeTable(root: root, subject: subject)) }
+        return sessions.contains { existingSessionTable(root: root, subject: subject, session: $0) == nil }
+    }
+
     /// The subject's `ses-*` labels in the raw dataset, sorted (empty: no sessions).
     static func rawSessions(root: String, subject: String) throws -> [String] {
         try TextFile.listDirectory(root + "/" + subject)
@@ -125,7 +132,7 @@ extension NormativePipeline {
                 healthy.append(id)
             }
         }
-        if process != nil {
+        if process != nil, try healthy.contains(where: { try lacksTable(root: root, subject: $0) }) {
             try prepareDerivatives(root)
         }
         try InputGuard.check(database)

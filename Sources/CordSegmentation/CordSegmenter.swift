@@ -66,16 +66,27 @@ public enum CordSegmenter {
         for v in stack.data where !v.isFinite { finite = false; break }
         guard finite else { throw SegmentationError.invalidInput("the image holds NaN or infinite values") }
         if let s = options.hintSlice, options.hint == nil { _ = try CenterlineDetector.rpiSlice(ofInputSlice: s, image: image, stack: stack) }
+        let narrowAllowed = (options.centerline ?? []).isEmpty
         if let p = options.contrast?.polarity {
-            let (found, error) = search(image, stack, polarity: p, options: options, rounds: retryRounds(options))
+            var (found, error) = search(image, stack, polarity: p, options: options, rounds: retryRounds(options))
+            if narrowAllowed && !isCordLike(found) {
+                let (narrow, _) = search(image, stack, polarity: p, options: options, rounds: 1, ringScale: CenterlineDetector.narrowRingScale)
+                if isCordLike(narrow) { (found, error) = (narrow, nil) }
+            }
             if let f = found { return f.segmentation }
             throw error ?? SegmentationError.noCordFound(detail: "no cord-like outline")
         }
         // Unknown polarity: one detection per polarity; more (away from the first ones) only
-        // when neither gave a cord-like outline.
+        // when neither gave a cord-like outline; the narrow-sac ring (one detection per
+        // polarity: a fallback doubles the time of a scan without a findable cord otherwise,
+        // e.g. the full-neck tutorial MT scan, 6.7 → 13 s) only when those did not either.
         var (results, firstError) = attempts(image, stack, options: options, rounds: 1)
-        if !results.contains(where: { $0.cordLike >= cordLikeMinimum }) && retryRounds(options) > 1 {
+        if !results.contains(where: isCordLike) && retryRounds(options) > 1 {
             (results, firstError) = attempts(image, stack, options: options, rounds: retryRounds(options))
+        }
+        if narrowAllowed && !results.contains(where: isCordLike) {
+            let narrow = attempts(image, stack, options: options, rounds: 1, ringScale: CenterlineDetector.narrowRingScale).0
+            if narrow.contains(where: isCordLike) { results = narrow.filter(isCordLike) }
         }
         guard results.count == 2 else {
             if let only = results.first { return only.segmentation }
@@ -83,6 +94,9 @@ public enum CordSegmenter {
         }
         return choose(results[0], results[1], stack: stack).segmentation
     }
+
+    static func isCordLike(_ a: Attempt?) -> Bool { (a?.cordLike ?? 0) >= cordLikeMinimum }
+    static func isCordLike(_ a: Attempt) -> Bool { a.cordLike >= cordLikeMinimum }
 
     /// Fraction of cord-like outlines (`Attempt.cordLike`) a detection needs to be accepted
     /// without looking further.
@@ -96,11 +110,11 @@ public enum CordSegmenter {
     /// Segments with both polarities (`search` with `rounds`); returns the results that
     /// succeeded and the first error.
     static func attempts(_ image: Volume<Float>, _ stack: AxialStack, options: CordSegmentationOptions,
-                         rounds: Int = 1) -> ([Attempt], Error?) {
+                         rounds: Int = 1, ringScale: Double = 1) -> ([Attempt], Error?) {
         var results: [Attempt] = []
         var firstError: Error?
         for p in CordPolarity.allCases {
-            let (found, error) = search(image, stack, polarity: p, options: options, rounds: rounds)
+            let (found, error) = search(image, stack, polarity: p, options: options, rounds: rounds, ringScale: ringScale)
             if let f = found { results.append(f) } else if firstError == nil { firstError = error }
         }
         return (results, firstError)
@@ -108,60 +122,66 @@ public enum CordSegmenter {
 
     /// Up to `rounds` detections for one polarity, each one excluding the pixels within
     /// 4 mm of the centres found before (a dark vessel or fat plane behind the cord can
-    /// outscore a cord whose posterior CSF is thin), with the detector's default ring and then,
-    /// only if no round found a cord-like outline, its smaller ring for a narrow sac
-    /// (`CenterlineDetector.ringScales`). Returns the first cord-like result; when no round
-    /// gives one, the first round's result or error stands, so a failure is never replaced by
-    /// a non-cord-like outline found elsewhere.
+    /// outscore a cord whose posterior CSF is thin), with the detector's ring scaled by
+    /// `ringScale` (`segment` tries `CenterlineDetector.narrowRingScale` only when the default
+    /// found nothing cord-like). Returns the first cord-like result; when no round gives one,
+    /// the first round's result or error stands, so a failure is never replaced by a
+    /// non-cord-like outline found elsewhere.
     static func search(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
-                       options: CordSegmentationOptions, rounds: Int) -> (Attempt?, Error?) {
+                       options: CordSegmentationOptions, rounds: Int, ringScale: Double = 1) -> (Attempt?, Error?) {
+        var excluded: [[SIMD2<Double>]] = Array(repeating: [], count: stack.nz)
         var first: (Attempt?, Error?)?
-        for ringScale in CenterlineDetector.ringScales {
-            var excluded: [[SIMD2<Double>]] = Array(repeating: [], count: stack.nz)
-            for _ in 0..<max(rounds, 1) {
-                var outcome: (Attempt?, Error?)
-                var centres: [SIMD2<Double>?] = []
-                do {
-                    let (c, attempt) = try straightened(image, stack, polarity: polarity, options: options, excluded: excluded, ringScale: ringScale)
-                    centres = c
-                    outcome = (attempt, nil)
-                } catch {
-                    outcome = (nil, error)
-                }
-                if let a = outcome.0, a.cordLike >= cordLikeMinimum { return (a, nil) }
-                if first == nil { first = outcome }
-                guard !centres.isEmpty else { break }
-                for k in 0..<stack.nz { if let c = centres[k] { excluded[k].append(c) } }
+        for _ in 0..<max(rounds, 1) {
+            var outcome: (Attempt?, Error?)
+            var centres: [SIMD2<Double>?] = []
+            do {
+                let (c, attempt) = try straightened(image, stack, polarity: polarity, options: options, excluded: excluded, ringScale: ringScale)
+                centres = c
+                outcome = (attempt, nil)
+            } catch {
+                outcome = (nil, error)
             }
-            // A given centreline fixes the centres: other ring scales would change nothing.
-            if !(options.centerline ?? []).isEmpty { break }
+            if let a = outcome.0, a.cordLike >= cordLikeMinimum { return (a, nil) }
+            if first == nil { first = outcome }
+            guard !centres.isEmpty else { break }
+            for k in 0..<stack.nz { if let c = centres[k] { excluded[k].append(c) } }
         }
         return first ?? (nil, nil)
     }
+
+    /// Kinked slices searched again per detection. One or two stray slices are what this
+    /// repairs (one on the MT-off test scan); a path with more kinks has followed something
+    /// else than the cord, and each repair costs a detection and its outlines.
+    static let maximumKinkRepairs = 3
 
     /// Detection and outlines, then kinks taken out: where an outline's centre leaves the point
     /// its neighbouring slices' outlines predict by more than the cord can bend
     /// (`CenterlineDetector.maximumKink`: on thick slices the path's slope penalty lets it
     /// step aside to a dark structure beside the cord and back, as on the MT-off test scan's
     /// middle slice), that slice is detected again within `kinkSearchRadius` of the predicted
-    /// point, interior slices first, each slice at most once. Returns the detected centres
-    /// (for `excluded`) and the result.
+    /// point, interior slices first, each slice at most once, at most `maximumKinkRepairs`,
+    /// and only for a result that is otherwise cord-like (`search` looks elsewhere for the
+    /// others). A search near the prediction that fails keeps the result found so far.
+    /// Returns the detected centres (for `excluded`) and the result.
     static func straightened(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
                              options: CordSegmentationOptions, excluded: [[SIMD2<Double>]],
                              ringScale: Double = 1) throws -> ([SIMD2<Double>?], Attempt) {
         var constrained: [Int: SIMD2<Double>] = [:]
         var (centres, detection) = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded, ringScale: ringScale)
         var attempt = try segmentScored(image, stack, polarity: polarity, options: options, centres: centres, detection: detection)
-        let fixed = !(options.centerline ?? []).isEmpty
+        let fixed = !(options.centerline ?? []).isEmpty || attempt.cordLike < cordLikeMinimum
         for ends in [false, true] where !fixed {
-            while true {
+            while constrained.count < maximumKinkRepairs {
                 let outlineCentres = attempt.contours.map { c in c.map { $0.centre + $0.polygon().centroid / SIMD2(stack.dx, stack.dy) } }
                 guard let (k, predicted, _) = CenterlineDetector.worstKink(outlineCentres, stack: stack, ends: ends),
                       constrained[k] == nil else { break }
                 constrained[k] = predicted
-                let again = try detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded, constrained: constrained, ringScale: ringScale)
+                guard let again = try? detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded,
+                                                     constrained: constrained, ringScale: ringScale),
+                      let next = try? segmentScored(image, stack, polarity: polarity, options: options, centres: again.0, detection: again.1)
+                else { break }
                 centres = again.0
-                attempt = try segmentScored(image, stack, polarity: polarity, options: options, centres: again.0, detection: again.1)
+                attempt = next
             }
         }
         return (centres, attempt)

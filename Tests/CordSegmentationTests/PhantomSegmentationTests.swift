@@ -172,7 +172,7 @@ extension CordOnT1wAndT2starTests {
     /// stenosis) and epidural fat brighter than the cord (0.95 vs white matter 0.80), 1 mm
     /// isotropic, SNR 20. The detector's default ring then lies in the fat and finds nothing
     /// ("best cord candidate 0.8 noise SDs"); its smaller ring, tried only when the default
-    /// finds no cord-like outline (`CenterlineDetector.ringScales`), finds it. Measured: bright
+    /// finds no cord-like outline (`CenterlineDetector.narrowRingScale`), finds it. Measured: bright
     /// polarity, Dice 0.925, CSA −14.6 % (the layer is thinner than the window that measures
     /// the CSF level, so the fat lowers the step and the 40 % crossing moves inward; with the
     /// sac at 19 × 13 mm the same fat gives 0.978 and −6.3 %). Tolerances: found without

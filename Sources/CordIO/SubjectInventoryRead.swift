@@ -12,6 +12,13 @@ extension SubjectInventory {
     /// segmentations under `<root>/derivatives/labels/<sub>/[ses-X/]anat/` are found for
     /// the anatomical images. A file that exists but cannot be read is recorded in its
     /// series' `problems`; only a missing, unlistable or wrongly named folder throws.
+    /// The labels of a BIDS subject folder's `ses-*` folders, sorted (`ses-01` → `01`); empty
+    /// when it has no sessions.
+    public static func sessionLabels(of subject: String) throws -> [String] {
+        try BIDSListing.names(subject).filter { $0.hasPrefix("ses-") && TextFile.isDirectory(subject + "/" + $0) }
+            .sorted().map { String($0.dropFirst(4)) }
+    }
+
     public static func read(_ path: String) throws -> SubjectInventory {
         guard TextFile.isDirectory(path) else { throw CordIOError.notFound(path: path) }
         let folder = URL(fileURLWithPath: path).standardizedFileURL
@@ -21,8 +28,7 @@ extension SubjectInventory {
         let label = String(folder.lastPathComponent.dropFirst(4))
         let subject = folder.path
         let root = folder.deletingLastPathComponent().path
-        let sessions = try BIDSListing.names(subject).filter { $0.hasPrefix("ses-") && TextFile.isDirectory(subject + "/" + $0) }
-            .sorted().map { String($0.dropFirst(4)) }
+        let sessions = try sessionLabels(of: subject)
         let inheritance = SidecarInheritance(root: root, subject: subject)
         let levels: [(String, String?)] = sessions.isEmpty ? [(subject, nil)] : sessions.map { (subject + "/ses-" + $0, $0) }
         var series: [SubjectSeries] = []

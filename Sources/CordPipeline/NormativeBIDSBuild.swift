@@ -64,9 +64,7 @@ extension NormativePipeline {
 
     /// The subject's `ses-*` labels in the raw dataset, sorted (empty: no sessions).
     static func rawSessions(root: String, subject: String) throws -> [String] {
-        try TextFile.listDirectory(root + "/" + subject)
-            .filter { $0.hasPrefix("ses-") && TextFile.isDirectory(root + "/" + subject + "/" + $0) }
-            .map { String($0.dropFirst(4)) }.sorted()
+        try SubjectInventory.sessionLabels(of: root + "/" + subject)
     }
 
     /// The subject's BIDS sessions file (`sub-…/sub-…_sessions.tsv`: session_id, and age or

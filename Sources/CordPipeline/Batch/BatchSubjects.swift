@@ -34,9 +34,7 @@ public enum BatchSubjects {
     static func units(_ r: BatchRequest, _ participants: [String]) throws -> [String] {
         var out: [String] = []
         for p in participants {
-            let sessions = try TextFile.listDirectory(r.root + "/" + p)
-                .filter { $0.hasPrefix("ses-") && TextFile.isDirectory(r.root + "/" + p + "/" + $0) }
-                .map { String($0.dropFirst(4)) }.sorted()
+            let sessions = try SubjectInventory.sessionLabels(of: r.root + "/" + p)
             if sessions.isEmpty {
                 out.append(p)
             } else if let s = r.session {

@@ -46,7 +46,8 @@ public struct BatchRunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Process every subject (or --participants) of BIDS_ROOT into BIDS_ROOT/derivatives/cordq/.",
         discussion: """
-        Each subject runs `cordq process BIDS_ROOT/sub-XX BIDS_ROOT/derivatives/cordq/sub-XX` \
+        Each unit runs `cordq process BIDS_ROOT/sub-XX BIDS_ROOT/derivatives/cordq/sub-XX` \
+        (a session unit: --session YY into derivatives/cordq/sub-XX/ses-YY) \
         (see cordq process --help) in its own process, so that it gets exactly --threads \
         threads (CORDQ_THREADS), its own peak memory is measured, and a crash or an \
         out-of-memory kill takes only that subject. Without --resume every listed subject is \
@@ -84,7 +85,7 @@ public struct BatchRunCommand: ParsableCommand {
         On a terminal a line shows done/failed/running/pending, subjects per minute and the ETA.
 
         Slurm (--slurm): writes derivatives/cordq/batch/slurm/cordq-batch.sbatch, a job array \
-        with one task per subject (--cpus-per-task = --threads, default 2; --mem = \
+        with one task per unit (subject or session; --cpus-per-task = --threads, default 2; --mem = \
         --memory-limit, else 1.25 × the largest recorded peak rounded up to 256 MiB (at least \
         512 MiB), else 1 GiB; --time, else 3 × the longest recorded subject, at least 30 min, else \
         02:00:00), submits it with sbatch and records the job; --dry-run prints the script \
@@ -113,7 +114,7 @@ public struct BatchRunCommand: ParsableCommand {
     @Flag(help: "Skip subjects whose outputs are complete and whose inputs (SHA-256) and options are unchanged.") public var resume = false
     @Option(help: "The cordq executable the subjects run in (default: this one). On Slurm it must be on the shared file system.")
     public var cordq: String?
-    @Flag(help: "Submit a Slurm job array (one task per subject) instead of running here.") public var slurm = false
+    @Flag(help: "Submit a Slurm job array (one task per subject, or per session of a subject with sessions) instead of running here.") public var slurm = false
     @Option(help: "Slurm partition (sbatch --partition).") public var partition: String?
     @Option(help: "Slurm wall time per task, HH:MM:SS or D-HH:MM:SS (default: from the measured subjects, else 02:00:00).")
     public var time: String?
@@ -231,13 +232,16 @@ public struct BatchStatusCommand: ParsableCommand {
 public struct BatchSubjectCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "subject",
-        abstract: "One subject of a batch: cordq process into derivatives/cordq/SUB, then its record batch/SUB.json.",
+        abstract: "One unit of a batch: cordq process into derivatives/cordq/SUB (or SUB/ses-YY), then its record batch/UNIT.json.",
         discussion: """
         What every child process of cordq batch and every Slurm array task runs; useful by hand \
         to re-run one subject exactly as the batch does. Threads: CORDQ_THREADS (default: \
-        every core). Writes BIDS_ROOT/derivatives/cordq/SUB (replacing an earlier output once \
-        the new one is complete) and BIDS_ROOT/derivatives/cordq/batch/SUB.json (status, \
-        seconds, peak_memory_mib, error, inputs_sha256). Exit status 1 when the subject failed.
+        every core). Writes BIDS_ROOT/derivatives/cordq/SUB, or SUB/ses-YY for a session \
+        (replacing an earlier output once the new one is complete), and \
+        BIDS_ROOT/derivatives/cordq/batch/UNIT.json (status, seconds, peak_memory_mib, error, \
+        inputs_sha256). A bare SUB with sessions becomes SUB_ses-YY with --session or when it \
+        has one session, and is refused when it has several (it would replace them all). Exit \
+        status 1 when the unit failed.
         """)
     @Argument(help: "BIDS dataset folder.") public var root: String
     @Argument(help: "Participant (sub-XX), or one session of it (sub-XX_ses-YY: processed into derivatives/cordq/sub-XX/ses-YY).") public var participant: String
@@ -250,7 +254,7 @@ public struct BatchSubjectCommand: ParsableCommand {
         var ok = false
         try runReporting("batch subject") {
             let rec = try BatchWorker.run(r, participant: id) { writeStandardError("cordq process: " + $0 + "\n") }
-            print("\(id): \(rec.status.rawValue) in \(formatFixed(rec.seconds, 1)) s, peak \(formatFixed(rec.peakMemoryMiB ?? 0, 0)) MiB" + (rec.error.isEmpty ? "" : ": " + rec.error))
+            print("\(rec.participant): \(rec.status.rawValue) in \(formatFixed(rec.seconds, 1)) s, peak \(formatFixed(rec.peakMemoryMiB ?? 0, 0)) MiB" + (rec.error.isEmpty ? "" : ": " + rec.error))
             ok = rec.status == .ok
         }
         if !ok { throw ExitCode(1) }

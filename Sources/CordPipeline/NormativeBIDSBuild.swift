@@ -68,11 +68,14 @@ extension NormativePipeline {
     }
 
     /// The subject's BIDS sessions file (`sub-…/sub-…_sessions.tsv`: session_id, and age or
-    /// acq_time) as session records, with its source; nil when absent.
+    /// acq_time) as session records, with its source; nil when absent or when it has neither
+    /// an age nor an acq_time column (a valid BIDS file with nothing CordQ stores).
     static func sessionsFile(root: String, subject: String) throws -> ([SessionRecord], Provenance.Source)? {
         let path = "\(root)/\(subject)/\(subject)_sessions.tsv"
         guard TextFile.exists(path) else { return nil }
         let t = try TSVTable.read(path)
+        // Only session_id (and columns CordQ does not store): nothing to keep per session.
+        guard t.columns.contains(where: { ["age", "age_years", "age_at_scan", "acq_time"].contains($0.lowercased()) }) else { return nil }
         // The file is per subject: BIDS gives it no participant_id column.
         let columns = t.columns.contains("participant_id") ? t.columns : ["participant_id"] + t.columns
         let rows = t.columns.contains("participant_id") ? t.rows : t.rows.map { [subject] + $0 }
@@ -197,7 +200,7 @@ extension NormativePipeline {
             rows += these
             sources.append(Provenance.Source(path: TextFile.canonicalPath(table), sha256: try FileChecksum.sha256(table)))
         }
-        let sessionRecords = try sessionsFile(root: root, subject: id)
+        let sessionRecords = sessions.isEmpty ? nil : try sessionsFile(root: root, subject: id)
         if let records = sessionRecords?.0 {
             let held = Set(sessions)
             for r in records where !held.contains(SessionTables.normalised(r.session)) {

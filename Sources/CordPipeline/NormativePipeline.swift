@@ -96,16 +96,23 @@ public enum NormativePipeline {
         return IngestSummary(database: database, subjects: written, rows: table.rows.count, withoutDemographics: [])
     }
 
-    /// Expands folders to their `.tsv` files (sorted, `participants.tsv` skipped) and, in a
-    /// derivatives folder, the `sub-*/…_metrics.tsv` tables `cordq process` writes.
+    /// Expands folders to their `.tsv` files (sorted, `participants.tsv` and `batch.tsv` skipped) and, in a
+    /// derivatives folder, the `sub-*/…_metrics.tsv` and `sub-*/ses-*/…_metrics.tsv` tables
+    /// `cordq process` and `cordq batch` write.
     static func tableFiles(_ paths: [String]) throws -> [String] {
         var out: [String] = []
         for p in paths {
             if TextFile.isDirectory(p) {
                 let entries = try TextFile.listDirectory(p).sorted()
-                var found = entries.filter { $0.hasSuffix(".tsv") && $0 != "participants.tsv" }.map { p + "/" + $0 }
+                // participants.tsv and the batch table (`cordq batch`'s batch.tsv) are not long-form tables.
+                var found = entries.filter { $0.hasSuffix(".tsv") && $0 != "participants.tsv" && $0 != "batch.tsv" }.map { p + "/" + $0 }
                 for sub in entries where sub.hasPrefix("sub-") && TextFile.isDirectory(p + "/" + sub) {
-                    found += try TextFile.listDirectory(p + "/" + sub).sorted().filter { $0.hasSuffix("_metrics.tsv") }.map { "\(p)/\(sub)/\($0)" }
+                    let inside = try TextFile.listDirectory(p + "/" + sub).sorted()
+                    found += inside.filter { $0.hasSuffix("_metrics.tsv") }.map { "\(p)/\(sub)/\($0)" }
+                    // Sessions processed by `cordq batch`: `sub-*/ses-*/…_metrics.tsv`.
+                    for ses in inside where ses.hasPrefix("ses-") && TextFile.isDirectory("\(p)/\(sub)/\(ses)") {
+                        found += try TextFile.listDirectory("\(p)/\(sub)/\(ses)").sorted().filter { $0.hasSuffix("_metrics.tsv") }.map { "\(p)/\(sub)/\(ses)/\($0)" }
+                    }
                 }
                 guard !found.isEmpty else { throw CordError.invalidValue(what: p, detail: "holds no .tsv table (nor sub-*/*_metrics.tsv)") }
                 out += found

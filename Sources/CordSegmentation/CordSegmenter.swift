@@ -161,7 +161,8 @@ public enum CordSegmenter {
     /// middle slice), that slice is detected again within `kinkSearchRadius` of the predicted
     /// point, interior slices first, each slice at most once, at most `maximumKinkRepairs`,
     /// and only for a result that is otherwise cord-like (`search` looks elsewhere for the
-    /// others). A search near the prediction that fails keeps the result found so far.
+    /// others). A search near the prediction that fails, or whose result has fewer cord-like
+    /// outlines or fewer slices, keeps the result found so far.
     /// Returns the detected centres (for `excluded`) and the result.
     static func straightened(_ image: Volume<Float>, _ stack: AxialStack, polarity: CordPolarity,
                              options: CordSegmentationOptions, excluded: [[SIMD2<Double>]],
@@ -178,7 +179,9 @@ public enum CordSegmenter {
                 constrained[k] = predicted
                 guard let again = try? detectCentres(image, stack, polarity: polarity, options: options, excluded: excluded,
                                                      constrained: constrained, ringScale: ringScale),
-                      let next = try? segmentScored(image, stack, polarity: polarity, options: options, centres: again.0, detection: again.1)
+                      let next = try? segmentScored(image, stack, polarity: polarity, options: options, centres: again.0, detection: again.1),
+                      next.cordLike >= attempt.cordLike,
+                      next.contours.compactMap({ $0 }).count >= attempt.contours.compactMap({ $0 }).count
                 else { break }
                 centres = again.0
                 attempt = next

@@ -221,6 +221,12 @@ import Glibc
         #expect(try BatchSubjects.list(r) == ["sub-01_ses-pre", "sub-02"])
         #expect(BatchUnit.split("sub-01_ses-pre") == ("sub-01", "pre") && BatchUnit.split("sub-02") == ("sub-02", nil))
         #expect(BatchLayout(root: "/d").output(unit: "sub-01_ses-pre") == "/d/derivatives/cordq/sub-01/ses-pre")
+        // `batch subject` with a bare subject: made a unit, or refused when it would replace several sessions.
+        var bare = BatchRequest(root: dir + "/ds")
+        #expect(throws: (any Error).self) { try BatchSubjects.unit(bare, "sub-01") }
+        #expect(try BatchSubjects.unit(bare, "sub-02") == "sub-02" && (try BatchSubjects.unit(bare, "sub-01_ses-pre")) == "sub-01_ses-pre")
+        bare.session = "post"
+        #expect(try BatchSubjects.unit(bare, "sub-01") == "sub-01_ses-post")
         // On Slurm each unit is an array task.
         var sr = BatchRequest(root: dir + "/ds"); sr.threads = 1; sr.memoryLimitGB = 2
         var sl = SlurmRequest(); sl.dryRun = true; sl.time = "00:30:00"
@@ -253,6 +259,11 @@ import Glibc
         let summary = try BatchRunner.run(again, progress: false)
         #expect(summary.skipped == ["sub-hc01_ses-01"] && summary.processed == ["sub-hc01_ses-02"])
         #expect(BatchSubjects.record(BatchLayout(root: root), "sub-hc01_ses-01") == before)
+        // The dataset QC page and db build --tables find the session folders.
+        let page = try DatasetQC.write(derivatives: root + "/derivatives/cordq")
+        #expect(page.subjects == ["sub-hc01_ses-01", "sub-hc01_ses-02"] && page.unreadable.isEmpty, "\(page.subjects) \(page.unreadable)")
+        #expect(try NormativePipeline.tableFiles([root + "/derivatives/cordq"]).map { URL(fileURLWithPath: $0).lastPathComponent }
+                == ["sub-hc01_ses-01_metrics.tsv", "sub-hc01_ses-02_metrics.tsv"])
     }
 
     @Test func progressLineAndQueueParsing() {

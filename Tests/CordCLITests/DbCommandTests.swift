@@ -230,6 +230,7 @@ enum SyntheticCohort {
         try table("sub-a", "1", 70).write(to: NormativePipeline.derivativeTable(root: root, subject: "sub-a", session: "1"))
         try table("sub-a", "ses-2", 71).write(to: root + "/derivatives/cordq/sub-a/sub-a_ses-2_metrics.tsv")
         try TextFile.write("session_id\tage\tacq_time\nses-1\t30.0\t2026-01-05T10:00:00\nses-2\t30.5\tn/a\n", to: root + "/sub-a/sub-a_sessions.tsv")
+        try TextFile.write("session_id\tnote\nses-1\tbaseline\nses-2\tretest\n", to: root + "/sub-b/sub-b_sessions.tsv")   // nothing CordQ stores
         let made = Mutex<[String]>([])
         let s = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root) { subject, session, output in
             let id = URL(fileURLWithPath: subject).lastPathComponent
@@ -245,6 +246,7 @@ enum SyntheticCohort {
         #expect(a == ["1 70.0", "ses-2 71.0"])
         let sessions = try db.sessions()["sub-a"] ?? []
         #expect(sessions.map(\.session) == ["ses-1", "ses-2"] && sessions.map(\.ageYears) == [30.0, 30.5])
+        #expect(try db.sessions()["sub-b"] == nil)
         // Rows of another session in a session's table: that subject fails, the other goes on.
         try table("sub-a", "2", 70).write(to: NormativePipeline.derivativeTable(root: root, subject: "sub-a", session: "1"))
         let wrong = try NormativePipeline.buildFromBIDS(database: dir + "/n.sqlite", root: root, process: nil)

@@ -46,6 +46,24 @@ public enum BatchSubjects {
         return out
     }
 
+    /// The unit `cordq batch subject` processes for `id`: a unit with a session stays; a bare
+    /// `sub-XX` of a subject with sessions becomes `sub-XX_ses-<--session>`, or that of its
+    /// only session. A bare subject with several sessions and no `--session` is refused: run
+    /// into `derivatives/cordq/sub-XX`, it would replace every session's outputs there.
+    public static func unit(_ r: BatchRequest, _ id: String) throws -> String {
+        let (participant, session) = BatchUnit.split(id)
+        guard session == nil else { return id }
+        let path = r.root + "/" + participant
+        guard TextFile.isDirectory(path) else { return id }
+        let sessions = try SubjectInventory.sessionLabels(of: path)
+        if sessions.isEmpty { return id }
+        if let s = r.session { return BatchUnit.id(participant, session: s) }
+        guard sessions.count == 1 else {
+            throw CordError.invalidValue(what: participant, detail: "has sessions \(sessions.map { "ses-" + $0 }.joined(separator: ", ")); name one unit (\(participant)_ses-\(sessions[0])) or give --session")
+        }
+        return BatchUnit.id(participant, session: sessions[0])
+    }
+
     /// Participant ids from `--participants`: a file (a TSV with a `participant_id` column,
     /// such as participants.tsv, or one id per line; `#` starts a comment) or ids separated by commas.
     public static func parseList(_ text: String) throws -> [String] {
@@ -73,13 +91,13 @@ public enum BatchSubjects {
 
     // MARK: - Inputs and completeness
 
-    /// SHA-256 over the subject's inputs: the relative path and SHA-256 of every file in
+    /// SHA-256 over the unit's inputs: the relative path and SHA-256 of every file in
     /// `ROOT/<sub>/` and `ROOT/derivatives/labels/<sub>/` (where labels and segmentations are
-    /// read), plus the options that change its outputs (session, protocol card and its bytes
+    /// read; for a session unit without the other sessions' `ses-*` folders), plus the options
+    /// that change its outputs (the unit's session, protocol card and its bytes
     /// when it is a file, database, QC) and CordQ's version. Any change means "process again".
     public static func inputsSHA256(_ r: BatchRequest, participant id: String) throws -> String {
         let (participant, unitSession) = BatchUnit.split(id)
-        let session = unitSession ?? r.session
         var lines: [String] = ["cordq \(CordQVersion.string)"]
         for (name, base) in [("subject", r.root + "/" + participant), ("labels", r.root + "/derivatives/labels/" + participant)] {
             // One session of several: the other sessions' files do not change this one's outputs.
@@ -87,7 +105,7 @@ public enum BatchSubjects {
                 lines.append("\(name)/\(rel)\t\(try FileChecksum.sha256(base + "/" + rel))")
             }
         }
-        lines.append("session\t\(session ?? "")")
+        lines.append("session\t\(unitSession ?? "")")
         lines.append("protocol\t\(r.protocolName ?? "")")
         if let p = r.protocolName, TextFile.exists(p), !TextFile.isDirectory(p) { lines.append("protocol-file\t\(try FileChecksum.sha256(p))") }
         lines.append("db\t\(r.normativeDatabase.map { TextFile.canonicalPath($0) } ?? "")")
@@ -104,7 +122,7 @@ public enum BatchSubjects {
     /// record exist: the folder is moved into place only once everything is written).
     public static func outputComplete(_ r: BatchRequest, participant id: String) -> Bool {
         let (participant, session) = BatchUnit.split(id)
-        let out = BatchLayout(root: r.root).output(unit: id) + "/" + prefix(participant, session: session ?? r.session)
+        let out = BatchLayout(root: r.root).output(unit: id) + "/" + prefix(participant, session: session)
         return TextFile.exists(out + "_metrics.tsv") && TextFile.exists(out + "_provenance.json")
     }
 

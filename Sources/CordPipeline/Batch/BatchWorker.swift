@@ -15,15 +15,16 @@ public enum BatchWorker {
     /// Environment variable with the batch run's token, copied into the record.
     public static let runVariable = "CORDQ_BATCH_RUN"
 
-    /// Processes `participant` (a `BatchUnit`: a subject, or `sub-01_ses-pre` for one session
-    /// of several) of `r.root` into `derivatives/cordq/<participant>` (`<sub>/ses-<label>`) with
+    /// Processes `participant` (a `BatchUnit`: a subject, or `sub-01_ses-pre` for one of its
+    /// sessions; a bare subject with sessions is made a unit by `BatchSubjects.unit`) of `r.root` into `derivatives/cordq/<participant>` (`<sub>/ses-<label>`) with
     /// `cordq process` (`ProcessPipeline.run`: staged, moved into place only when complete,
     /// replacing an earlier output only then) and writes its record
     /// `derivatives/cordq/batch/<participant>.json`: ok, or failed with the error. The peak
     /// memory is this process's (`getrusage`, Linux `ru_maxrss`). Throws only when the record
     /// itself cannot be written.
-    public static func run(_ r: BatchRequest, participant: String, log: @escaping @Sendable (String) -> Void) throws -> BatchSubjectRecord {
+    public static func run(_ r: BatchRequest, participant given: String, log: @escaping @Sendable (String) -> Void) throws -> BatchSubjectRecord {
         startParentWatch()
+        let participant = try BatchSubjects.unit(r, given)
         let t0 = ContinuousClock.now
         let layout = BatchLayout(root: r.root)
         let environment = ProcessInfo.processInfo.environment
@@ -34,7 +35,7 @@ public enum BatchWorker {
             record.inputsSHA256 = try BatchSubjects.inputsSHA256(r, participant: participant)
             let (subject, session) = BatchUnit.split(participant)
             var p = ProcessRequest(subject: layout.root + "/" + subject, output: layout.output(unit: participant))
-            p.session = session ?? r.session; p.protocolName = r.protocolName; p.normativeDatabase = r.normativeDatabase
+            p.session = session; p.protocolName = r.protocolName; p.normativeDatabase = r.normativeDatabase
             p.qc = r.qc; p.overwrite = true
             let s = try ProcessPipeline.run(p, log: log)
             record.status = .ok

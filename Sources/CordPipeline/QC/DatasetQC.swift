@@ -64,13 +64,23 @@ public enum DatasetQC {
         return (reasons.isEmpty ? "pass" : "flag", reasons)
     }
 
-    /// Reads every `sub-*` folder of `derivatives` (the `cordq process` outputs, each with its
+    /// Reads every `sub-*` folder (or its `ses-*` folders) of `derivatives` (the `cordq process` outputs, each with its
     /// `*_provenance.json` and `qc/`) and writes `derivatives/qc/index.html`. Verdicts already
     /// in `derivatives/qc/verdicts.json` are shown on the page. Throws when the folder holds no
     /// processed subject.
     public static func write(derivatives: String, thresholds: QCThresholds = QCThresholds()) throws -> Summary {
         guard TextFile.isDirectory(derivatives) else { throw CordIOError.notFound(path: derivatives) }
-        let folders = try TextFile.listDirectory(derivatives).filter { $0.hasPrefix("sub-") && TextFile.isDirectory(derivatives + "/" + $0) }
+        var folders: [String] = []
+        // A subject processed session by session (`cordq batch`) has its outputs in `sub-*/ses-*/`.
+        for subject in try TextFile.listDirectory(derivatives).sorted() where subject.hasPrefix("sub-") && TextFile.isDirectory(derivatives + "/" + subject) {
+            let entries = try TextFile.listDirectory(derivatives + "/" + subject)
+            let sessions = entries.filter { $0.hasPrefix("ses-") && TextFile.isDirectory(derivatives + "/" + subject + "/" + $0) }.sorted()
+            if !entries.contains(where: { $0.hasSuffix("_provenance.json") }) && !sessions.isEmpty {
+                folders += sessions.map { subject + "/" + $0 }
+            } else {
+                folders.append(subject)
+            }
+        }
         var rows: [Row] = [], subjects: [String] = [], unreadable: [(String, String)] = []
         for folder in folders {
             let dir = derivatives + "/" + folder

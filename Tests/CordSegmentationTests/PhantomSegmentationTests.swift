@@ -142,6 +142,15 @@ func shiftedBlurred(_ v: Volume<Float>, by shift: Int, within cord: Volume<Float
 /// bright cord at 1 mm pixels. Tolerances: Dice ≥ 0.95; mean CSA bias within 4.5 % (T2*w) and
 /// 8 % (T1w).
 @Suite struct CordOnT1wAndT2starTests {
+    /// Per-level CSA of the segmentation against the rasterised truth: the relative errors and their mean.
+    static func csaBias(_ seg: CordSegmentation, _ s: PhantomSubject) throws -> (mean: Double, errors: [Double]) {
+        let ours = Morphometry.perLevel(try Morphometry.perSlice(seg.soft, levels: s.levels.volume))
+        let truth = Morphometry.perLevel(try Morphometry.perSlice(s.cordFraction, levels: s.levels.volume))
+        var errors: [Double] = []
+        for t in truth { if let o = ours.first(where: { $0.level == t.level }) { errors.append(o.csa / t.csa - 1) } }
+        return (errors.reduce(0, +) / Double(max(errors.count, 1)), errors)
+    }
+
     @Test(arguments: [(PhantomContrast.t2starwClinical, 0.5, 5.0, 15.0, CordPolarity.darkCord, 0.045),
                       (.t2starwClinical, 0.5, 7.5, 15.0, .darkCord, 0.045),
                       (PhantomContrast.t1w, 1.0, 1.0, 20.0, .brightCord, 0.08)])
@@ -154,11 +163,7 @@ func shiftedBlurred(_ v: Volume<Float>, by shift: Int, within cord: Volume<Float
         let seg = try CordSegmenter.segment(img)
         let time = ContinuousClock.now - start
         let d = dice(seg.binary, s.cordMask)
-        let ours = Morphometry.perLevel(try Morphometry.perSlice(seg.soft, levels: s.levels.volume))
-        let truth = Morphometry.perLevel(try Morphometry.perSlice(s.cordFraction, levels: s.levels.volume))
-        var errors: [Double] = []
-        for t in truth { if let o = ours.first(where: { $0.level == t.level }) { errors.append(o.csa / t.csa - 1) } }
-        let bias = errors.reduce(0, +) / Double(max(errors.count, 1))
+        let (bias, errors) = try Self.csaBias(seg, s)
         print("\(contrast.name) \(formatFixed(inPlane, 1))×\(formatFixed(inPlane, 1))×\(formatFixed(thickness, 1)) mm SNR \(formatFixed(snr, 0)): polarity \(seg.polarity.rawValue), cord Dice \(formatFixed(d, 4)), CSA bias \(formatFixed(bias * 100, 2)) % over \(errors.count) levels (worst \(formatFixed((errors.map { abs($0) }.max() ?? 0) * 100, 2)) %), \(time)")
         #expect(seg.polarity == expected, "\(contrast.name): polarity \(seg.polarity)")
         #expect(d >= 0.95, "\(contrast.name) \(thickness) mm: cord Dice \(d) ≥ 0.95")
@@ -185,11 +190,7 @@ extension CordOnT1wAndT2starTests {
         let img = s.image(c, snr: 20, seed: 31)
         let seg = try CordSegmenter.segment(img)
         let d = dice(seg.binary, s.cordMask)
-        let ours = Morphometry.perLevel(try Morphometry.perSlice(seg.soft, levels: s.levels.volume))
-        let truth = Morphometry.perLevel(try Morphometry.perSlice(s.cordFraction, levels: s.levels.volume))
-        var errors: [Double] = []
-        for t in truth { if let o = ours.first(where: { $0.level == t.level }) { errors.append(o.csa / t.csa - 1) } }
-        let bias = errors.reduce(0, +) / Double(max(errors.count, 1))
+        let (bias, errors) = try Self.csaBias(seg, s)
         print("T1w, 15 × 10 mm sac, bright fat: polarity \(seg.polarity.rawValue), Dice \(formatFixed(d, 3)), CSA bias \(formatFixed(bias * 100, 1)) %")
         #expect(seg.polarity == .brightCord)
         #expect(d >= 0.90, "Dice \(d)")

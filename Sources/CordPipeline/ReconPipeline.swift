@@ -280,17 +280,24 @@ public enum KSpacePhantomExport {
     /// when accelerated, OUTDIR/truth_sense_gfactor.nii.gz; all at once or not at all.
     public static func write(_ s: EPISimulationSettings, to dir: String) throws -> [String] {
         let sim = try EPIKSpaceSimulator.simulate(s)
-        let files = OutputFiles()
-        var out: [String] = []
         let grid = Grid(nx: s.nx, ny: s.ny, nz: 1, spacing: SIMD3(s.fieldOfView / Double(s.nx), s.fieldOfView / Double(s.ny), 5))
-        let h5 = dir + "/epi.h5"
-        try ISMRMRDFile.write(sim.raw, to: try files.stage(h5))
-        out.append(h5)
-        for (name, values) in [("truth_combined", sim.combinedTruth), ("truth_object", sim.objectMagnitude)]
-            + (s.acceleration > 1 ? [("truth_sense_gfactor", sim.senseGFactor)] : []) {
-            let v = Volume<Float>(grid: grid, frames: 1, exactly: values.map(Float.init))
-            let p = dir + "/" + name + ".nii.gz"
-            try NIfTIFile.write(v, to: try files.stage(p), datatype: .float32, description: "cordq phantom kspace truth")
+        let truth = [("truth_combined", sim.combinedTruth), ("truth_object", sim.objectMagnitude)]
+            + (s.acceleration > 1 ? [("truth_sense_gfactor", sim.senseGFactor)] : [])
+        return try writeRawWithTruth(sim.raw, name: "epi.h5", truth: truth, grid: grid, to: dir, description: "cordq phantom kspace truth")
+    }
+
+    /// OUTDIR/`name` (ISMRMRD) and one float32 NIfTI per truth map on `grid`, staged and
+    /// committed together: all at once or not at all. Returns the paths written.
+    static func writeRawWithTruth(_ raw: RawDataset, name: String, truth: [(String, [Double])], grid: Grid, to dir: String,
+                                  description: String) throws -> [String] {
+        let files = OutputFiles()
+        let h5 = dir + "/" + name
+        try ISMRMRDFile.write(raw, to: try files.stage(h5))
+        var out = [h5]
+        for (map, values) in truth {
+            let p = dir + "/" + map + ".nii.gz"
+            try NIfTIFile.write(Volume<Float>(grid: grid, frames: 1, exactly: values.map(Float.init)), to: try files.stage(p),
+                                datatype: .float32, description: description)
             out.append(p)
         }
         try files.commit()

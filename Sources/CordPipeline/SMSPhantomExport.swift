@@ -11,19 +11,8 @@ public enum SMSPhantomExport {
     /// all at once or not at all.
     public static func write(_ s: SMSSimulationSettings, to dir: String) throws -> [String] {
         let sim = try SMSKSpaceSimulator.simulate(s)
-        let files = OutputFiles()
-        var out: [String] = []
         let grid = Grid(nx: s.nx, ny: s.ny, nz: s.slices, spacing: SIMD3(s.fieldOfView / Double(s.nx), s.fieldOfView / Double(s.ny), s.sliceSpacing))
-        let h5 = dir + "/sms.h5"
-        try ISMRMRDFile.write(sim.raw, to: try files.stage(h5))
-        out.append(h5)
-        for (name, values) in [("truth_combined", sim.combinedTruth), ("truth_object", sim.objectMagnitude)] {
-            let v = Volume<Float>(grid: grid, frames: 1, exactly: values.map(Float.init))
-            let p = dir + "/" + name + ".nii.gz"
-            try NIfTIFile.write(v, to: try files.stage(p), datatype: .float32, description: "cordq phantom kspace SMS truth")
-            out.append(p)
-        }
-        try files.commit()
-        return out
+        return try KSpacePhantomExport.writeRawWithTruth(sim.raw, name: "sms.h5", truth: [("truth_combined", sim.combinedTruth), ("truth_object", sim.objectMagnitude)],
+                                                         grid: grid, to: dir, description: "cordq phantom kspace SMS truth")
     }
 }

@@ -13,16 +13,7 @@ public enum EPIReconstruction {
     public static func reconstruct(_ raw: RawDataset, options: EPIReconOptions = EPIReconOptions()) throws -> EPIReconResult {
         let h = raw.header
         let plan = try Plan(raw, options: options)
-        var report = EPIReconReport()
-        report.sequence = h.sequenceName.isEmpty ? "epi" : h.sequenceName
-        report.coils = plan.channels
-        report.slices = plan.slices.count
-        report.volumes = plan.volumes.count
-        report.partialFourier = plan.acquiredFraction
-        report.partialFourierMethod = plan.acquiredFraction < 0.999 ? options.partialFourier.rawValue : "none (full k-space)"
-        report.coilCombination = plan.channels == 1 ? "single channel" : options.coilCombination.rawValue
-        report.rampRegridded = plan.regrid != nil
-        report.readoutOversamplingRemoved = plan.cropX
+        var report = EPIReconReport(plan: plan, options: options, sequence: h.sequenceName.isEmpty ? "epi" : h.sequenceName, slices: plan.slices.count)
         report.phaseOversamplingCropped = plan.outNy < plan.ny
 
         // Noise covariance and whitening.

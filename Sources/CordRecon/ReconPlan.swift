@@ -243,3 +243,20 @@ struct Plan: @unchecked Sendable {
         return up >= 0 ? 1 : -1
     }
 }
+
+extension EPIReconReport {
+    /// The report fields the single-band and SMS EPI reconstructions fill the same way from
+    /// their plan and options.
+    init(plan: Plan, options: EPIReconOptions, sequence: String, slices: Int) {
+        self.init()
+        self.sequence = sequence
+        coils = plan.channels
+        self.slices = slices
+        volumes = plan.volumes.count
+        partialFourier = plan.acquiredFraction
+        partialFourierMethod = plan.acquiredFraction < 0.999 ? options.partialFourier.rawValue : "none (full k-space)"
+        coilCombination = plan.channels == 1 ? "single channel" : options.coilCombination.rawValue
+        rampRegridded = plan.regrid != nil
+        readoutOversamplingRemoved = plan.cropX
+    }
+}

@@ -115,16 +115,7 @@ public enum SMSReconstruction {
             let missing = Set(0..<groups).subtracting(plan.slices).sorted()
             throw CordError.invalidValue(what: "raw data", detail: "slice group(s) \(missing.map(String.init).joined(separator: ", ")) have no collapsed readout (\(groups) groups expected for \(nSlices) slices at MultibandFactor \(mb))")
         }
-        var report = EPIReconReport()
-        report.sequence = h.sequenceName.isEmpty ? "sms-epi" : h.sequenceName
-        report.coils = plan.channels
-        report.slices = nSlices
-        report.volumes = plan.volumes.count
-        report.partialFourier = plan.acquiredFraction
-        report.partialFourierMethod = plan.acquiredFraction < 0.999 ? options.partialFourier.rawValue : "none (full k-space)"
-        report.coilCombination = plan.channels == 1 ? "single channel" : options.coilCombination.rawValue
-        report.rampRegridded = plan.regrid != nil
-        report.readoutOversamplingRemoved = plan.cropX
+        var report = EPIReconReport(plan: plan, options: options, sequence: h.sequenceName.isEmpty ? "sms-epi" : h.sequenceName, slices: nSlices)
         let noise = try NoiseWhitening.estimate(raw, plan: plan, enabled: options.prewhiten)
         report.noiseSource = noise.source
         report.noiseCovarianceDiagonal = noise.covarianceDiagonal
